@@ -1,0 +1,5 @@
+"""``python -m fpalib`` runs the ``fpa`` command line (see :mod:`fpalib.cli`)."""
+
+from fpalib.cli import main
+
+raise SystemExit(main())

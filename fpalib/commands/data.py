@@ -1,0 +1,40 @@
+"""``fpa data emoji``: fetch the emoji images (see :mod:`fpalib.emoji` for what is written)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fpalib.emoji import DEFAULT_OUT, DEFAULT_VERSION, PACKAGE, EmojiOptions, prepare_emoji
+
+HELP = "download and prepare a training data set (emoji: Noto Emoji artwork as 64x64 PNGs)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    datasets = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    emoji = datasets.add_parser(
+        "emoji",
+        help=f"Noto Emoji images from the npm package {PACKAGE} (needs npm)",
+        description=f"Fetch {PACKAGE} with `npm pack` and write 64x64 PNGs on white, one folder "
+        "per category, with metadata.csv and ATTRIBUTION.md. Does nothing when the set is already there.",
+    )
+    emoji.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
+    emoji.add_argument(
+        "--version", default=DEFAULT_VERSION, help=f"{PACKAGE} version to fetch (default: %(default)s)"
+    )
+    emoji.add_argument("--skin-tones", action="store_true", help="also keep the skin-tone variants")
+    emoji.add_argument("--flags", action="store_true", help="also keep the 'Flags' category")
+    emoji.add_argument(
+        "--components", action="store_true", help="also keep the 'Component' category (skin-tone swatches)"
+    )
+    emoji.add_argument(
+        "--force", action="store_true", help="rebuild even if --out already holds an emoji set made here"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    options = EmojiOptions(
+        version=args.version, skin_tones=args.skin_tones, flags=args.flags, components=args.components
+    )
+    prepare_emoji(args.out, options, force=args.force)
+    return 0

@@ -1,0 +1,230 @@
+"""Image-folder datasets: any folder of pictures as square tensors in [-1, 1].
+
+:class:`ImageFolder` scans a folder recursively for ``.jpg .jpeg .png .webp
+.bmp`` files (any letter case; hidden files and folders, whose name starts with
+a dot, are ignored), sorted by relative path so that index ``i`` is the same
+file on every machine. Each item is a float tensor ``(channels, image_size,
+image_size)`` in [-1, 1]: transparent pixels are composited onto white,
+greyscale is expanded to RGB (or RGB reduced to grey with ``channels=1``), the
+largest centred square is cropped and resized with Lanczos filtering.
+
+Unreadable files never stop a training run. They are caught in two places:
+
+* at scan time, every file's header is opened (cheap: no pixel decoding), so
+  non-images such as a text file named ``.png`` or an empty file are left out,
+  with ONE warning that counts them and names the first few;
+* a file whose header is fine but whose pixels fail to decode (a truncated
+  download) is found when it is first loaded: the next readable index is
+  returned instead and the path is recorded in ``ImageFolder.skipped``; one
+  warning is issued, the first time, in each process that meets such a file.
+
+:func:`make_loader` wraps a dataset in a seeded, shuffling ``DataLoader``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
+
+from fpalib.errors import FpaError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 256
+WHITE = (255, 255, 255, 255)
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError)
+_NAMES_IN_WARNING = 3
+_SIXTEEN_TO_EIGHT_BITS = 1 / 256
+
+
+def check_image_size(image_size: int) -> None:
+    """Raise FpaError unless ``image_size`` is a power of two in [8, 256]."""
+    is_power_of_two = isinstance(image_size, int) and image_size > 0 and image_size & (image_size - 1) == 0
+    if not is_power_of_two or not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
+        raise FpaError(
+            f"image size {image_size!r} is not supported; use a power of two from "
+            f"{MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} (8, 16, 32, 64, 128 or 256)"
+        )
+
+
+def find_images(root: str | Path) -> list[Path]:
+    """All image files under ``root`` (recursive, hidden entries skipped), sorted by relative path."""
+    root = Path(root)
+    found = []
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _has_readable_header(path: Path) -> bool:
+    """True when PIL recognises the file as an image (reads the header only)."""
+    try:
+        with Image.open(path):
+            return True
+    except _DECODE_ERRORS:
+        return False
+
+
+def flatten_onto_white(image: Image.Image) -> Image.Image:
+    """An opaque 8-bit version of ``image``: transparency composited onto white.
+
+    Handles alpha channels (RGBA, LA, PA), palette or colour-key transparency, and
+    16-bit greyscale (rescaled to 8 bits rather than clipped). Returns mode RGB or L.
+    """
+    if image.mode.startswith("I"):
+        image = image.convert("I").point(lambda value: value * _SIXTEEN_TO_EIGHT_BITS).convert("L")
+    if "A" in image.getbands() or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, WHITE), rgba).convert("RGB")
+    return image if image.mode in ("RGB", "L") else image.convert("RGB")
+
+
+def load_image(path: str | Path, image_size: int, channels: int = 3) -> torch.Tensor:
+    """Decode one file into a ``(channels, image_size, image_size)`` float tensor in [-1, 1].
+
+    Transparency (RGBA, LA, palette or colour-key) is composited onto white; the
+    EXIF orientation is applied; the centred square is cropped and resized with
+    Lanczos filtering. Raises the PIL/OS error when the file cannot be decoded.
+    """
+    with Image.open(path) as opened:
+        opened.load()
+        image = ImageOps.exif_transpose(opened)
+    image = flatten_onto_white(image).convert("RGB" if channels == 3 else "L")
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    # Crop before resizing: resize(box=...) would let the filter read pixels outside the square.
+    square = image.crop((left, top, left + side, top + side))
+    image = square.resize((image_size, image_size), Image.Resampling.LANCZOS)
+    pixels = np.asarray(image, dtype=np.float32).reshape(image_size, image_size, channels)
+    return torch.from_numpy(pixels).permute(2, 0, 1).div(127.5).sub(1.0).contiguous()
+
+
+class ImageFolder(Dataset):
+    """Every image under ``root`` as a ``(channels, image_size, image_size)`` tensor in [-1, 1].
+
+    Args:
+        root: folder scanned recursively (see the module docstring for the rules).
+        image_size: output side length, a power of two in [8, 256].
+        channels: 3 for RGB, 1 for greyscale.
+        hflip: flip each item left-right with probability 1/2 (torch's RNG).
+
+    Attributes:
+        paths: the readable files, in index order.
+        skipped: files left out at scan time plus files that failed to decode later
+            in this process.
+
+    Raises FpaError for a missing folder, a folder without readable images, a bad
+    ``image_size`` or ``channels``.
+    """
+
+    def __init__(self, root: str | Path, image_size: int, channels: int = 3, hflip: bool = False) -> None:
+        check_image_size(image_size)
+        if channels not in (1, 3):
+            raise FpaError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels!r}")
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FpaError(
+                f"image folder '{self.root}' does not exist; run `fpa data emoji` for the emoji set "
+                "or pass --data with a folder of images"
+            )
+        self.image_size = image_size
+        self.channels = channels
+        self.hflip = hflip
+        candidates = find_images(self.root)
+        readable = {path: _has_readable_header(path) for path in candidates}
+        self.paths = [path for path in candidates if readable[path]]
+        self.skipped = [path for path in candidates if not readable[path]]
+        if self.skipped:
+            self._warn_skipped(self.skipped, "are not readable images and were left out")
+        if not self.paths:
+            raise FpaError(
+                f"no readable images ({' '.join(IMAGE_EXTENSIONS)}) under '{self.root}'; "
+                "pass --data with a folder of images or run `fpa data emoji`"
+            )
+        self._warned_decode = False
+
+    def _warn_skipped(self, paths: list[Path], what: str) -> None:
+        names = ", ".join(str(p.relative_to(self.root)) for p in paths[:_NAMES_IN_WARNING])
+        more = ", ..." if len(paths) > _NAMES_IN_WARNING else ""
+        warnings.warn(f"{len(paths)} file(s) under '{self.root}' {what}: {names}{more}", stacklevel=3)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        """Image ``index``; if it cannot be decoded, the next decodable one (wrapping around)."""
+        count = len(self.paths)
+        if not -count <= index < count:
+            raise IndexError(f"index {index} is out of range for {count} images")
+        for offset in range(count):
+            path = self.paths[(index + offset) % count]
+            try:
+                image = load_image(path, self.image_size, self.channels)
+            except _DECODE_ERRORS:
+                self._record_decode_failure(path)
+                continue
+            if self.hflip and bool(torch.rand(()) < 0.5):
+                image = image.flip(-1)
+            return image
+        raise FpaError(f"none of the {count} images under '{self.root}' could be decoded")
+
+    def _record_decode_failure(self, path: Path) -> None:
+        if path in self.skipped:
+            return
+        self.skipped.append(path)
+        if not self._warned_decode:
+            self._warned_decode = True
+            self._warn_skipped([path], "could not be decoded; other images are used in their place")
+
+
+def check_batch_size(dataset: Dataset, batch_size: int) -> None:
+    """Raise FpaError when ``batch_size`` is not positive or exceeds ``len(dataset)``."""
+    if batch_size < 1:
+        raise FpaError(f"batch size must be at least 1, got {batch_size}")
+    if len(dataset) < batch_size:
+        raise FpaError(
+            f"the data set has {len(dataset)} image(s), fewer than the batch size {batch_size}; "
+            "lower --batch-size or add images"
+        )
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    num_workers: int = 0,
+    drop_last: bool = True,
+    seed: int = 0,
+) -> DataLoader:
+    """A DataLoader yielding ``(batch_size, C, H, W)`` batches; shuffling is seeded by ``seed``.
+
+    With ``drop_last`` (the default for GAN training) every batch is full, so a data
+    set smaller than one batch is refused with FpaError. Worker processes persist
+    between epochs when ``num_workers > 0``.
+    """
+    if num_workers < 0:
+        raise FpaError(f"num_workers must be 0 or more, got {num_workers}")
+    if drop_last:
+        check_batch_size(dataset, batch_size)
+    elif batch_size < 1:
+        raise FpaError(f"batch size must be at least 1, got {batch_size}")
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        drop_last=drop_last,
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
+    )
