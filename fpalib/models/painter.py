@@ -1,0 +1,272 @@
+"""The Fast Weight Painter (FPA; Irie & Schmidhuber, ICLR 2023, Sec. 3.1, Eq. 4-9).
+
+An image of c channels, height d_value and width d_key is painted as the fast weight matrix
+of a learning rule:
+
+    z (B, d_latent) --InputGenerator--> x_1..T (B, T, d_in)
+      --SequenceProcessor (LSTM)--> h_1..T (B, T, d_hidden)
+      --UpdateNet: linear h_t -> [k_t, v_t, beta_t], split per channel-->
+      W_t^i = W_{t-1}^i + sigmoid(beta_t^i) (v_t^i - W_{t-1}^i phi(k_t^i)) outer phi(k_t^i)
+      --> image tanh(W_T) (B, c, d_value, d_key)
+
+phi is a softmax over the key dimension. The rule (delta, Hebbian or Oja) comes from
+:mod:`fpalib.rules`; its parallel form and its sequential loop give the same result.
+The painting steps (each rank-one update and each cumulative image) come out of the same
+forward pass that training uses, with ``return_steps=True``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import FpaError
+from ..rules import MODES, RULES, get_rule
+from .input_generator import build_input_generator
+
+KEY_NORMS = ("softmax", "none")
+INPUT_VERSIONS = ("v1", "v2")
+MIN_SIZE, MAX_SIZE = 16, 128
+
+
+@dataclass
+class PainterConfig:
+    """Architecture of a :class:`FastWeightPainter`.
+
+    Defaults are the paper's example CelebA configuration (64x64, T=64, latent 512, v2 input
+    with tanh, d_in 8, d'_in 128, LSTM hidden 1024, one layer, latent-to-initial-state on,
+    softmax keys, output tanh, delta rule).
+
+    image_size: image height = d_value (16..128). image_width: width = d_key (None: square).
+    input_dim, input_proj_dim, input_tanh: the v2 input generator's d_in, d'_in and its tanh.
+    latent_to_init: a linear layer maps z to the LSTM's initial (h, c); otherwise zeros.
+    rule_mode: "parallel" (triangular solve) or "loop" (sequential reference); same result.
+    key_norm: "softmax" (phi of the paper) or "none".
+    first_step_lr_one: True (default) ignores the learning rate at step 1, W_1 = v_1 outer
+        phi(k_1), as the authors' code that produced the paper's numbers does; False applies
+        sigmoid(beta_1) as well, as the paper's Eq. 9 is written.
+    out_tanh: apply tanh to W_T to get the image.
+    """
+
+    image_size: int = 64
+    image_width: int | None = None
+    channels: int = 3
+    steps: int = 64
+    latent_dim: int = 512
+    input_version: str = "v2"
+    input_dim: int = 8
+    input_tanh: bool = True
+    input_proj_dim: int = 128
+    hidden: int = 1024
+    layers: int = 1
+    latent_to_init: bool = True
+    rule: str = "delta"
+    rule_mode: str = "parallel"
+    key_norm: str = "softmax"
+    first_step_lr_one: bool = True
+    out_tanh: bool = True
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of a painted image: H = d_value = image_size, W = d_key = image_width."""
+        width = self.image_size if self.image_width is None else self.image_width
+        return self.channels, self.image_size, width
+
+    def validate(self) -> PainterConfig:
+        """Raise FpaError for the first bad field; return self so calls can be chained."""
+        _, height, width = self.shape
+        for name, size in (("image_size", height), ("image_width", width)):
+            if not MIN_SIZE <= size <= MAX_SIZE:
+                raise FpaError(f"painter {name} must be in {MIN_SIZE}..{MAX_SIZE}; got {size}")
+        if self.channels not in (1, 3):
+            raise FpaError(f"painter channels must be 1 or 3; got {self.channels}")
+        for name in ("steps", "latent_dim", "input_dim", "input_proj_dim", "hidden", "layers"):
+            if getattr(self, name) < 1:
+                raise FpaError(f"painter {name} must be at least 1; got {getattr(self, name)}")
+        for name, value, choices in (
+            ("input_version", self.input_version, INPUT_VERSIONS),
+            ("rule", self.rule, RULES),
+            ("rule_mode", self.rule_mode, MODES),
+            ("key_norm", self.key_norm, KEY_NORMS),
+        ):
+            if value not in choices:
+                raise FpaError(
+                    f"unknown painter {name} {value!r}; choose one of {', '.join(choices)}"
+                )
+        return self
+
+
+class PaintingSteps(NamedTuple):
+    """Every painting step of a batch, before the output tanh.
+
+    updates:    (B, T, C, H, W), the rank-one update added at step t (per channel)
+    cumulative: (B, T, C, H, W), the image W_t after step t; cumulative[:, -1] is W_T
+    """
+
+    updates: Tensor
+    cumulative: Tensor
+
+
+class SequenceProcessor(nn.Module):
+    """LSTM over the input sequence: x (B, T, d_in), z (B, d_latent) -> h (B, T, d_hidden).
+
+    With ``latent_to_init`` a linear layer maps z to the initial (h_0, c_0) of every layer
+    (each (layers, B, d_hidden)); otherwise they are zeros. All LSTM weights and biases are
+    uniform in +-1/sqrt(d_hidden), as in the authors' code.
+    """
+
+    def __init__(
+        self, input_dim: int, latent_dim: int, hidden: int, layers: int, latent_to_init: bool
+    ) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.layers = layers
+        self.lstm = nn.LSTM(input_dim, hidden, num_layers=layers, batch_first=True)
+        bound = 1.0 / math.sqrt(hidden)
+        for weight in self.lstm.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+        self.latent_to_init = nn.Linear(latent_dim, 2 * layers * hidden) if latent_to_init else None
+
+    def forward(self, inputs: Tensor, z: Tensor) -> Tensor:
+        """inputs (B, T, d_in), z (B, d_latent) -> hidden states (B, T, d_hidden)."""
+        if self.latent_to_init is None:
+            outputs, _ = self.lstm(inputs)
+            return outputs
+        state = self.latent_to_init(z).view(z.shape[0], 2, self.layers, self.hidden)
+        h0, c0 = state.permute(1, 2, 0, 3).contiguous()  # each (layers, B, d_hidden)
+        outputs, _ = self.lstm(inputs, (h0, c0))
+        return outputs
+
+
+class UpdateNet(nn.Module):
+    """Hidden states -> keys, values, learning rates per channel -> learning rule -> W_T.
+
+    One bias-free linear map (paper Eq. 8) h_t (d_hidden) -> [k_t (c*d_key), v_t (c*d_value),
+    beta_t (c)], each split into c per-channel parts. Its weights are uniform in
+    +-1/sqrt(c*(d_key+d_value+1)); for square images this is the authors' 1/sqrt(c*(2*size+1)).
+    Channels are folded into the batch: keys (B*c, T, d_key) normalised by ``key_norm``,
+    values (B*c, T, d_value), learning rates sigmoid(beta) (B*c, T). Every rule (delta,
+    Hebbian, Oja) gets the same projection and the same sigmoid learning rate.
+    """
+
+    def __init__(self, cfg: PainterConfig) -> None:
+        super().__init__()
+        self.channels, self.d_value, self.d_key = cfg.shape
+        self.key_norm = cfg.key_norm
+        self.rule = get_rule(cfg.rule)
+        self.rule_mode = cfg.rule_mode
+        self.first_step_lr_one = cfg.first_step_lr_one
+        out_features = self.channels * (self.d_key + self.d_value + 1)
+        self.projection = nn.Linear(cfg.hidden, out_features, bias=False)
+        bound = 1.0 / math.sqrt(out_features)
+        nn.init.uniform_(self.projection.weight, -bound, bound)
+
+    def project(self, hidden: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """h (B, T, d_hidden) -> keys (B*c, T, d_key), values (B*c, T, d_value), lr (B*c, T)."""
+        batch, steps, _ = hidden.shape
+        c, d_key, d_value = self.channels, self.d_key, self.d_value
+        keys, values, beta = self.projection(hidden).split([c * d_key, c * d_value, c], dim=-1)
+
+        def fold(x: Tensor, dim: int) -> Tensor:  # (B, T, c*dim) -> (B*c, T, dim)
+            return x.reshape(batch, steps, c, dim).transpose(1, 2).reshape(batch * c, steps, dim)
+
+        keys = fold(keys, d_key)
+        if self.key_norm == "softmax":
+            keys = torch.softmax(keys, dim=-1)
+        return keys, fold(values, d_value), torch.sigmoid(fold(beta, 1).squeeze(-1))
+
+    def forward(
+        self, hidden: Tensor, return_steps: bool = False
+    ) -> Tensor | tuple[Tensor, PaintingSteps]:
+        """hidden (B, T, d_hidden) -> W_T (B, c, d_value, d_key) [, PaintingSteps].
+
+        The steps hold (B, T, c, d_value, d_key) tensors.
+        """
+        batch, steps, _ = hidden.shape
+        keys, values, lr = self.project(hidden)
+        result = self.rule(
+            keys,
+            values,
+            lr,
+            None,
+            mode=self.rule_mode,
+            first_step_lr_one=self.first_step_lr_one,
+            return_steps=return_steps,
+        )
+        image_shape = (self.channels, self.d_value, self.d_key)
+        if not return_steps:
+            return result.reshape(batch, *image_shape)
+        weights, rule_steps = result
+
+        def unfold(x: Tensor) -> Tensor:  # (B*c, T, d_value, d_key) -> (B, T, c, d_value, d_key)
+            return x.reshape(batch, self.channels, steps, *image_shape[1:]).transpose(1, 2)
+
+        painting = PaintingSteps(unfold(rule_steps.updates), unfold(rule_steps.cumulative))
+        return weights.reshape(batch, *image_shape), painting
+
+
+class FastWeightPainter(nn.Module):
+    """The FPA generator: z (B, d_latent) -> images (B, C, H, W), tanh(W_T) in [-1, 1].
+
+    ``forward(z, return_steps=True)`` also returns the :class:`PaintingSteps` of the same pass.
+    """
+
+    def __init__(self, cfg: PainterConfig) -> None:
+        super().__init__()
+        self.config = cfg.validate()
+        self.latent_dim = cfg.latent_dim
+        self.input_generator = build_input_generator(
+            cfg.input_version,
+            cfg.latent_dim,
+            cfg.steps,
+            cfg.input_dim,
+            cfg.input_proj_dim,
+            cfg.input_tanh,
+        )
+        self.sequence_processor = SequenceProcessor(
+            self.input_generator.output_dim,
+            cfg.latent_dim,
+            cfg.hidden,
+            cfg.layers,
+            cfg.latent_to_init,
+        )
+        self.update_net = UpdateNet(cfg)
+
+    def forward(
+        self, z: Tensor, return_steps: bool = False
+    ) -> Tensor | tuple[Tensor, PaintingSteps]:
+        """z (B, d_latent) -> images (B, C, H, W) [, PaintingSteps with (B, T, C, H, W) tensors].
+
+        The steps are recorded before the output tanh; images == tanh(steps.cumulative[:, -1])
+        when ``out_tanh`` is on.
+        """
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise FpaError(
+                f"painter latents must be (batch, {self.latent_dim}); got {tuple(z.shape)}"
+            )
+        hidden = self.sequence_processor(self.input_generator(z), z)
+        result = self.update_net(hidden, return_steps=return_steps)
+        weights, painting = result if return_steps else (result, None)
+        images = torch.tanh(weights) if self.config.out_tanh else weights
+        return (images, painting) if return_steps else images
+
+    def sample_latents(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """n standard-normal latents (n, d_latent), on ``device`` (default: the model's device)."""
+        if device is None:
+            device = next(self.parameters()).device
+        return torch.randn(n, self.latent_dim, generator=generator, device=device)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters of ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,129 @@
+"""Tests of fpalib.viz: grids, step normalisation, step figures, GIFs, the slider, loss curves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from fpalib import viz
+from fpalib.errors import FpaError
+from fpalib.models import PaintingSteps
+
+
+def random_steps(
+    batch: int = 2, steps: int = 5, channels: int = 3, height: int = 8, width: int = 10
+) -> PaintingSteps:
+    updates = torch.randn(
+        batch, steps, channels, height, width, generator=torch.Generator().manual_seed(0)
+    )
+    return PaintingSteps(updates, updates.cumsum(1))
+
+
+def test_to_unit_maps_and_clamps():
+    images = torch.tensor([-2.0, -1.0, 0.0, 1.0, 3.0])
+    torch.testing.assert_close(viz.to_unit(images), torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0]))
+
+
+def test_save_grid_writes_png_of_grid_size(tmp_path):
+    images = torch.rand(6, 3, 16, 16) * 2 - 1
+    path = viz.save_grid(images, tmp_path / "new" / "grid.png", nrow=3)
+    with Image.open(path) as grid:
+        assert grid.format == "PNG"
+        assert grid.size == (3 * 16 + 4 * 2, 2 * 16 + 3 * 2)  # (width, height) with 2-pixel padding
+
+
+def test_normalise_steps_divides_by_final_norm_then_tanh_then_per_image_scaling():
+    steps = random_steps()
+    shown = viz.normalise_steps(steps, index=1)
+    assert shown.updates.shape == shown.cumulative.shape == (5, 3, 8, 10)
+    for images in shown:
+        assert images.min() >= 0 and images.max() <= 1
+        torch.testing.assert_close(images.flatten(1).amin(1), torch.zeros(5))
+        torch.testing.assert_close(images.flatten(1).amax(1), torch.ones(5))
+    expected = torch.tanh(steps.cumulative[1, 2] / steps.cumulative[1, -1].norm())
+    expected = (expected - expected.min()) / (expected.max() - expected.min())
+    torch.testing.assert_close(shown.cumulative[2], expected)
+
+
+def test_normalise_steps_accepts_single_channel_rule_steps_and_checks_index():
+    steps = random_steps(channels=1)
+    rule_like = PaintingSteps(steps.updates[:, :, 0], steps.cumulative[:, :, 0])  # (B, T, H, W)
+    torch.testing.assert_close(
+        viz.normalise_steps(rule_like, 0).cumulative, viz.normalise_steps(steps, 0).cumulative
+    )
+    with pytest.raises(FpaError, match="out of range"):
+        viz.normalise_steps(steps, index=2)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_painting_steps_figure_layout(channels):
+    steps = random_steps(steps=40, channels=channels)
+    figure = viz.painting_steps_figure(steps, index=0, every=2, max_columns=8, title="demo")
+    assert len(figure.axes) == 2 * 8
+    labels = [axis.get_xlabel() for axis in figure.axes[8:]]
+    assert labels[0] == "2" and labels[-1] == "40"
+    image = figure.axes[0].get_images()[0]
+    assert (image.get_cmap().name == "gray") == (channels == 1)
+    assert figure._suptitle.get_text() == "demo"
+
+
+def test_painting_steps_figure_every_step_when_few():
+    figure = viz.painting_steps_figure(random_steps(steps=5), every=1)
+    assert [axis.get_xlabel() for axis in figure.axes[5:]] == ["1", "2", "3", "4", "5"]
+
+
+def test_gif_has_one_frame_per_step(tmp_path):
+    steps = random_steps(steps=6, height=8, width=10)
+    path = viz.save_painting_gif(
+        steps, tmp_path / "gifs" / "paint.gif", index=1, duration_ms=50, scale=3
+    )
+    with Image.open(path) as gif:
+        assert gif.n_frames == 6
+        assert gif.size == (3 * (10 + 1 + 10), 3 * 8)
+        gif.seek(5)
+        assert gif.info["duration"] == 500
+
+
+def test_steps_slider_redraws_on_change():
+    import ipywidgets
+
+    box = viz.steps_slider(random_steps(batch=2, steps=4), scale=2)
+    assert isinstance(box, ipywidgets.VBox)
+    step_slider, sample_slider = box.children[0].children
+    picture = box.children[1]
+    assert step_slider.max == 4 and sample_slider.max == 1
+    last = picture.value
+    step_slider.value = 1
+    first = picture.value
+    assert first != last
+    sample_slider.value = 1
+    assert picture.value != first
+    assert len(viz.steps_slider(random_steps(batch=1)).children[0].children) == 1
+
+
+def test_loss_curve_figure_plots_present_keys():
+    records = [{"step": s, "d_loss": 1.0 / (s + 1), "g_loss": float(s)} for s in range(10)]
+    records += [{"step": s, "gp": 0.1} for s in range(0, 10, 4)] + [{"note": "no step"}]
+    figure = viz.loss_curve_figure(records, smoothing=0.5)
+    assert [axis.get_title() for axis in figure.axes] == ["d_loss", "g_loss", "gp"]
+    gp_line = figure.axes[2].get_lines()[0]
+    assert list(gp_line.get_xdata()) == [0, 4, 8]
+    g_line = figure.axes[1].get_lines()[0]
+    assert list(g_line.get_ydata())[:3] == [0.0, 0.5, 1.25]  # EMA with factor 0.5
+    with pytest.raises(FpaError, match="no records"):
+        viz.loss_curve_figure([{"step": 1, "lr": 0.1}])
+
+
+def test_viz_import_does_not_load_widgets_or_pyplot():
+    code = (
+        "import sys, fpalib.viz; "
+        "print(any(m in sys.modules for m in ('ipywidgets', 'IPython', 'matplotlib.pyplot')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
