@@ -1,0 +1,290 @@
+"""The LightGAN discriminator (Liu et al., 2021) as used to train Fast Weight Painters.
+
+Irie & Schmidhuber (2023, Sec. 3.3 and App. B.3) keep the discriminator and
+training setup of the unofficial lightweight-gan implementation and replace
+only its generator. This module is an original re-implementation of that
+discriminator from its description.
+
+Architecture for an image of size S (B = batch, C = image channels; the width
+of a feature map of resolution r is ``min(fmap_max, 2 ** (fmap_inverse_coef - log2 r))``,
+e.g. 512 at 8x8, 256 at 16x16, 128 at 32x32 with the defaults):
+
+- body: log2(S) - 3 residual :class:`DownBlock` s from (B, C, S, S) down to an
+  (B, width(8), 8, 8) map; the first block reads the image directly.
+- ``logits`` head on the 8x8 map, (B,): with ``disc_output_size=1`` (default)
+  blur -> 3x3 conv stride 2 -> LeakyReLU -> 4x4 conv gives one logit per
+  image; with ``disc_output_size=5`` a 1x1 conv -> LeakyReLU -> 4x4 conv gives
+  5x5 patch logits, which are averaged to one logit per image.
+- ``logits_32`` head, (B,): the input resized to 32x32 (area averaging to
+  shrink, bilinear to enlarge a 16x16 input) -> 3x3 conv -> [self-attention]
+  -> DownBlock to 16x16 -> [self-attention] -> average pool to 4x4 -> 4x4 conv.
+- auxiliary decoder (only with ``aux=True``, meant for real images): from the
+  8x8 map, up-sample x2 -> 3x3 conv -> GLU, repeated until the decoder's
+  resolution R = min(S, 64): R = 16 for S = 16 (one stage), 32 for S = 32, 64
+  for S >= 64. The loss is the MSE between the reconstruction and the input
+  down-scaled to R x R (for S = 16 and 32 that is the input itself).
+- quadrant decoder (only for S >= 128): a second decoder of the same kind
+  reads a random 8x8 quadrant of the 16x16 map and reconstructs the matching
+  S/2 x S/2 quadrant of the input, down-scaled to 64x64; its MSE is added.
+
+Deliberate choices, with respect to the authors' code:
+- no normalisation layers at all (the original discriminator has none in the
+  body or the decoders), so images never interact within a batch and train
+  and eval modes behave identically;
+- the reconstruction decoders end at 64x64 (the original always up-samples
+  8x8 to 128x128, enlarging the target of a 64x64 image);
+- the quadrant decoder is used from 128x128 on (the original: from 512x512,
+  beyond the sizes supported here);
+- one logit per image by default (``disc_output_size=1``) so that the hinge
+  loss is applied exactly as written; the original's default 5x5 patch logits
+  are available and averaged before the loss;
+- the reconstruction target is detached from the input images.
+
+Under DDP, build the wrapper with ``find_unused_parameters=True``: the
+decoders take part only in calls with ``aux=True``.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fpalib.errors import FpaError
+from fpalib.models.blocks import LEAKY_SLOPE, Blur, DownBlock, LinearSelfAttention, resize_images
+
+FEATURE_SIZE = 8
+"""Resolution of the body's last feature map, read by the logits head and the decoder."""
+
+DECODER_MAX_SIZE = 64
+"""Largest resolution a reconstruction decoder produces."""
+
+QUADRANT_DECODER_MIN_SIZE = 128
+"""Image size from which the quadrant decoder on the 16x16 map is added."""
+
+MIN_DECODER_CHANNELS = 8
+"""Narrowest hidden width of a reconstruction decoder."""
+
+HEAD_32_SIZE = 32
+"""Resolution the ``logits_32`` head resizes its input to."""
+
+
+@dataclass
+class DiscriminatorConfig:
+    """Configuration of :class:`Discriminator`.
+
+    image_size: side of the square input images, a power of two in [16, 256].
+    channels: image channels, 1 (grey) or 3 (RGB).
+    fmap_max: the widest feature map.
+    fmap_inverse_coef: the width of a map of resolution r is
+        ``min(fmap_max, 2 ** (fmap_inverse_coef - log2 r))``.
+    disc_output_size: 1 (one logit per image) or 5 (5x5 patch logits, averaged).
+    attention: linear self-attention in the 32x32 head (present in the authors' code).
+    head_32_channels: width of the 32x32 head (its second stage has half of it).
+    """
+
+    image_size: int = 64
+    channels: int = 3
+    fmap_max: int = 512
+    fmap_inverse_coef: int = 12
+    disc_output_size: int = 1
+    attention: bool = True
+    head_32_channels: int = 64
+
+    def validate(self) -> None:
+        """Raise :class:`FpaError` (one line) for any value the model cannot be built with."""
+        size = self.image_size
+        if not _is_int(size) or size < 16 or size > 256 or size & (size - 1):
+            raise FpaError(
+                f"discriminator image_size must be a power of two from 16 to 256, got {size!r}; "
+                "resize the data to 16, 32, 64, 128 or 256"
+            )
+        if self.channels not in (1, 3) or not _is_int(self.channels):
+            raise FpaError(f"discriminator channels must be 1 (grey) or 3 (RGB), got {self.channels!r}")
+        if not _is_int(self.fmap_max) or self.fmap_max < 1:
+            raise FpaError(f"discriminator fmap_max must be a positive integer, got {self.fmap_max!r}")
+        narrowest = 2 ** (self.fmap_inverse_coef - math.log2(size // 2)) if _is_int(self.fmap_inverse_coef) else 0
+        if narrowest < 1:
+            raise FpaError(
+                f"discriminator fmap_inverse_coef={self.fmap_inverse_coef!r} leaves no channels at "
+                f"{size // 2}x{size // 2}; use an integer >= {int(math.log2(size // 2))}"
+            )
+        if self.disc_output_size not in (1, 5) or not _is_int(self.disc_output_size):
+            raise FpaError(f"discriminator disc_output_size must be 1 or 5, got {self.disc_output_size!r}")
+        if not isinstance(self.attention, bool):
+            raise FpaError(f"discriminator attention must be True or False, got {self.attention!r}")
+        if not _is_int(self.head_32_channels) or self.head_32_channels < 2 or self.head_32_channels % 2:
+            raise FpaError(
+                f"discriminator head_32_channels must be an even integer >= 2, got {self.head_32_channels!r}"
+            )
+
+    def width(self, resolution: int) -> int:
+        """Channels of the body's feature map at ``resolution`` (a power of two)."""
+        return int(min(self.fmap_max, 2 ** (self.fmap_inverse_coef - int(math.log2(resolution)))))
+
+    @property
+    def decoder_size(self) -> int:
+        """Resolution of the reconstructions: min(image_size, 64)."""
+        return min(self.image_size, DECODER_MAX_SIZE)
+
+    @property
+    def has_quadrant_decoder(self) -> bool:
+        """Whether the second decoder (on a quadrant of the 16x16 map) is used."""
+        return self.image_size >= QUADRANT_DECODER_MIN_SIZE
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class DiscriminatorOutput(NamedTuple):
+    """What :meth:`Discriminator.forward` returns.
+
+    logits: (B,) score of the full-resolution head (high = real).
+    logits_32: (B,) score of the head on the image resized to 32x32.
+    aux_loss: scalar reconstruction MSE with ``aux=True``, else None.
+    """
+
+    logits: Tensor
+    logits_32: Tensor
+    aux_loss: Tensor | None
+
+
+class ReconstructionDecoder(nn.Module):
+    """Up-sampling decoder: (B, in_channels, h, h) -> (B, out_channels, h * 2**num_upsamples, same).
+
+    Each stage: nearest up-sampling x2 -> 3x3 conv -> GLU (which halves the
+    conv's output channels). Hidden widths halve per stage, never below
+    ``MIN_DECODER_CHANNELS``; the last stage emits ``out_channels``. The output
+    is unbounded (no tanh), as the target images lie in [-1, 1] anyway.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_upsamples: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_channels
+        for stage in range(num_upsamples):
+            is_last = stage == num_upsamples - 1
+            next_width = out_channels if is_last else max(width // 2, MIN_DECODER_CHANNELS)
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(width, 2 * next_width, 3, padding=1),
+                nn.GLU(dim=1),
+            ]
+            width = next_width
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.layers(features)
+
+
+class Discriminator(nn.Module):
+    """LightGAN discriminator with two score heads and an auxiliary reconstruction loss.
+
+    ``forward(images (B, C, S, S), aux=False) -> DiscriminatorOutput``; see the
+    module docstring for the architecture. Images are expected in [-1, 1].
+    """
+
+    def __init__(self, config: DiscriminatorConfig | None = None) -> None:
+        super().__init__()
+        config = config if config is not None else DiscriminatorConfig()
+        config.validate()
+        self.config = config
+
+        num_blocks = int(math.log2(config.image_size // FEATURE_SIZE))
+        output_sizes = [config.image_size // 2**i for i in range(1, num_blocks + 1)]  # ..., 16, 8
+        widths = [config.channels] + [config.width(size) for size in output_sizes]
+        self.body = nn.ModuleList(DownBlock(c_in, c_out) for c_in, c_out in zip(widths[:-1], widths[1:]))
+
+        last = widths[-1]
+        if config.disc_output_size == 1:
+            self.to_logits = nn.Sequential(
+                Blur(),
+                nn.Conv2d(last, last, 3, stride=2, padding=1),
+                nn.LeakyReLU(LEAKY_SLOPE),
+                nn.Conv2d(last, 1, 4),
+            )
+        else:
+            self.to_logits = nn.Sequential(
+                nn.Conv2d(last, last, 1),
+                nn.LeakyReLU(LEAKY_SLOPE),
+                nn.Conv2d(last, 1, 4),
+            )
+
+        head = config.head_32_channels
+        attention_in: nn.Module = LinearSelfAttention(head) if config.attention else nn.Identity()
+        attention_out: nn.Module = LinearSelfAttention(head // 2) if config.attention else nn.Identity()
+        self.head_32 = nn.Sequential(
+            nn.Conv2d(config.channels, head, 3, padding=1),
+            nn.LeakyReLU(LEAKY_SLOPE),
+            attention_in,
+            DownBlock(head, head // 2),
+            attention_out,
+            nn.AdaptiveAvgPool2d(4),
+            nn.Conv2d(head // 2, 1, 4),
+        )
+
+        num_upsamples = int(math.log2(config.decoder_size // FEATURE_SIZE))
+        self.decoder = ReconstructionDecoder(last, config.channels, num_upsamples)
+        self.quadrant_decoder = (
+            ReconstructionDecoder(config.width(2 * FEATURE_SIZE), config.channels, num_upsamples)
+            if config.has_quadrant_decoder
+            else None
+        )
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """Kaiming-normal (fan-in) convolution weights, as in the authors' code."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, a=LEAKY_SLOPE, mode="fan_in", nonlinearity="leaky_relu")
+
+    def forward(self, images: Tensor, aux: bool = False) -> DiscriminatorOutput:
+        """Score images (B, C, S, S) in [-1, 1].
+
+        Returns logits (B,), logits_32 (B,) and, with ``aux=True``, the scalar
+        reconstruction loss of these images (use it on real images only).
+        """
+        self._check_images(images)
+        features = images
+        maps_by_size: dict[int, Tensor] = {}
+        for block in self.body:
+            features = block(features)
+            maps_by_size[features.shape[-1]] = features
+
+        logits = self.to_logits(features).flatten(1).mean(dim=1)
+        logits_32 = self.head_32(resize_images(images, HEAD_32_SIZE)).flatten(1).mean(dim=1)
+        aux_loss = self._reconstruction_loss(images, maps_by_size) if aux else None
+        return DiscriminatorOutput(logits, logits_32, aux_loss)
+
+    def _check_images(self, images: Tensor) -> None:
+        size, channels = self.config.image_size, self.config.channels
+        if not isinstance(images, Tensor) or images.dim() != 4 or tuple(images.shape[1:]) != (channels, size, size):
+            shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+            raise FpaError(
+                f"the discriminator expects images of shape (batch, {channels}, {size}, {size}), got {shape}; "
+                "resize the images or build the discriminator for this size and channel count"
+            )
+
+    def _reconstruction_loss(self, images: Tensor, maps_by_size: dict[int, Tensor]) -> Tensor:
+        """MSE of the decoder(s) against the down-scaled (detached) input; a scalar."""
+        target_images = images.detach()
+        reconstruction = self.decoder(maps_by_size[FEATURE_SIZE])
+        loss = F.mse_loss(reconstruction, resize_images(target_images, reconstruction.shape[-1]))
+        if self.quadrant_decoder is not None:
+            row, col = divmod(int(torch.randint(4, (1,)).item()), 2)
+            quadrant_features = _quadrant(maps_by_size[2 * FEATURE_SIZE], row, col)
+            quadrant_image = _quadrant(target_images, row, col)
+            quadrant_reconstruction = self.quadrant_decoder(quadrant_features)
+            loss = loss + F.mse_loss(
+                quadrant_reconstruction, resize_images(quadrant_image, quadrant_reconstruction.shape[-1])
+            )
+        return loss
+
+
+def _quadrant(maps: Tensor, row: int, col: int) -> Tensor:
+    """Quadrant (row, col) in {0, 1}^2 of square maps: (B, C, H, H) -> (B, C, H/2, H/2)."""
+    half = maps.shape[-1] // 2
+    return maps[..., row * half : (row + 1) * half, col * half : (col + 1) * half]

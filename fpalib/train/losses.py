@@ -1,0 +1,98 @@
+"""GAN losses of the LightGAN setting (Irie & Schmidhuber, 2023, Sec. 3.3, App. B).
+
+All functions take :class:`~fpalib.models.discriminator.DiscriminatorOutput`
+tuples whose ``logits`` and ``logits_32`` have shape (B,) and return scalars.
+
+Sign convention: the discriminator scores real images HIGH (standard hinge
+loss, Lim & Ye, 2017):
+
+    L_D = mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))   (for each head)
+    L_G = -mean(D(fake))                                        (for each head)
+
+The lightweight-gan code used by the paper's authors writes the mirror image:
+``relu(1 + D(real)) + relu(1 - D(fake))`` and ``L_G = mean(D(fake))``, i.e. it
+scores real images LOW. Both are the same objective up to the sign of D's
+output, so results do not depend on the choice; we use the standard one.
+
+The weight of the gradient penalty (10), its schedule (every 4th
+discriminator step, on real images) and the weight of the auxiliary
+reconstruction loss are applied by the trainer, from :class:`LossConfig`.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from fpalib.errors import FpaError
+from fpalib.models.discriminator import DiscriminatorOutput
+
+
+@dataclass
+class LossConfig:
+    """Weights and schedule of the discriminator's extra terms.
+
+    gp_every: apply the gradient penalty at steps where ``step % gp_every == 0``.
+    gp_weight: multiplier of :func:`gradient_penalty` (10 in the paper's setting).
+    aux_weight: multiplier of the discriminator's reconstruction loss on real images.
+    """
+
+    gp_every: int = 4
+    gp_weight: float = 10.0
+    aux_weight: float = 1.0
+
+    def validate(self) -> None:
+        """Raise :class:`FpaError` for a non-positive schedule or a negative weight."""
+        if isinstance(self.gp_every, bool) or not isinstance(self.gp_every, int) or self.gp_every < 1:
+            raise FpaError(f"loss gp_every must be a positive integer, got {self.gp_every!r}")
+        for name in ("gp_weight", "aux_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise FpaError(f"loss {name} must be a number >= 0, got {value!r}")
+
+    def applies_gradient_penalty(self, step: int) -> bool:
+        """Whether the discriminator step with index ``step`` adds the gradient penalty."""
+        return step % self.gp_every == 0
+
+
+def discriminator_hinge_loss(real: DiscriminatorOutput, fake: DiscriminatorOutput) -> Tensor:
+    """Hinge loss of the discriminator summed over both heads; a scalar.
+
+    real, fake: outputs on a real and a generated batch (``logits``,
+    ``logits_32`` of shape (B,), batch sizes may differ). Scores beyond the
+    margin (real > 1, fake < -1) contribute nothing.
+    """
+    return (
+        F.relu(1.0 - real.logits).mean()
+        + F.relu(1.0 + fake.logits).mean()
+        + F.relu(1.0 - real.logits_32).mean()
+        + F.relu(1.0 + fake.logits_32).mean()
+    )
+
+
+def generator_loss(fake: DiscriminatorOutput) -> Tensor:
+    """Generator loss ``-(mean(logits) + mean(logits_32))`` on a generated batch; a scalar."""
+    return -(fake.logits.mean() + fake.logits_32.mean())
+
+
+def gradient_penalty(images: Tensor, outputs: DiscriminatorOutput) -> Tensor:
+    """``mean_b((||d(sum of both heads)/d images_b||_2 - 1)^2)``; a differentiable scalar.
+
+    images: (B, C, H, W) with ``requires_grad=True``, the batch ``outputs``
+    was computed from. As in the authors' lightweight-gan code, the gradient
+    is that of the SUM of both heads' scores, ``logits.sum() + logits_32.sum()``,
+    per image. The graph is kept (``create_graph=True``), so the penalty can be
+    back-propagated into the discriminator's parameters.
+    """
+    if not images.requires_grad:
+        raise FpaError(
+            "gradient_penalty needs images that require grad; call images.requires_grad_() before the discriminator"
+        )
+    score = outputs.logits.sum() + outputs.logits_32.sum()
+    gradients = None
+    if score.requires_grad:
+        (gradients,) = torch.autograd.grad(score, images, create_graph=True, allow_unused=True)
+    if gradients is None:
+        raise FpaError("gradient_penalty: the discriminator outputs do not depend on these images; pass the same batch")
+    return ((gradients.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
