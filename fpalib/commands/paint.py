@@ -1,0 +1,57 @@
+"""``fpa paint``: show how a trained painter paints one image, step by step.
+
+    fpa paint runs/emoji32 --seed 3 --out figures/steps.png [--gif figures/steps.gif]
+
+The figure has two rows over the painting steps: the rank-one update of each step and the
+image accumulated so far (normalised for display as in the paper's Fig. 5-7). The sample is
+number ``--index`` of a batch drawn with ``--seed``. Needs an FPA checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from fpalib.errors import FpaError
+from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint
+from fpalib.train.runtime import resolve_device
+from fpalib.viz import painting_steps_figure, save_painting_gif
+
+HELP = "draw a painter's steps: each rank-one update and the image so far (PNG, optional GIF)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN_OR_CKPT", help="run folder (uses checkpoints/latest.pt) or .pt file")
+    parser.add_argument("--out", required=True, type=Path, metavar="PNG", help="figure of the painting steps")
+    parser.add_argument("--gif", type=Path, metavar="GIF", help="also write an animated GIF of the steps")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default: %(default)s)")
+    parser.add_argument("--index", type=int, default=0, help="which sample of the seeded batch (default: 0)")
+    parser.add_argument("--every", type=int, default=1, metavar="K", help="show every K-th step (default: 1)")
+    parser.add_argument("--raw", action="store_true", help="use the raw generator instead of its EMA")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.index < 0 or args.every < 1:
+        raise FpaError(f"--index must be 0 or more and --every at least 1; got {args.index} and {args.every}")
+    state = load_checkpoint(args.run)
+    cfg = checkpoint_config(state)
+    if cfg.generator != "fpa":
+        raise FpaError(f"paint needs an FPA checkpoint, this run trains {cfg.generator}")
+    device = resolve_device(args.device)
+    painter = generator_from_checkpoint(state, ema=not args.raw, device=device)
+    latents = torch.randn(args.index + 1, painter.latent_dim, generator=torch.Generator().manual_seed(args.seed))
+    with torch.no_grad():
+        _, steps = painter(latents.to(device), return_steps=True)
+    steps = type(steps)(*(tensor.float().cpu() for tensor in steps))
+    title = f"{cfg.name}, step {state['step']}, seed {args.seed}, sample {args.index}"
+    figure = painting_steps_figure(steps, index=args.index, every=args.every, title=title)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(args.out, dpi=120)
+    print(f"wrote the painting steps to {args.out}")
+    if args.gif is not None:
+        save_painting_gif(steps, args.gif, index=args.index)
+        print(f"wrote the animation to {args.gif}")
+    return 0

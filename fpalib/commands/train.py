@@ -1,0 +1,94 @@
+"""``fpa train``: train a generator from a preset, a JSON config and overrides.
+
+    fpa train --preset emoji32-cpu --data data/emoji --out runs/emoji32 [--steps N]
+              [--max-minutes M] [--new] [--device cpu|cuda] [--model.hidden 512 ...]
+
+The configuration is built in this order, later steps winning:
+
+1. ``--preset NAME``; without it, the ``config.json`` of the run folder (``--out``, default
+   ``runs/emoji32-cpu``) when it exists, so ``fpa train --out runs/x`` continues run x as it
+   was configured; else the ``emoji32-cpu`` preset;
+2. ``--config FILE`` (a complete or partial JSON config);
+3. ``--data``, ``--out``, ``--steps``, ``--max-minutes``;
+4. ``--<section>.<field> VALUE`` for any config field, e.g. ``--optim.betas 0.5,0.9``.
+
+A run folder with a checkpoint is resumed; ``--new`` moves it aside to
+``<folder>-old-<date>-<time>`` and starts over. Ctrl-C saves a checkpoint and exits (130).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fpalib.train.config import ExperimentConfig, apply_overrides, config_keys, load_config_file
+from fpalib.train.presets import PRESETS, get_preset
+from fpalib.train.trainer import Trainer
+
+HELP = "train a generator (resumes the run folder's checkpoint unless --new)"
+
+DEFAULT_PRESET = "emoji32-cpu"
+OVERRIDE_PREFIX = "override:"
+INTERRUPTED = 130
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset", metavar="NAME",
+        help=f"named configuration: {', '.join(PRESETS)} (default: the run folder's config.json, "
+        f"else {DEFAULT_PRESET})",
+    )
+    parser.add_argument("--config", type=Path, metavar="FILE", help="JSON config applied on top of the preset")
+    parser.add_argument("--data", metavar="FOLDER", help="folder of training images (data.path)")
+    parser.add_argument("--out", metavar="DIR", help="run folder (loop.out; default runs/<name>)")
+    parser.add_argument("--steps", type=int, metavar="N", help="total training steps (loop.steps)")
+    parser.add_argument(
+        "--max-minutes", type=float, metavar="M", help="stop with a checkpoint after M minutes (loop.max_minutes)"
+    )
+    parser.add_argument(
+        "--new", action="store_true", help="start over: move an existing run folder aside to <DIR>-old-<date>"
+    )
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    overrides = parser.add_argument_group(
+        "configuration overrides",
+        "any config field as --<section>.<field> VALUE, e.g. --model.hidden 1024 --optim.betas 0.5,0.9 "
+        "--loop.amp false; the fields are listed in the run folder's config.json",
+    )
+    for key in config_keys():
+        overrides.add_argument(f"--{key}", dest=f"{OVERRIDE_PREFIX}{key}", metavar="VALUE", help=argparse.SUPPRESS)
+
+
+def build_config(args: argparse.Namespace) -> ExperimentConfig:
+    """The ExperimentConfig described by the command-line arguments (see the module docstring)."""
+    if args.preset is not None:
+        cfg = get_preset(args.preset)
+    else:
+        default = get_preset(DEFAULT_PRESET)
+        cfg = _run_folder_config(Path(args.out) if args.out else default.run_dir) or default
+    if args.config is not None:
+        cfg = load_config_file(args.config, base=cfg)
+    shortcuts = {"data.path": args.data, "loop.out": args.out, "loop.steps": args.steps,
+                 "loop.max_minutes": args.max_minutes}
+    overrides = [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
+    overrides += [
+        f"{name[len(OVERRIDE_PREFIX):]}={value}"
+        for name, value in vars(args).items()
+        if name.startswith(OVERRIDE_PREFIX) and value is not None
+    ]
+    return apply_overrides(cfg, overrides).validate()
+
+
+def _run_folder_config(run_dir: Path) -> ExperimentConfig | None:
+    """The config.json of an existing run folder, if there is one."""
+    path = run_dir / "config.json"
+    return load_config_file(path) if path.is_file() else None
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = build_config(args)
+    summary = Trainer(cfg, device=args.device, new=args.new).train()
+    print(
+        f"{summary['stopped']} at step {summary['step']} of {summary['steps']} "
+        f"({summary['images_per_s']:.1f} images/s); run folder: {summary['run_dir']}"
+    )
+    return INTERRUPTED if summary["stopped"] == "interrupted" else 0

@@ -1,0 +1,145 @@
+"""Self-describing training checkpoints, written atomically.
+
+A checkpoint is a dict saved with ``torch.save``; the trainer stores
+
+    kind "fpa-gan", fpalib_version, config (ExperimentConfig as a dict), step,
+    generator, discriminator, ema, optimizer_g, optimizer_d, scaler (state dicts),
+    rng (python/numpy/torch/cuda/data-order states), sample_latents (N, latent_dim),
+    best_metric (float or None)
+
+in ``<run>/checkpoints/latest.pt`` (and ``best.pt`` for the best evaluation so far). It
+holds only tensors and plain Python values, so it loads with ``weights_only=True``.
+Loading a generator needs nothing but the checkpoint file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import fpalib
+from fpalib.errors import FpaError
+from fpalib.models import build_generator
+from fpalib.train.config import ExperimentConfig, from_dict
+from fpalib.train.ema import EMA
+
+CHECKPOINT_KIND = "fpa-gan"
+CHECKPOINT_DIR = "checkpoints"
+LATEST = "latest.pt"
+BEST = "best.pt"
+
+
+def checkpoint_path(run_dir: str | Path, name: str = LATEST) -> Path:
+    """``<run_dir>/checkpoints/<name>``."""
+    return Path(run_dir) / CHECKPOINT_DIR / name
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` (plus kind and library version) to ``path`` atomically.
+
+    The bytes go to a temporary file in the same folder, are flushed and fsync'ed, and the
+    file is then renamed onto ``path``: a crash at any moment leaves either the previous
+    checkpoint or the new one, never a partial file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {**state, "kind": CHECKPOINT_KIND, "fpalib_version": fpalib.__version__}
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(state, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make the rename durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def resolve_checkpoint(path_or_run_dir: str | Path) -> Path:
+    """A .pt file as given, or ``<run>/checkpoints/latest.pt`` for a run folder."""
+    path = Path(path_or_run_dir)
+    if path.is_dir():
+        path = checkpoint_path(path)
+        if not path.is_file():
+            raise FpaError(f"no checkpoint in run folder {path_or_run_dir} (expected {path}); train it first")
+    elif not path.is_file():
+        raise FpaError(f"checkpoint {path} does not exist; give a run folder or a .pt file")
+    return path
+
+
+def load_checkpoint(path_or_run_dir: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` (from a run folder or a .pt file).
+
+    Raises FpaError when it is missing, unreadable or not an fpalib training checkpoint.
+    """
+    path = resolve_checkpoint(path_or_run_dir)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for foreign or damaged files
+        raise FpaError(f"{path} is not a readable fpalib checkpoint ({type(error).__name__})") from None
+    if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
+        raise FpaError(f"{path} is not an fpalib training checkpoint (kind {CHECKPOINT_KIND!r} missing)")
+    return state
+
+
+def checkpoint_config(state: dict[str, Any]) -> ExperimentConfig:
+    """The ExperimentConfig stored in a loaded checkpoint."""
+    return from_dict(state["config"])
+
+
+def generator_from_checkpoint(
+    state: dict[str, Any], *, ema: bool = True, device: str | torch.device = "cpu"
+) -> nn.Module:
+    """Rebuild the generator of a loaded checkpoint, in eval mode on ``device``.
+
+    ema=True returns the exponential-moving-average copy, ema=False the raw generator.
+    """
+    cfg = checkpoint_config(state)
+    generator = build_generator(cfg.generator, cfg.generator_config)
+    generator.load_state_dict(state["generator"])
+    if ema:
+        average = EMA(generator, cfg.ema)
+        average.load_state_dict(state["ema"])
+        generator = average.model
+    return generator.to(device).eval()
+
+
+def load_generator(
+    path_or_run_dir: str | Path,
+    *,
+    ema: bool = True,
+    device: str | torch.device = "cpu",
+    require: str | None = None,
+) -> tuple[nn.Module, ExperimentConfig]:
+    """Load a trained generator: ``(generator in eval mode, its ExperimentConfig)``.
+
+    require: "fpa" or "lightgan" to insist on that generator type (FpaError otherwise).
+    """
+    state = load_checkpoint(path_or_run_dir)
+    cfg = checkpoint_config(state)
+    if require is not None and cfg.generator != require:
+        raise FpaError(
+            f"{path_or_run_dir} holds a {cfg.generator!r} generator, but a {require!r} one is needed"
+        )
+    return generator_from_checkpoint(state, ema=ema, device=device), cfg

@@ -1,0 +1,107 @@
+"""The metrics log of a run: ``metrics.jsonl`` and its loss-curve figure.
+
+Every ``log_every`` steps the trainer appends one JSON object per line, e.g.
+
+    {"step": 250, "d_loss": 1.91, "g_loss": 0.42, "aux_loss": 0.08, "gp": 0.01,
+     "images_per_s": 131.0, "elapsed_s": 95.2, "lr": 0.0002}
+
+with the losses averaged over the steps since the previous record (``gp`` over the steps
+that applied the penalty; absent when none did). Evaluation results are records of their
+own, ``{"step": 5000, "fid": 31.2}``. When a run resumes, records after the checkpoint's
+step are dropped, since those steps are trained again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fpalib.train.step import LOSS_NAMES
+from fpalib.viz import loss_curve_figure
+
+METRICS_FILE = "metrics.jsonl"
+LOSS_CURVE_FILE = "loss_curve.png"
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """All records of a metrics.jsonl file (an empty list when it does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class MetricsLog:
+    """Appends records to ``metrics.jsonl`` (when ``write``) and keeps them in memory.
+
+    keep_until: on resume, the checkpoint's step; earlier records are kept, later ones
+    dropped from the file. None starts an empty log.
+    """
+
+    def __init__(self, path: Path, *, keep_until: int | None, write: bool) -> None:
+        self.path = path
+        self.write = write
+        kept = [] if keep_until is None else read_metrics(path)
+        self.records = [record for record in kept if record.get("step", 0) <= keep_until]
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        if self.write:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("".join(json.dumps(record) + "\n" for record in self.records))
+
+    def rewind(self, step: int) -> None:
+        """Drop the records after ``step`` (the run went back to a checkpoint)."""
+        self.records = [record for record in self.records if record.get("step", 0) <= step]
+        self._rewrite()
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add one record (a dict of JSON values with a "step")."""
+        self.records.append(record)
+        if self.write:
+            with self.path.open("a") as file:
+                file.write(json.dumps(record) + "\n")
+
+    def save_loss_curve(self, path: Path) -> None:
+        """Draw the losses logged so far to ``path`` (nothing before the first loss record)."""
+        if self.write and any("d_loss" in record for record in self.records):
+            loss_curve_figure(self.records).savefig(path, dpi=100)
+
+
+class LossWindow:
+    """Means of the step losses since the last :meth:`pop` (the gradient penalty separately).
+
+    ``last`` holds the means returned by the latest :meth:`pop`.
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        self._sums = dict.fromkeys(LOSS_NAMES, 0.0)
+        self._steps = 0
+        self._penalty_steps = 0
+
+    def add(self, losses: list[float], with_penalty: bool) -> None:
+        """Add the losses of one step, in the order of :data:`LOSS_NAMES`."""
+        for name, value in zip(LOSS_NAMES, losses, strict=True):
+            if name != "gp" or with_penalty:
+                self._sums[name] += value
+        self._steps += 1
+        self._penalty_steps += int(with_penalty)
+
+    @property
+    def steps(self) -> int:
+        """Steps added since the last :meth:`pop`."""
+        return self._steps
+
+    def pop(self) -> dict[str, float]:
+        """The means so far (``gp`` only if some step had the penalty); then start afresh."""
+        means = {name: total / max(self._steps, 1) for name, total in self._sums.items() if name != "gp"}
+        if self._penalty_steps:
+            means["gp"] = self._sums["gp"] / self._penalty_steps
+        self._reset()
+        self.last = means
+        return means

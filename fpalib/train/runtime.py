@@ -1,0 +1,113 @@
+"""Where a training process runs: its device and, under torchrun, its place in a DDP group.
+
+Single process: ``start_runtime("cpu" | "cuda" | None)`` picks the device (None = CUDA when
+available). Launched by ``torchrun --nproc_per_node N`` (the environment then holds RANK,
+WORLD_SIZE and LOCAL_RANK), the process joins the default process group (NCCL on CUDA, Gloo
+on CPU) and uses the GPU ``cuda:LOCAL_RANK``. Nothing custom: plain
+``torch.distributed`` and ``DistributedDataParallel``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from fpalib.errors import FpaError
+
+
+@dataclass
+class Runtime:
+    """Device and process-group membership of this process."""
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    owns_process_group: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the process that writes logs, samples and checkpoints."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """More than one process trains together."""
+        return self.world_size > 1
+
+
+def resolve_device(name: str | torch.device | None = None) -> torch.device:
+    """``None``/"auto" -> CUDA if available else CPU; "cuda" without a GPU -> FpaError."""
+    if name is None or name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise FpaError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise FpaError("device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+    return device
+
+
+def start_runtime(device: str | torch.device | None = None) -> Runtime:
+    """The runtime of this process; joins the torchrun process group when launched by one."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Runtime(resolve_device(device))
+    requested = resolve_device(device)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if requested.type == "cuda":
+        requested = torch.device("cuda", local_rank)
+        torch.cuda.set_device(requested)
+    owns = not dist.is_initialized()
+    if owns:
+        dist.init_process_group(backend="nccl" if requested.type == "cuda" else "gloo")
+    return Runtime(requested, dist.get_rank(), dist.get_world_size(), owns)
+
+
+def stop_runtime(runtime: Runtime) -> None:
+    """Leave the process group if :func:`start_runtime` created it."""
+    if runtime.owns_process_group and dist.is_initialized():
+        dist.destroy_process_group()
+        runtime.owns_process_group = False
+
+
+def wrap_for_training(module: nn.Module, runtime: Runtime) -> nn.Module:
+    """``module`` itself, or wrapped in DistributedDataParallel when training in a group."""
+    if not runtime.distributed:
+        return module
+    device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=device_ids)
+
+
+def all_reduce_sum(values: torch.Tensor, runtime: Runtime) -> torch.Tensor:
+    """The element-wise sum of ``values`` over all processes (``values`` itself alone)."""
+    if runtime.distributed:
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values
+
+
+def barrier(runtime: Runtime) -> None:
+    """Wait until every process reaches this point (no-op alone)."""
+    if runtime.distributed:
+        dist.barrier()
+
+
+@contextlib.contextmanager
+def gradient_sync(module: nn.Module, sync: bool) -> Iterator[None]:
+    """Inside, DDP all-reduces gradients on backward only when ``sync`` is True.
+
+    Used for gradient accumulation: every micro-batch but the last runs without sync.
+    """
+    if sync or not isinstance(module, DistributedDataParallel):
+        yield
+    else:
+        with module.no_sync():
+            yield
+

@@ -1,0 +1,140 @@
+"""One GAN optimisation step: a discriminator update, then a generator update.
+
+Losses (Irie & Schmidhuber, 2023, Sec. 3.3 and App. B; see :mod:`fpalib.train.losses`):
+
+    discriminator:  hinge(D(x), D(G(z))) on both heads
+                    + aux_weight * reconstruction loss of D's decoder on the real x
+                    + gp_weight * gradient penalty on x        (every gp_every-th step)
+    generator:      generator_loss(D(G(z')))                  on both heads
+
+x (B, C, H, W) are real images, z, z' (B, latent_dim) fresh standard-normal latents.
+Each update sums gradients over ``grad_accum`` micro-batches (each loss divided by
+grad_accum). Under mixed precision the forward passes run in autocast and one GradScaler
+scales both backward passes. The module works the same with plain modules and with
+DistributedDataParallel wrappers: G is called without gradients during the discriminator
+update, and D's parameters are frozen and its unwrapped module is used during the
+generator update, so each wrapper all-reduces only the gradients of its own update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from fpalib.train.ema import unwrap
+from fpalib.train.losses import LossConfig, discriminator_hinge_loss, generator_loss, gradient_penalty
+from fpalib.train.runtime import gradient_sync
+
+LOSS_NAMES = ("d_loss", "g_loss", "aux_loss", "gp")
+"""Order of the values in the tensor returned by :meth:`GanStep.run`."""
+
+
+class GanStep:
+    """Updates a generator and a discriminator once per :meth:`run` call.
+
+    generator, discriminator: modules (or DDP wrappers) on the training device.
+    batch_size: latents per generator micro-batch (the real micro-batches set D's fakes).
+    amp_dtype: autocast dtype (torch.float16 / torch.bfloat16), or None for full precision.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        optimizer_g: torch.optim.Optimizer,
+        optimizer_d: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler,
+        loss: LossConfig,
+        *,
+        batch_size: int,
+        grad_accum: int = 1,
+        amp_dtype: torch.dtype | None = None,
+    ) -> None:
+        self.generator = generator
+        self.discriminator = discriminator
+        self.optimizer_g = optimizer_g
+        self.optimizer_d = optimizer_d
+        self.scaler = scaler
+        self.loss = loss
+        self.batch_size = batch_size
+        self.grad_accum = grad_accum
+        self.amp_dtype = amp_dtype
+        self.device = next(unwrap(generator).parameters()).device
+        self.latent_dim = unwrap(generator).latent_dim
+
+    def run(self, next_batch: Callable[[], Tensor], step: int) -> Tensor:
+        """One update of D then G at step index ``step`` (0-based; decides the gradient penalty).
+
+        next_batch() returns real images (B, C, H, W) on the device. Returns the losses of this
+        step, a detached (4,) tensor in the order of :data:`LOSS_NAMES` (gp is 0 at steps
+        without penalty), each the mean over micro-batches.
+        """
+        with_penalty = self.loss.applies_gradient_penalty(step)
+        d_loss, aux_loss, penalty = self._discriminator_update(next_batch, with_penalty)
+        g_loss = self._generator_update()
+        self.scaler.update()
+        return torch.stack([d_loss, g_loss, aux_loss, penalty])
+
+    def _discriminator_update(self, next_batch: Callable[[], Tensor], with_penalty: bool) -> list[Tensor]:
+        """Returns the mean hinge loss, reconstruction loss and gradient penalty (scalars)."""
+        self.optimizer_d.zero_grad(set_to_none=True)
+        totals = [torch.zeros((), device=self.device) for _ in range(3)]
+        generator = unwrap(self.generator)
+        for micro in range(self.grad_accum):
+            real = next_batch()
+            with torch.no_grad(), self._autocast():
+                fake = generator(self._latents(real.shape[0]))
+            if with_penalty:
+                real.requires_grad_(True)
+            with gradient_sync(self.discriminator, micro == self.grad_accum - 1):
+                with self._autocast():
+                    real_out = self.discriminator(real, aux=True)
+                    fake_out = self.discriminator(fake, aux=False)
+                    hinge = discriminator_hinge_loss(real_out, fake_out)
+                    loss = hinge + self.loss.aux_weight * real_out.aux_loss
+                penalty = gradient_penalty(real, real_out) if with_penalty else torch.zeros((), device=self.device)
+                loss = loss + self.loss.gp_weight * penalty
+                self.scaler.scale(loss / self.grad_accum).backward()
+            for total, value in zip(totals, (hinge, real_out.aux_loss, penalty), strict=True):
+                total += value.detach().float() / self.grad_accum
+        self.scaler.step(self.optimizer_d)
+        return totals
+
+    def _generator_update(self) -> Tensor:
+        """Returns the mean generator loss (scalar)."""
+        self.optimizer_g.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=self.device)
+        critic = unwrap(self.discriminator)
+        with _frozen(critic):
+            for micro in range(self.grad_accum):
+                with gradient_sync(self.generator, micro == self.grad_accum - 1):
+                    with self._autocast():
+                        fake = self.generator(self._latents(self.batch_size))
+                        loss = generator_loss(critic(fake, aux=False))
+                    self.scaler.scale(loss / self.grad_accum).backward()
+                total += loss.detach().float() / self.grad_accum
+        self.scaler.step(self.optimizer_g)
+        return total
+
+    def _latents(self, batch_size: int) -> Tensor:
+        return torch.randn(batch_size, self.latent_dim, device=self.device)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(
+            device_type=self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None
+        )
+
+
+@contextlib.contextmanager
+def _frozen(module: nn.Module) -> Iterator[None]:
+    """Parameters of ``module`` do not require grad inside the block (restored afterwards)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in zip(module.parameters(), flags, strict=True):
+            parameter.requires_grad_(flag)

@@ -1,0 +1,158 @@
+"""The train / generate / paint / interpolate commands through ``fpalib.cli.main``."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fpalib.cli import main
+from fpalib.commands.interpolate import interpolate_latents
+from fpalib.errors import FpaError
+from fpalib.train.checkpoint import load_checkpoint
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(1)
+    for index in range(24):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{index:02d}.png")
+    return folder
+
+
+def train_args(images: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--preset", "smoke", "--data", str(images), "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def fpa_run(images, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "fpa"
+    assert main(train_args(images, out, "--steps", "2")) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def lightgan_run(images, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "lightgan"
+    assert main(train_args(images, out, "--steps", "1", "--generator", "lightgan")) == 0
+    return out
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_train_applies_dotted_overrides_and_resumes_from_the_run_folder_config(images, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(train_args(images, out, "--steps", "1", "--model.hidden", "12", "--optim.betas", "0.1,0.2")) == 0
+    stored = json.loads((out / "config.json").read_text())
+    assert (stored["model"]["hidden"], stored["optim"]["betas"]) == (12, [0.1, 0.2])
+    assert main(["train", "--out", str(out), "--steps", "2"]) == 0  # no preset: the run's own config
+    assert load_checkpoint(out)["step"] == 2
+    assert "finished at step 2 of 2" in capsys.readouterr().out
+
+
+def test_train_reads_a_json_config_file(images, tmp_path):
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({"model": {"rule": "hebbian"}, "loop": {"steps": 1}}))
+    assert main(train_args(images, tmp_path / "run", "--config", str(config))) == 0
+    assert load_checkpoint(tmp_path / "run")["config"]["model"]["rule"] == "hebbian"
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["train", "--preset", "nope"], "error: unknown preset 'nope'; choose one of paper-celeba64"),
+        (["train", "--preset", "smoke", "--data", "/no/such/folder"], "error: image folder '/no/such/folder' does not"),
+        (["train", "--preset", "smoke", "--data.image_size", "32"], "error: image_size mismatch: data.image_size=32"),
+        (["train", "--preset", "smoke", "--model.hidden", "many"], "error: config key 'model.hidden': expected int"),
+        (["generate", "/no/such/run", "--out", "x.png"], "error: checkpoint /no/such/run does not exist"),
+    ],
+)
+def test_bad_input_gives_one_error_line_and_status_2(arguments, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(arguments) == 2
+    assert error_line(capsys).startswith(message)
+
+
+def test_a_folder_without_checkpoint_or_a_foreign_file_is_refused(tmp_path, capsys):
+    assert main(["generate", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
+    assert "no checkpoint in run folder" in error_line(capsys)
+    foreign = tmp_path / "weights.pt"
+    torch.save({"weights": torch.ones(2)}, foreign)
+    assert main(["paint", str(foreign), "--out", str(tmp_path / "x.png")]) == 2
+    assert "not an fpalib training checkpoint" in error_line(capsys)
+
+
+def test_generate_writes_a_reproducible_grid_or_a_folder(fpa_run, tmp_path):
+    for name in ("a.png", "b.png"):
+        arguments = ["--num", "6", "--nrow", "3", "--seed", "4", "--out", str(tmp_path / name)]
+        assert main(["generate", str(fpa_run), *arguments]) == 0
+    grid = Image.open(tmp_path / "a.png")
+    assert grid.size == (3 * 18 + 2, 2 * 18 + 2)  # 16-pixel images with 2-pixel padding
+    assert np.array_equal(np.asarray(grid), np.asarray(Image.open(tmp_path / "b.png")))
+    assert main(["generate", str(fpa_run / "checkpoints" / "latest.pt"), "--num", "5", "--raw",
+                 "--batch-size", "2", "--out", str(tmp_path / "many")]) == 0
+    files = sorted(p.name for p in (tmp_path / "many").iterdir())
+    assert files == [f"{i:06d}.png" for i in range(5)]
+    assert Image.open(tmp_path / "many" / files[0]).size == (16, 16)
+
+
+def test_paint_writes_the_steps_figure_and_gif(fpa_run, tmp_path):
+    out, gif = tmp_path / "steps.png", tmp_path / "steps.gif"
+    assert main(["paint", str(fpa_run), "--seed", "1", "--index", "2", "--out", str(out), "--gif", str(gif)]) == 0
+    assert Image.open(out).size[0] > 100
+    assert Image.open(gif).n_frames == 4  # the smoke painter paints in 4 steps
+
+
+def test_paint_refuses_a_lightgan_run(lightgan_run, tmp_path, capsys):
+    assert main(["paint", str(lightgan_run), "--out", str(tmp_path / "x.png")]) == 2
+    assert error_line(capsys) == "error: paint needs an FPA checkpoint, this run trains lightgan"
+
+
+def test_interpolate_writes_a_row_and_a_gif(lightgan_run, tmp_path):
+    out, gif = tmp_path / "walk.png", tmp_path / "walk.gif"
+    assert main(["interpolate", str(lightgan_run), "--frames", "5", "--out", str(out), "--gif", str(gif)]) == 0
+    assert Image.open(out).size == (5 * 18 + 2, 18 + 2)
+    assert Image.open(gif).n_frames == 8  # there (5) and back (3)
+
+
+def test_interpolate_latents_slerp_and_linear():
+    start, end = torch.randn(64, generator=torch.Generator().manual_seed(0)), torch.randn(64)
+    for method in ("slerp", "linear"):
+        path = interpolate_latents(start, end, 5, method)
+        assert path.shape == (5, 64)
+        assert torch.allclose(path[0], start, atol=1e-5) and torch.allclose(path[-1], end, atol=1e-5)
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    middle = interpolate_latents(a, b, 3, "slerp")[1]
+    assert torch.allclose(middle, torch.tensor([0.5**0.5, 0.5**0.5]))
+    assert torch.allclose(interpolate_latents(a, b, 3, "linear")[1], torch.tensor([0.5, 0.5]))
+    with pytest.raises(FpaError, match="unknown interpolation"):
+        interpolate_latents(a, b, 3, "cubic")
+
+
+def test_python_dash_m_fpalib_reports_errors_on_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "fpalib", "paint", str(tmp_path / "missing"), "--out", "x.png"],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
+    )
+    assert result.returncode == 2
+    missing = tmp_path / "missing"
+    assert result.stderr.strip() == f"error: checkpoint {missing} does not exist; give a run folder or a .pt file"

@@ -1,0 +1,180 @@
+"""Experiment configuration: dict round trip, overrides and their coercion, validation, presets."""
+
+import json
+
+import pytest
+
+from fpalib.errors import FpaError
+from fpalib.train.config import (
+    ExperimentConfig,
+    apply_overrides,
+    coerce,
+    config_differences,
+    config_keys,
+    from_dict,
+    load_config_file,
+    save_config_file,
+    to_dict,
+    with_image_size,
+)
+from fpalib.train.presets import PRESETS, get_preset
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_validates_and_round_trips_through_json(name):
+    cfg = get_preset(name)
+    assert cfg.validate() is cfg
+    text = json.dumps(to_dict(cfg))
+    assert from_dict(json.loads(text)) == cfg
+
+
+def test_paper_preset_holds_the_papers_celeba_setting():
+    cfg = get_preset("paper-celeba64")
+    model = cfg.model
+    assert (model.steps, model.image_size, model.latent_dim, model.hidden, model.layers) == (64, 64, 512, 1024, 1)
+    assert (model.input_version, model.input_tanh, model.input_dim, model.input_proj_dim) == ("v2", True, 8, 128)
+    assert model.latent_to_init and model.out_tanh and model.key_norm == "softmax" and model.rule == "delta"
+    assert (cfg.optim.lr, cfg.optim.betas, cfg.optim.batch_size) == (2e-4, (0.5, 0.9), 20)
+    assert (cfg.ema.decay, cfg.ema.start_step, cfg.ema.update_every) == (0.995, 20_000, 10)
+    assert (cfg.ema.reset_every, cfg.ema.reset_until) == (1_000, 25_000)
+    assert (cfg.loss.gp_every, cfg.loss.gp_weight) == (4, 10.0)
+    assert (cfg.loop.steps, cfg.loop.eval_every) == (450_000, 5_000)
+    assert get_preset("paper-celeba64-lightgan").generator == "lightgan"
+
+
+def test_presets_are_fresh_copies():
+    get_preset("smoke").model.hidden = 999
+    assert get_preset("smoke").model.hidden != 999
+
+
+def test_unknown_preset_lists_the_names():
+    with pytest.raises(FpaError, match="unknown preset 'nope'.*emoji32-cpu.*smoke"):
+        get_preset("nope")
+
+
+def test_overrides_coerce_to_the_field_types_without_touching_the_input():
+    cfg = get_preset("smoke")
+    new = apply_overrides(
+        cfg,
+        [
+            "model.hidden=24", "optim.lr=1e-3", "optim.betas=0.0, 0.99", "data.hflip=true",
+            "model.input_tanh=False", "loop.max_minutes=2.5", "name=demo", "model.image_width=16",
+            "loop.steps=4.5e2",
+        ],
+    )
+    assert (new.model.hidden, new.optim.lr, new.optim.betas) == (24, 1e-3, (0.0, 0.99))
+    assert new.data.hflip is True and new.model.input_tanh is False
+    assert (new.loop.max_minutes, new.name, new.model.image_width, new.loop.steps) == (2.5, "demo", 16, 450)
+    assert cfg == get_preset("smoke")
+    assert apply_overrides(new, ["loop.max_minutes=none", "model.image_width=None"]).loop.max_minutes is None
+
+
+def test_unknown_override_key_suggests_close_matches():
+    with pytest.raises(FpaError, match=r"unknown config key 'model\.hiden'.*model\.hidden"):
+        apply_overrides(get_preset("smoke"), ["model.hiden=3"])
+    with pytest.raises(FpaError, match="unknown config key 'modle'"):
+        apply_overrides(get_preset("smoke"), ["modle.hidden=3"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.hidden=abc", "'model.hidden': expected int"),
+        ("model.hidden=2.5", "'model.hidden': expected int"),
+        ("data.hflip=maybe", "'data.hflip': expected true or false"),
+        ("optim.betas=0.5", "'optim.betas': expected 2 values"),
+        ("optim.lr=none", "'optim.lr': expected float"),
+        ("model=3", "'model' is a section"),
+        ("loop.steps", "must look like section.field=value"),
+    ],
+)
+def test_bad_override_values_name_the_key(override, message):
+    with pytest.raises(FpaError, match=message):
+        apply_overrides(get_preset("smoke"), [override])
+
+
+def test_from_dict_rejects_unknown_keys_and_wrong_json_types():
+    with pytest.raises(FpaError, match="unknown config key 'loop.stepz'"):
+        from_dict({"loop": {"stepz": 3}})
+    with pytest.raises(FpaError, match="'name': expected a string"):
+        from_dict({"name": 3})
+    with pytest.raises(FpaError, match="'loop.steps': expected an integer"):
+        from_dict({"loop": {"steps": 2.5}})
+    with pytest.raises(FpaError, match="JSON object"):
+        from_dict([1, 2])
+
+
+def test_partial_dict_keeps_the_base_values():
+    base = get_preset("smoke")
+    cfg = from_dict({"model": {"hidden": 32}}, base=base)
+    assert cfg.model.hidden == 32
+    assert config_differences(base, cfg) == {"model.hidden": (16, 32)}
+
+
+def test_coerce_literal_and_optional_tuple():
+    from typing import Literal
+
+    assert coerce("b", Literal["a", "b"], "k") == "b"
+    with pytest.raises(FpaError, match="expected one of a, b"):
+        coerce("c", Literal["a", "b"], "k")
+    assert coerce("1,2,3", tuple[int, ...], "k") == (1, 2, 3)
+    assert coerce([1, 2], tuple[float, float] | None, "k") == (1.0, 2.0)
+    assert coerce(7, float, "k") == 7.0 and isinstance(coerce(7, float, "k"), float)
+    with pytest.raises(FpaError, match="expected int"):
+        coerce(True, int, "k")
+
+
+def test_validate_refuses_disagreeing_image_sizes_and_with_image_size_fixes_them():
+    cfg = apply_overrides(get_preset("smoke"), ["data.image_size=32"])
+    with pytest.raises(FpaError, match="image_size mismatch: data.image_size=32 but model.image_size=16"):
+        cfg.validate()
+    fixed = with_image_size(cfg, 32)
+    assert fixed.validate().model.image_size == fixed.disc.image_size == fixed.lightgan.image_size == 32
+    lightgan = apply_overrides(get_preset("smoke"), ["generator=lightgan", "lightgan.channels=1"])
+    with pytest.raises(FpaError, match="channels mismatch.*lightgan.channels=1"):
+        lightgan.validate()
+    assert with_image_size(lightgan, 16, channels=1).validate().disc.channels == 1
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.batch_size=0", "optim.batch_size must be at least 1"),
+        ("optim.lr=0", "optim.lr must be positive"),
+        ("optim.betas=0.5,1.0", r"optim.betas must lie in \[0, 1\)"),
+        ("loop.log_every=0", "loop.log_every must be at least 1"),
+        ("loop.max_minutes=-1", "loop.max_minutes must be at least 0"),
+        ("generator=vae", "unknown generator 'vae'"),
+        ("model.image_width=32", "needs square images"),
+        ("ema.decay=1.5", "EMA decay"),
+    ],
+)
+def test_validate_rejects_out_of_range_values(override, message):
+    with pytest.raises(FpaError, match=message):
+        apply_overrides(get_preset("smoke"), [override]).validate()
+
+
+def test_config_files_round_trip_and_partial_files_apply_on_a_base(tmp_path):
+    cfg = get_preset("emoji32-cpu")
+    path = tmp_path / "cfg.json"
+    save_config_file(cfg, path)
+    assert load_config_file(path) == cfg
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({"loop": {"steps": 7}, "optim": {"betas": [0.1, 0.2]}}))
+    loaded = load_config_file(partial, base=cfg)
+    assert (loaded.loop.steps, loaded.optim.betas, loaded.model) == (7, (0.1, 0.2), cfg.model)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(FpaError, match="not valid JSON"):
+        load_config_file(broken)
+    with pytest.raises(FpaError, match="does not exist"):
+        load_config_file(tmp_path / "missing.json")
+
+
+def test_config_keys_lists_every_leaf_and_run_dir_defaults_to_the_name():
+    keys = config_keys()
+    assert {"name", "model.hidden", "optim.betas", "loop.steps", "ema.decay", "loss.gp_weight"} <= set(keys)
+    assert not any(key in ("model", "loop") for key in keys)
+    cfg = ExperimentConfig(name="abc")
+    assert str(cfg.run_dir) == "runs/abc"
+    assert str(apply_overrides(cfg, ["loop.out=/tmp/x"]).run_dir) == "/tmp/x"

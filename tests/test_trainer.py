@@ -1,0 +1,240 @@
+"""The training loop on the smoke preset: every generator variant, resumption, NaN guard,
+time budget, Ctrl-C, evaluation hook, --new, and DDP with two CPU processes."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import fpalib.train.step as step_module
+from fpalib.errors import FpaError
+from fpalib.train.checkpoint import load_checkpoint
+from fpalib.train.config import apply_overrides
+from fpalib.train.presets import get_preset
+from fpalib.train.run_log import read_metrics
+from fpalib.train.step import GanStep
+from fpalib.train.trainer import Trainer
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    """24 random-coloured 16x16 PNGs."""
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for index in range(24):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{index:02d}.png")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def smoke_config(images: Path, out: Path, *overrides: str):
+    return apply_overrides(get_preset("smoke"), [f"data.path={images}", f"loop.out={out}", *overrides])
+
+
+def train(cfg, **kwargs):
+    return Trainer(cfg, progress=False, **kwargs).train()
+
+
+def losses_by_step(run_dir: Path) -> dict[int, tuple]:
+    return {
+        r["step"]: (r["d_loss"], r["g_loss"], r["aux_loss"], r.get("gp"))
+        for r in read_metrics(run_dir / "metrics.jsonl")
+        if "d_loss" in r
+    }
+
+
+VARIANTS = {
+    "fpa-v1": ["model.input_version=v1"],
+    "fpa-v2": [],
+    "fpa-hebbian": ["model.rule=hebbian"],
+    "fpa-oja": ["model.rule=oja"],
+    "lightgan": ["generator=lightgan"],
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_two_steps_train_every_generator_with_all_losses(images, tmp_path, variant):
+    cfg = smoke_config(images, tmp_path / "run", "loop.steps=2", "loss.gp_every=1", *VARIANTS[variant])
+    trainer = Trainer(cfg, progress=False)
+    before = {name: p.detach().clone() for name, p in trainer.generator.named_parameters()}
+    d_before = {name: p.detach().clone() for name, p in trainer.discriminator.named_parameters()}
+    summary = trainer.train()
+
+    assert (summary["step"], summary["stopped"], summary["nan_reloads"]) == (2, "finished", 0)
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2]
+    for record in records:
+        for key in ("d_loss", "g_loss", "aux_loss", "gp", "images_per_s", "elapsed_s", "lr"):
+            assert math.isfinite(record[key]), key
+        assert record["aux_loss"] > 0 and record["gp"] >= 0
+    assert all(not torch.equal(before[n], p) for n, p in trainer.generator.named_parameters())
+    d_changed = {name: not torch.equal(d_before[name], p) for name, p in trainer.discriminator.named_parameters()}
+    assert all(changed for name, changed in d_changed.items() if "decoder" in name)  # the aux loss trains
+    assert sum(d_changed.values()) >= 0.9 * len(d_changed)  # (a final bias can get zero hinge gradient)
+    run = tmp_path / "run"
+    assert load_checkpoint(run)["step"] == 2
+    assert json.loads((run / "config.json").read_text())["generator"] == cfg.generator
+    for name in ("step_000002_raw.png", "step_000002_ema.png"):
+        assert Image.open(run / "samples" / name).size[0] > 16
+    assert (run / "loss_curve.png").is_file()
+    assert not (run / "checkpoints" / "best.pt").exists()
+
+
+def test_resumed_run_continues_exactly_like_an_uninterrupted_one(images, tmp_path):
+    common = ("loss.gp_every=3", "loop.checkpoint_every=0", "loop.sample_every=0", "optim.grad_accum=2")
+    train(smoke_config(images, tmp_path / "whole", "loop.steps=4", *common))
+    first = train(smoke_config(images, tmp_path / "split", "loop.steps=2", *common))
+    second = train(smoke_config(images, tmp_path / "split", "loop.steps=4", *common))
+
+    assert (first["step"], second["start_step"], second["step"]) == (2, 2, 4)
+    whole, split = losses_by_step(tmp_path / "whole"), losses_by_step(tmp_path / "split")
+    assert sorted(split) == [1, 2, 3, 4]
+    assert split[3][:3] == pytest.approx(whole[3][:3], rel=1e-6, abs=1e-7) and split[3][3] is None
+    assert split[4] == pytest.approx(whole[4], rel=1e-6, abs=1e-7)  # with the penalty (step index 3)
+    final = [load_checkpoint(tmp_path / name)["generator"] for name in ("whole", "split")]
+    assert all(torch.allclose(final[0][k], final[1][k], atol=1e-6) for k in final[0])
+
+
+def test_resuming_with_another_model_configuration_is_refused(images, tmp_path):
+    train(smoke_config(images, tmp_path, "loop.steps=1"))
+    with pytest.raises(FpaError, match=r"another configuration \(model.hidden: 16 there, 24 now\).*--new"):
+        Trainer(smoke_config(images, tmp_path, "loop.steps=2", "model.hidden=24"), progress=False)
+
+
+def test_new_moves_the_old_run_aside(images, tmp_path):
+    run = tmp_path / "run"
+    train(smoke_config(images, run, "loop.steps=1"))
+    summary = train(smoke_config(images, run, "loop.steps=1", "model.hidden=24"), new=True)
+    assert summary["start_step"] == 0
+    old = [p for p in tmp_path.iterdir() if p.name.startswith("run-old-")]
+    assert len(old) == 1 and load_checkpoint(old[0])["step"] == 1
+
+
+def test_non_finite_losses_reload_the_checkpoint_and_continue(images, tmp_path, monkeypatch):
+    calls = {"count": 0}
+    real_loss = step_module.generator_loss
+
+    def nan_once_at_the_third_call(fake):
+        calls["count"] += 1
+        loss = real_loss(fake)
+        return loss * float("nan") if calls["count"] == 3 else loss
+
+    monkeypatch.setattr(step_module, "generator_loss", nan_once_at_the_third_call)
+    summary = train(smoke_config(images, tmp_path, "loop.steps=4"))
+    assert (summary["step"], summary["nan_reloads"]) == (4, 1)
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4]
+
+
+def test_persistent_non_finite_losses_give_up_with_a_clear_error(images, tmp_path, monkeypatch):
+    monkeypatch.setattr(step_module, "generator_loss", lambda fake: fake.logits.mean() * float("nan"))
+    with pytest.raises(FpaError, match="training diverged: non-finite losses at step 1 after 2 reloads"):
+        train(smoke_config(images, tmp_path, "loop.nan_retries=2"))
+    assert load_checkpoint(tmp_path)["step"] == 0
+
+
+def test_zero_minute_budget_stops_cleanly_with_a_checkpoint(images, tmp_path):
+    summary = train(smoke_config(images, tmp_path, "loop.max_minutes=0"))
+    assert (summary["step"], summary["stopped"]) == (0, "time budget")
+    assert load_checkpoint(tmp_path)["step"] == 0
+
+
+def test_ctrl_c_finishes_the_step_and_saves_a_checkpoint(images, tmp_path, monkeypatch):
+    real_run = GanStep.run
+
+    def run_then_interrupt(self, next_batch, step):
+        losses = real_run(self, next_batch, step)
+        os.kill(os.getpid(), signal.SIGINT)
+        return losses
+
+    monkeypatch.setattr(GanStep, "run", run_then_interrupt)
+    summary = train(smoke_config(images, tmp_path, "loop.steps=4", "loop.checkpoint_every=0"))
+    assert (summary["step"], summary["stopped"]) == (1, "interrupted")
+    assert load_checkpoint(tmp_path)["step"] == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_evaluation_keeps_the_best_checkpoint(images, tmp_path):
+    scores = {1: 5.0, 2: 3.0, 3: 4.0}
+    seen = []
+
+    def evaluate(generator, step):
+        seen.append((step, generator.training))
+        return {"fid": scores[step], "kid": 0.1}
+
+    cfg = smoke_config(images, tmp_path, "loop.steps=3", "loop.eval_every=1", "loop.checkpoint_every=0")
+    summary = train(cfg, evaluate_fn=evaluate)
+    assert seen == [(1, False), (2, False), (3, False)]
+    assert summary["best_metric"] == 3.0
+    best = load_checkpoint(tmp_path / "checkpoints" / "best.pt")
+    assert (best["step"], best["best_metric"]) == (2, 3.0)
+    assert [r["fid"] for r in read_metrics(tmp_path / "metrics.jsonl") if "fid" in r] == [5.0, 3.0, 4.0]
+    assert load_checkpoint(tmp_path)["step"] == 3
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("amp", ["true", "false"])
+def test_training_on_cuda_with_and_without_mixed_precision_resumes(images, tmp_path, amp):
+    cfg = smoke_config(images, tmp_path, "loop.steps=2", "loss.gp_every=1", f"loop.amp={amp}")
+    assert train(cfg, device="cuda")["step"] == 2
+    summary = train(apply_overrides(cfg, ["loop.steps=3"]), device="cuda")
+    assert (summary["start_step"], summary["step"]) == (2, 3)
+    assert all(math.isfinite(r["d_loss"]) for r in read_metrics(tmp_path / "metrics.jsonl"))
+
+
+DDP_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, torch
+    from fpalib.train.config import apply_overrides
+    from fpalib.train.presets import get_preset
+    from fpalib.train.trainer import Trainer
+    images, out = sys.argv[1], sys.argv[2]
+    cfg = apply_overrides(get_preset("smoke"), [f"data.path={images}", f"loop.out={out}/run",
+                          "loop.steps=2", "loss.gp_every=1", "optim.grad_accum=2", "optim.batch_size=2"])
+    trainer = Trainer(cfg, progress=False)
+    summary = trainer.train()
+    torch.save({"g": trainer.generator.state_dict(), "d": trainer.discriminator.state_dict(),
+                "step": summary["step"]}, f"{out}/rank{os.environ['RANK']}.pt")
+    """
+)
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes_keeps_the_replicas_identical(images, tmp_path):
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(script), str(images), str(tmp_path)]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # torchrun and its two workers
+        process.communicate()
+        pytest.fail("DDP training did not finish within 240 s")
+    assert process.returncode == 0, stderr[-2000:]
+    states = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
+    assert states[0]["step"] == states[1]["step"] == 2
+    for net in ("g", "d"):
+        assert all(torch.equal(states[0][net][k], states[1][net][k]) for k in states[0][net])
+    saved = load_checkpoint(tmp_path / "run")
+    assert all(torch.equal(saved["generator"][k], states[0]["g"][k]) for k in states[0]["g"])
