@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import FpaError
+from .latents import LatentSampler
 
 NORMS = ("batch", "instance", "none")
 UPSAMPLE_MODES = ("nearest", "bilinear")
@@ -151,7 +152,7 @@ class SkipLayerExcitation(nn.Module):
         return high * self.gate(low)
 
 
-class LightGANGenerator(nn.Module):
+class LightGANGenerator(LatentSampler):
     """LightGAN generator: z (B, d_latent) -> images (B, channels, S, S) in [-1, 1]."""
 
     def __init__(self, cfg: LightGANConfig) -> None:
@@ -194,15 +195,3 @@ class LightGANGenerator(nn.Module):
                 x = self.excitations[name](features[self.sle_sources[resolution]], x)
             features[resolution] = x
         return torch.tanh(self.to_image(x))
-
-    def sample_latents(
-        self,
-        n: int,
-        *,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-    ) -> Tensor:
-        """n standard-normal latents (n, d_latent), on ``device`` (default: the model's device)."""
-        if device is None:
-            device = next(self.parameters()).device
-        return torch.randn(n, self.latent_dim, generator=generator, device=device)

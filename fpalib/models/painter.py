@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import FpaError
+from .latents import LatentSampler
 from ..rules import MODES, RULES, get_rule
 from .input_generator import build_input_generator
 
@@ -209,7 +210,7 @@ class UpdateNet(nn.Module):
         return weights.reshape(batch, *image_shape), painting
 
 
-class FastWeightPainter(nn.Module):
+class FastWeightPainter(LatentSampler):
     """The FPA generator: z (B, d_latent) -> images (B, C, H, W), tanh(W_T) in [-1, 1].
 
     ``forward(z, return_steps=True)`` also returns the :class:`PaintingSteps` of the same pass.
@@ -253,18 +254,6 @@ class FastWeightPainter(nn.Module):
         weights, painting = result if return_steps else (result, None)
         images = torch.tanh(weights) if self.config.out_tanh else weights
         return (images, painting) if return_steps else images
-
-    def sample_latents(
-        self,
-        n: int,
-        *,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-    ) -> Tensor:
-        """n standard-normal latents (n, d_latent), on ``device`` (default: the model's device)."""
-        if device is None:
-            device = next(self.parameters()).device
-        return torch.randn(n, self.latent_dim, generator=generator, device=device)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -1,0 +1,24 @@
+"""Latent sampling shared by every generator."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class LatentSampler(nn.Module):
+    """Base class of generators with a ``latent_dim`` attribute: adds :meth:`sample_latents`."""
+
+    latent_dim: int
+
+    def sample_latents(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """n standard-normal latents (n, d_latent), on ``device`` (default: the model's device)."""
+        if device is None:
+            device = next(self.parameters()).device
+        return torch.randn(n, self.latent_dim, generator=generator, device=device)
