@@ -48,3 +48,13 @@ def tiny_image_folder(tmp_path: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels).save(folder / f"image_{index}.png")
     return folder
+
+
+@pytest.fixture(scope="module")
+def noise_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of 24 random-coloured 16x16 PNGs, shared by the tests of one module."""
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for index in range(24):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{index:02d}.png")
+    return folder

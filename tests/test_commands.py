@@ -27,12 +27,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(1)
-    for index in range(24):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{index:02d}.png")
-    return folder
+def images(noise_images: Path) -> Path:
+    return noise_images
 
 
 def train_args(images: Path, out: Path, *extra: str) -> list[str]:

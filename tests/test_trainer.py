@@ -28,13 +28,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory) -> Path:
-    """24 random-coloured 16x16 PNGs."""
-    folder = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for index in range(24):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{index:02d}.png")
-    return folder
+def images(noise_images: Path) -> Path:
+    return noise_images
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
+from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
 from fpalib.train.checkpoint import load_generator
 from fpalib.train.runtime import resolve_device
@@ -28,15 +29,13 @@ GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN_OR_CKPT", help="run folder (uses checkpoints/latest.pt) or .pt file")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="PATH", help="grid image or folder to write")
     parser.add_argument("--num", type=int, default=64, metavar="N", help="images to sample (default: %(default)s)")
     parser.add_argument("--grid", action="store_true", help="write one grid image (default when PATH is .png/.jpg)")
     parser.add_argument("--nrow", type=int, metavar="N", help="images per grid row (default: about sqrt(num))")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default: %(default)s)")
-    parser.add_argument("--raw", action="store_true", help="use the raw generator instead of its EMA")
     parser.add_argument("--batch-size", type=int, default=256, metavar="B", help="latents per forward pass")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
 from fpalib.train.checkpoint import load_generator
 from fpalib.train.runtime import resolve_device
@@ -44,15 +45,13 @@ def interpolate_latents(start: Tensor, end: Tensor, frames: int, method: str = "
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN_OR_CKPT", help="run folder (uses checkpoints/latest.pt) or .pt file")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="PNG", help="grid of the frames (one row)")
     parser.add_argument("--gif", type=Path, metavar="GIF", help="also write the frames as an animated GIF")
     parser.add_argument("--seed-a", type=int, default=0, help="seed of the first latent (default: %(default)s)")
     parser.add_argument("--seed-b", type=int, default=1, help="seed of the last latent (default: %(default)s)")
     parser.add_argument("--frames", type=int, default=8, metavar="N", help="images on the path (default: 8)")
     parser.add_argument("--method", choices=METHODS, default="slerp", help="path shape (default: slerp)")
-    parser.add_argument("--raw", action="store_true", help="use the raw generator instead of its EMA")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
 
 
 def run(args: argparse.Namespace) -> int:

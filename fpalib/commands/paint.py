@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
 from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint
 from fpalib.train.runtime import resolve_device
@@ -23,14 +24,12 @@ HELP = "draw a painter's steps: each rank-one update and the image so far (PNG, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN_OR_CKPT", help="run folder (uses checkpoints/latest.pt) or .pt file")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="PNG", help="figure of the painting steps")
     parser.add_argument("--gif", type=Path, metavar="GIF", help="also write an animated GIF of the steps")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default: %(default)s)")
     parser.add_argument("--index", type=int, default=0, help="which sample of the seeded batch (default: 0)")
     parser.add_argument("--every", type=int, default=1, metavar="K", help="show every K-th step (default: 1)")
-    parser.add_argument("--raw", action="store_true", help="use the raw generator instead of its EMA")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
 
 
 def run(args: argparse.Namespace) -> int:
