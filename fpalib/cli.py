@@ -11,6 +11,7 @@ listed as unavailable and running it prints one error line. A
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -61,8 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             sub = commands.add_parser(name, help=loaded.HELP, description=loaded.HELP)
             loaded.add_arguments(sub)
-            sub.set_defaults(command_module=loaded)
+            options = [option for action in sub._actions for option in action.option_strings]
+            sub.set_defaults(command_module=loaded, command_name=name, command_options=options)
     return parser
+
+
+def unknown_arguments_error(args: argparse.Namespace, unparsed: Sequence[str]) -> FpaError:
+    """One line naming the arguments ``fpa <command>`` does not know, with the closest options."""
+    hints = []
+    for token in unparsed:
+        option = token.split("=", 1)[0]
+        if option.startswith("--"):
+            close = difflib.get_close_matches(option, args.command_options, n=1, cutoff=0.75)
+            if close:
+                hints.append(f"{option} -> {close[0]}?")
+    hint = f" (did you mean: {'; '.join(hints)})" if hints else ""
+    return FpaError(
+        f"unknown arguments for 'fpa {args.command_name}': {' '.join(unparsed)}{hint}; "
+        f"run `fpa {args.command_name} --help` for the options"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,13 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args, unparsed = parser.parse_known_args(argv)
-        if unparsed and not hasattr(args, "import_error"):
-            parser.error(f"unrecognized arguments: {' '.join(unparsed)}")
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else USAGE_ERROR
     try:
         if hasattr(args, "import_error"):  # arguments of an unavailable command cannot be checked
             raise args.import_error
+        if unparsed:
+            raise unknown_arguments_error(args, unparsed)
         return args.command_module.run(args)
     except FpaError as exc:
         print(f"error: {exc}", file=sys.stderr)

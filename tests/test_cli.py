@@ -60,6 +60,19 @@ def test_unknown_command_is_a_usage_error(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
+def test_unknown_option_is_one_line_naming_the_closest_option(capsys):
+    assert cli.main(["train", "--model.hiden", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--model.hiden" in err and "--model.hidden?" in err and "fpa train --help" in err
+
+
+def test_unknown_option_without_a_close_match_gets_no_guess(capsys):
+    assert cli.main(["generate", "run", "--out", "x.png", "--zzzzzz"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown arguments for 'fpa generate': --zzzzzz;")
+
+
 def test_fpa_error_becomes_one_line_on_stderr_with_status_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path / "no_npm_here"))
     assert cli.main(["data", "emoji", "--out", str(tmp_path / "emoji")]) == 2
