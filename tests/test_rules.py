@@ -61,7 +61,7 @@ def numpy_rule(name, keys, values, lr, init, first_step_lr_one=False, renormaliz
                 w = w + rate * np.outer(v, k)
             else:
                 corrected = k - w.T @ v
-                if renormalize:
+                if renormalize or name == "oja-softmax":
                     corrected = np.exp(corrected - corrected.max())
                     corrected /= corrected.sum()
                 w = w + rate * np.outer(v, corrected)

@@ -1,4 +1,5 @@
-"""Fast-weight learning rules: delta, Hebbian (purely additive) and Oja.
+"""Fast-weight learning rules: delta, Hebbian (purely additive) and Oja (with or without the
+key re-normalisation of the authors' code, "oja-softmax" / "oja").
 
 All three share one call signature (see :func:`delta_rule`)::
 
@@ -17,17 +18,22 @@ from ..errors import FpaError
 from .common import MODES, RuleSteps
 from .delta import delta_rule
 from .hebbian import hebbian_rule
-from .oja import oja_rule
+from .oja import oja_rule, oja_softmax_rule
 
-RULES: dict[str, Callable] = {"delta": delta_rule, "hebbian": hebbian_rule, "oja": oja_rule}
+RULES: dict[str, Callable] = {
+    "delta": delta_rule,
+    "hebbian": hebbian_rule,
+    "oja": oja_rule,
+    "oja-softmax": oja_softmax_rule,
+}
 
 
 def get_rule(name: str) -> Callable:
-    """Return the rule function called ``name`` ("delta", "hebbian" or "oja")."""
+    """Return the rule function called ``name`` ("delta", "hebbian", "oja" or "oja-softmax")."""
     try:
         return RULES[name]
     except KeyError:
         raise FpaError(f"unknown learning rule {name!r}; choose one of {', '.join(RULES)}") from None
 
 
-__all__ = ["MODES", "RULES", "RuleSteps", "delta_rule", "get_rule", "hebbian_rule", "oja_rule"]
+__all__ = ["MODES", "RULES", "RuleSteps", "delta_rule", "get_rule", "hebbian_rule", "oja_rule", "oja_softmax_rule"]

@@ -70,3 +70,24 @@ def _oja_loop_renormalized(
     if not return_steps:
         return weights
     return weights, steps_from_updates(torch.stack(updates, dim=1), init)
+
+
+def oja_softmax_rule(
+    keys: Tensor,
+    values: Tensor,
+    lr: Tensor | None = None,
+    init: Tensor | None = None,
+    *,
+    mode: str = "parallel",
+    first_step_lr_one: bool = False,
+    return_steps: bool = False,
+) -> Tensor | tuple[Tensor, RuleSteps]:
+    """Oja's rule with the softmax re-applied to every corrected key, as in the authors' code.
+
+    The rule ``"oja-softmax"`` of :data:`fpalib.rules.RULES`; the same as
+    ``oja_rule(..., renormalize_keys=True)`` (always the loop, for either ``mode``).
+    """
+    return oja_rule(
+        keys, values, lr, init, mode=mode, first_step_lr_one=first_step_lr_one,
+        return_steps=return_steps, renormalize_keys=True,
+    )
