@@ -1,0 +1,167 @@
+"""Set-up and small helpers shared by the tutorial notebooks (``notebooks/NN_*.ipynb``).
+
+Every notebook starts with::
+
+    from fpalib.tutorial import setup_notebook
+    paths = setup_notebook(smoke=smoke, seed=seed)   # paths.root, .figures, .runs, .data
+
+:func:`setup_notebook` finds the repository root (the folder holding ``pyproject.toml`` and
+``fpalib/``, searched from the working directory upwards), seeds python/numpy/torch, optionally
+sets the number of torch threads, and sets modest matplotlib defaults for inline figures. At
+full parameters ``paths.figures`` and ``paths.runs`` are the repository's ``figures/`` and
+``runs/``; in smoke mode (the notebook tests in CI) both point into a fresh temporary folder, so
+a test never overwrites committed figures or cached runs. ``paths.data`` is always the
+repository's ``data/`` (data sets are shared, never written by the notebooks except when
+:func:`ensure_emoji` fetches a missing emoji set).
+
+Nothing here is model code: the notebooks build models and rules from :mod:`fpalib` itself.
+"""
+
+from __future__ import annotations
+
+import atexit
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fpalib.errors import FpaError
+
+EMOJI_FOLDER = "emoji"
+PRETRAINED_FOLDER = "pretrained"
+FIGURE_DPI = 90
+SAVE_DPI = 100
+
+
+@dataclass(frozen=True)
+class NotebookPaths:
+    """Folders a notebook reads from and writes to.
+
+    root: the repository root. figures: where reusable figures are saved. runs: training runs
+    (cached checkpoints). data: data sets and shipped checkpoints. smoke: True when figures and
+    runs are temporary folders.
+    """
+
+    root: Path
+    figures: Path
+    runs: Path
+    data: Path
+    smoke: bool = False
+
+    @property
+    def emoji(self) -> Path:
+        """The emoji data set folder, ``data/emoji``."""
+        return self.data / EMOJI_FOLDER
+
+    @property
+    def pretrained(self) -> Path:
+        """The folder of shipped checkpoints, ``data/pretrained``."""
+        return self.data / PRETRAINED_FOLDER
+
+
+def find_repo_root(start: str | Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) holding pyproject.toml and fpalib/."""
+    start = Path.cwd() if start is None else Path(start)
+    for folder in [start.resolve(), *start.resolve().parents]:
+        if (folder / "pyproject.toml").is_file() and (folder / "fpalib").is_dir():
+            return folder
+    raise FpaError(
+        f"no fpalib repository found at or above {start}; start the notebook from inside the "
+        "repository (e.g. its notebooks/ folder)"
+    )
+
+
+def seed_all(seed: int) -> None:
+    """Seed python's ``random``, numpy and torch (CPU and CUDA) with ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def setup_notebook(
+    smoke: bool, seed: int = 0, threads: int | None = None, start: str | Path | None = None
+) -> NotebookPaths:
+    """Prepare a notebook run and return its :class:`NotebookPaths` (see the module docstring).
+
+    smoke: write figures and runs into a temporary folder (removed when the kernel exits).
+    seed: seeds python, numpy and torch. threads: ``torch.set_num_threads`` (None: unchanged).
+    start: where to begin the search for the repository root (default: the working directory).
+    """
+    if threads is not None:
+        if threads < 1:
+            raise FpaError(f"threads must be at least 1; got {threads}")
+        torch.set_num_threads(threads)
+    root = find_repo_root(start)
+    if smoke:
+        scratch = Path(tempfile.mkdtemp(prefix="fpalib-notebook-smoke-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        figures, runs = scratch / "figures", scratch / "runs"
+    else:
+        figures, runs = root / "figures", root / "runs"
+    figures.mkdir(parents=True, exist_ok=True)
+    runs.mkdir(parents=True, exist_ok=True)
+    seed_all(seed)
+    _matplotlib_defaults()
+    return NotebookPaths(root=root, figures=figures, runs=runs, data=root / "data", smoke=smoke)
+
+
+def _matplotlib_defaults() -> None:
+    """Small inline figures, PNGs saved at a modest dpi; inline display under IPython."""
+    import matplotlib
+
+    matplotlib.rcParams.update({
+        "figure.dpi": FIGURE_DPI,
+        "savefig.dpi": SAVE_DPI,
+        "savefig.bbox": "tight",
+        "font.size": 9,
+        "axes.titlesize": 9,
+        "image.interpolation": "nearest",
+    })
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "kernel"):  # a Jupyter kernel, not a terminal IPython
+        # Registers the PNG formatter, so a cell ending in a matplotlib Figure displays it.
+        shell.run_line_magic("matplotlib", "inline")
+
+
+def ensure_emoji(paths: NotebookPaths) -> Path:
+    """``paths.emoji``, fetched with ``fpa data emoji``'s code (npm registry) when it is missing."""
+    from fpalib.emoji import prepare_emoji
+
+    if paths.emoji.is_dir() and (paths.emoji / "metadata.csv").is_file():
+        return paths.emoji
+    prepare_emoji(paths.emoji)
+    return paths.emoji
+
+
+def emoji_image(paths: NotebookPaths, name: str, image_size: int = 64, channels: int = 3) -> torch.Tensor:
+    """The emoji called ``name`` (file stem, e.g. "grinning") as a (C, H, W) tensor in [-1, 1]."""
+    from fpalib.data import load_image
+
+    folder = ensure_emoji(paths)
+    matches = sorted(folder.rglob(f"{name}.png"))
+    if not matches:
+        raise FpaError(f"no emoji named {name!r} in {folder}; pick a file name from {folder / 'metadata.csv'}")
+    return load_image(matches[0], image_size, channels)
+
+
+def find_checkpoint(paths: NotebookPaths, run_name: str) -> Path | None:
+    """A trained generator for ``run_name``: ``runs/<run_name>/checkpoints/latest.pt``, else the
+    shipped ``data/pretrained/<run_name>.pt``, else any shipped ``.pt``; None when there is none.
+    """
+    from fpalib.pretrained import shipped_checkpoints
+    from fpalib.train.checkpoint import checkpoint_path
+
+    latest = checkpoint_path(paths.runs / run_name)
+    if latest.is_file():
+        return latest
+    shipped = shipped_checkpoints(paths.pretrained)
+    named = [path for path in shipped if path.stem == run_name]
+    return (named or shipped or [None])[0]
