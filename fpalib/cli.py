@@ -28,6 +28,9 @@ COMMANDS: dict[str, str] = {
     "generate": "fpalib.commands.generate",
     "paint": "fpalib.commands.paint",
     "interpolate": "fpalib.commands.interpolate",
+    "export": "fpalib.commands.export",
+    "evaluate": "fpalib.commands.evaluate",
+    "before-after": "fpalib.commands.before_after",
 }
 
 USAGE_ERROR = 2

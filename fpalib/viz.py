@@ -120,8 +120,10 @@ def save_painting_gif(
 def steps_slider(steps: Any, scale: int = 4) -> Any:
     """An ipywidgets box: a step slider (and a sample slider when B > 1) over update | image.
 
-    Moving a slider redraws the pair of the chosen step as a PNG in an ``ipywidgets.Image``.
-    Returns the ``ipywidgets.VBox``; display it in a notebook.
+    Moving a slider redraws the pair of the chosen step as a PNG in an ``ipywidgets.Image``
+    and updates a caption ("sample s: step t of T"). Returns the ``ipywidgets.VBox``
+    ``[HBox(sliders), Image, Label]``; display it in a notebook. Setting a slider's ``.value``
+    from code redraws as well, so the widget can be driven (and tested) without a browser.
     """
     import ipywidgets as widgets
 
@@ -129,20 +131,29 @@ def steps_slider(steps: Any, scale: int = 4) -> Any:
     step = widgets.IntSlider(value=steps_count, min=1, max=steps_count, description="step")
     sample = widgets.IntSlider(value=0, min=0, max=batch - 1, description="sample")
     picture = widgets.Image(format="png")
+    caption = widgets.Label()
     cache: dict[int, DisplaySteps] = {}
 
     def redraw(_change: Any = None) -> None:
         if sample.value not in cache:
             cache[sample.value] = normalise_steps(steps, sample.value)
-        buffer = io.BytesIO()
-        _pair_frame(cache[sample.value], step.value - 1, scale).save(buffer, format="PNG")
-        picture.value = buffer.getvalue()
+        picture.value = painting_step_png(cache[sample.value], step.value, scale)
+        caption.value = f"sample {sample.value}: step {step.value} of {steps_count} (update | image)"
 
     step.observe(redraw, names="value")
     sample.observe(redraw, names="value")
     redraw()
     sliders = [step, sample] if batch > 1 else [step]
-    return widgets.VBox([widgets.HBox(sliders), picture])
+    return widgets.VBox([widgets.HBox(sliders), picture, caption])
+
+
+def painting_step_png(shown: DisplaySteps, step: int, scale: int = 4) -> bytes:
+    """PNG bytes of update | image at 1-based ``step`` of normalised steps (what the slider shows)."""
+    if not 1 <= step <= shown.updates.shape[0]:
+        raise FpaError(f"step {step} is out of range 1..{shown.updates.shape[0]}")
+    buffer = io.BytesIO()
+    _pair_frame(shown, step - 1, scale).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def loss_curve_figure(
@@ -233,3 +244,108 @@ def _smooth(values: list[float], factor: float) -> list[float]:
         average = factor * average + (1 - factor) * value
         smoothed.append(average)
     return smoothed
+
+
+def before_after_figure(
+    before: Tensor, after: Tensor, pairs_per_row: int = 4, title: str | None = None,
+    labels: tuple[str, str] = ("FPA", "+ U-Net"),
+) -> Figure:
+    """Pairs of images, each ``before`` | ``after`` side by side (the paper's Fig. 9 layout).
+
+    before, after: (B, C, H, W) in [-1, 1], e.g. a painter's images and their U-Net refinement.
+    The B pairs fill rows of ``pairs_per_row``; the first row's columns are titled ``labels``.
+    """
+    from matplotlib.figure import Figure
+
+    if before.shape != after.shape or before.dim() != 4:
+        raise FpaError(f"before and after must be (B, C, H, W) of one shape; got {tuple(before.shape)} "
+                       f"and {tuple(after.shape)}")
+    if pairs_per_row < 1:
+        raise FpaError(f"pairs_per_row must be at least 1; got {pairs_per_row}")
+    count = before.shape[0]
+    columns = min(pairs_per_row, count)
+    rows = -(-count // columns)
+    figure = Figure(figsize=(1.25 * 2 * columns + 0.2, 1.3 * rows + (0.4 if title else 0.2)), layout="constrained")
+    grid = figure.add_gridspec(rows, columns, wspace=0.25)
+    for index in range(rows * columns):
+        pair = grid[index // columns, index % columns].subgridspec(1, 2, wspace=0.02)
+        for side, images in enumerate((before, after)):
+            axis = figure.add_subplot(pair[0, side])
+            axis.set_axis_off()
+            if index < count:
+                _imshow(axis, to_unit(images[index].detach().float().cpu()))
+                if index < columns:
+                    axis.set_title(labels[side], fontsize=8)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def fast_weights_figure(
+    layer_steps: Sequence[Any],
+    picks: Sequence[tuple[int, int]] = ((0, 0),),
+    index: int = 0,
+    images: Tensor | None = None,
+    labels: Sequence[str] | None = None,
+    every: int = 1,
+    max_columns: int = 32,
+    cmap: str = "viridis",
+    title: str | None = None,
+) -> Figure:
+    """The paper's Figure 1: fast weights of chosen DeltaNet heads over the steps of one sequence.
+
+    layer_steps: one entry per layer with ``.updates`` and ``.cumulative`` of shape
+    (B, heads, T, d_value, d_key), as returned by ``FewShotDeltaNet(..., return_steps=True)``.
+    picks: (layer, head) pairs, 0-based; each gives two rows, the rank-one update of every step
+    (top) and the fast weight matrix W_t (bottom), shown with :func:`normalise_steps` (tanh of
+    W / |W_T|, then per-picture colour scale) in colour map ``cmap``. Rows are labelled 1-based,
+    as in the paper ("L1 H16"). images (T, C, H, W) in [-1, 1] and labels (T strings): an optional
+    bottom row with the input of each step, its label as the caption. Sample ``index`` of the batch.
+    """
+    from matplotlib.figure import Figure
+
+    if not picks:
+        raise FpaError("pick at least one (layer, head) pair to show")
+    steps_count = layer_steps[0].updates.shape[2] if layer_steps else 0
+    shown = []
+    for layer, head in picks:
+        if not 0 <= layer < len(layer_steps) or not 0 <= head < layer_steps[layer].updates.shape[1]:
+            heads = layer_steps[0].updates.shape[1] if layer_steps else 0
+            raise FpaError(
+                f"(layer {layer}, head {head}) is out of range: {len(layer_steps)} layers of {heads} heads (0-based)"
+            )
+        steps = layer_steps[layer]
+        shown.append(normalise_steps(_HeadSteps(steps.updates[:, head], steps.cumulative[:, head]), index))
+    if images is not None and (images.shape[0] != steps_count or (labels is not None and len(labels) != steps_count)):
+        raise FpaError(f"images and labels must have one entry per step ({steps_count}); got {images.shape[0]}")
+    columns = _chosen_steps(steps_count, every, max_columns)
+    rows = 2 * len(picks) + int(images is not None)
+    figure = Figure(figsize=(0.55 * len(columns) + 0.9, 0.62 * rows + 0.4), layout="constrained")
+    axes = figure.subplots(rows, len(columns), squeeze=False)
+    for pick, ((layer, head), head_steps) in enumerate(zip(picks, shown, strict=True)):
+        for offset, (pictures, what) in enumerate(zip(head_steps, ("update", "W_t"), strict=True)):
+            row = 2 * pick + offset
+            for column, t in enumerate(columns):
+                axes[row, column].imshow(pictures[t, 0].numpy(), cmap=cmap, vmin=0.0, vmax=1.0)
+            axes[row, 0].set_ylabel(f"L{layer + 1} H{head + 1}\n{what}", fontsize=7)
+    if images is not None:
+        for column, t in enumerate(columns):
+            _imshow(axes[-1, column], to_unit(images[t].detach().float().cpu()))
+            if labels is not None:
+                axes[-1, column].set_xlabel(labels[t], fontsize=7)
+        axes[-1, 0].set_ylabel("input", fontsize=7)
+    for column, t in enumerate(columns):
+        axes[0, column].set_title(str(t + 1), fontsize=7)
+    for axis in axes.flat:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    if title:
+        figure.suptitle(title, fontsize=9)
+    return figure
+
+
+class _HeadSteps(NamedTuple):
+    """The steps of one head, (B, T, d_value, d_key), in the shape :func:`normalise_steps` takes."""
+
+    updates: Tensor
+    cumulative: Tensor

@@ -58,3 +58,23 @@ def noise_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for index in range(24):
         Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{index:02d}.png")
     return folder
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a test module (apply with ``pytest.mark.usefixtures("one_thread")``).
+
+    Training-loop tests are dominated by small ops, where two threads only add contention.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised FID Inception saved like pytorch-fid's weights file (no download)."""
+    from fpalib.metrics.inception import save_random_inception_weights
+
+    return save_random_inception_weights(tmp_path_factory.mktemp("weights") / "random_inception.pth")

@@ -72,7 +72,7 @@ def test_load_checkpoint_errors_are_one_clear_line(tmp_path):
         load_checkpoint(garbage)
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {}}, foreign)
-    with pytest.raises(FpaError, match="not an fpalib training checkpoint"):
+    with pytest.raises(FpaError, match="not an fpalib checkpoint"):
         load_checkpoint(foreign)
 
 

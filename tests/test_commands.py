@@ -18,12 +18,7 @@ from fpalib.train.checkpoint import load_checkpoint
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +89,7 @@ def test_a_folder_without_checkpoint_or_a_foreign_file_is_refused(tmp_path, caps
     foreign = tmp_path / "weights.pt"
     torch.save({"weights": torch.ones(2)}, foreign)
     assert main(["paint", str(foreign), "--out", str(tmp_path / "x.png")]) == 2
-    assert "not an fpalib training checkpoint" in error_line(capsys)
+    assert "not an fpalib checkpoint" in error_line(capsys)
 
 
 def test_generate_writes_a_reproducible_grid_or_a_folder(fpa_run, tmp_path):

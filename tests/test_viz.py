@@ -105,6 +105,22 @@ def test_steps_slider_redraws_on_change():
     assert len(viz.steps_slider(random_steps(batch=1)).children[0].children) == 1
 
 
+def test_steps_slider_shows_the_chosen_step_of_the_chosen_sample():
+    steps = random_steps(batch=3, steps=6)
+    box = viz.steps_slider(steps, scale=2)
+    step_slider, sample_slider = box.children[0].children
+    picture, caption = box.children[1], box.children[2]
+    assert caption.value == "sample 0: step 6 of 6 (update | image)"
+    assert picture.value == viz.painting_step_png(viz.normalise_steps(steps, 0), 6, scale=2)
+    sample_slider.value = 2
+    step_slider.value = 3
+    assert caption.value == "sample 2: step 3 of 6 (update | image)"
+    assert picture.value == viz.painting_step_png(viz.normalise_steps(steps, 2), 3, scale=2)
+    assert picture.value != viz.painting_step_png(viz.normalise_steps(steps, 1), 3, scale=2)
+    with pytest.raises(FpaError, match="out of range"):
+        viz.painting_step_png(viz.normalise_steps(steps, 0), 7)
+
+
 def test_loss_curve_figure_plots_present_keys():
     records = [{"step": s, "d_loss": 1.0 / (s + 1), "g_loss": float(s)} for s in range(10)]
     records += [{"step": s, "gp": 0.1} for s in range(0, 10, 4)] + [{"note": "no step"}]

@@ -5,7 +5,9 @@
 
 An ``--out`` ending in .png/.jpg (or ``--grid``) gets one grid; any other path becomes a
 folder of ``000000.png, 000001.png, ...``. Latents come from ``--seed``, so the same seed
-gives the same images. The EMA generator is used unless ``--raw``.
+gives the same images. The EMA generator is used unless ``--raw``. For an FPA/U-Net checkpoint
+(``fpa train --refine-from``) ``--before-unet`` samples its frozen painter, i.e. the images
+before the U-Net (``fpa before-after`` shows both side by side).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torchvision.utils import save_image
 
 from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
+from fpalib.models import FPAWithUNet
 from fpalib.train.checkpoint import load_generator
 from fpalib.train.runtime import resolve_device
 from fpalib.viz import save_grid, to_unit
@@ -36,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nrow", type=int, metavar="N", help="images per grid row (default: about sqrt(num))")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=256, metavar="B", help="latents per forward pass")
+    parser.add_argument("--before-unet", action="store_true", help="FPA/U-Net: the painter's images, before the U-Net")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
         raise FpaError(f"--grid needs an image file name ending in .png or .jpg; got {args.out}")
     device = resolve_device(args.device)
     generator, _ = load_generator(args.run, ema=not args.raw, device=device)
+    if args.before_unet:
+        if not isinstance(generator, FPAWithUNet):
+            raise FpaError(f"--before-unet needs an FPA/U-Net checkpoint (fpa train --refine-from); {args.run} is not")
+        generator = generator.painter
     latents = torch.randn(args.num, generator.latent_dim, generator=torch.Generator().manual_seed(args.seed))
     if as_grid:
         images = torch.cat([_generate(generator, chunk, device) for chunk in latents.split(args.batch_size)])

@@ -4,7 +4,9 @@
 
 The figure has two rows over the painting steps: the rank-one update of each step and the
 image accumulated so far (normalised for display as in the paper's Fig. 5-7). The sample is
-number ``--index`` of a batch drawn with ``--seed``. Needs an FPA checkpoint.
+number ``--index`` of a batch drawn with ``--seed``. Needs an FPA or FPA/U-Net checkpoint; for
+an FPA/U-Net the steps are its frozen painter's, and ``--unet-out PNG`` also draws the painted
+image before and after the U-Net.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import torch
 
 from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
+from fpalib.models import FPAWithUNet
 from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint
 from fpalib.train.runtime import resolve_device
-from fpalib.viz import painting_steps_figure, save_painting_gif
+from fpalib.viz import before_after_figure, painting_steps_figure, save_painting_gif
 
 HELP = "draw a painter's steps: each rank-one update and the image so far (PNG, optional GIF)"
 
@@ -30,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default: %(default)s)")
     parser.add_argument("--index", type=int, default=0, help="which sample of the seeded batch (default: 0)")
     parser.add_argument("--every", type=int, default=1, metavar="K", help="show every K-th step (default: 1)")
+    parser.add_argument("--unet-out", type=Path, metavar="PNG", help="FPA/U-Net: the image before and after the U-Net")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,13 +41,21 @@ def run(args: argparse.Namespace) -> int:
         raise FpaError(f"--index must be 0 or more and --every at least 1; got {args.index} and {args.every}")
     state = load_checkpoint(args.run)
     cfg = checkpoint_config(state)
-    if cfg.generator != "fpa":
+    if cfg.generator not in ("fpa", "fpa-unet"):
         raise FpaError(f"paint needs an FPA checkpoint, this run trains {cfg.generator}")
+    if args.unet_out is not None and cfg.generator != "fpa-unet":
+        raise FpaError("--unet-out needs an FPA/U-Net checkpoint (fpa train --refine-from)")
     device = resolve_device(args.device)
-    painter = generator_from_checkpoint(state, ema=not args.raw, device=device)
+    model = generator_from_checkpoint(state, ema=not args.raw, device=device)
+    painter = model.painter if isinstance(model, FPAWithUNet) else model
     latents = torch.randn(args.index + 1, painter.latent_dim, generator=torch.Generator().manual_seed(args.seed))
     with torch.no_grad():
-        _, steps = painter(latents.to(device), return_steps=True)
+        before, steps = painter(latents.to(device), return_steps=True)
+        if args.unet_out is not None:
+            pair = before[args.index : args.index + 1]
+            args.unet_out.parent.mkdir(parents=True, exist_ok=True)
+            before_after_figure(pair, model.unet(pair), pairs_per_row=1).savefig(args.unet_out, dpi=120)
+            print(f"wrote the image before and after the U-Net to {args.unet_out}")
     steps = type(steps)(*(tensor.float().cpu() for tensor in steps))
     title = f"{cfg.name}, step {state['step']}, seed {args.seed}, sample {args.index}"
     figure = painting_steps_figure(steps, index=args.index, every=args.every, title=title)

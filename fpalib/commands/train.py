@@ -2,13 +2,16 @@
 
     fpa train --preset emoji32-cpu --data data/emoji --out runs/emoji32 [--steps N]
               [--max-minutes M] [--new] [--device cpu|cuda] [--model.hidden 512 ...]
+    fpa train --preset emoji32-cpu-unet --refine-from runs/emoji32-cpu      (FPA/U-Net)
 
 The configuration is built in this order, later steps winning:
 
 1. ``--preset NAME``; without it, the ``config.json`` of the run folder (``--out``, default
    ``runs/emoji32-cpu``) when it exists, so ``fpa train --out runs/x`` continues run x as it
    was configured; else the ``emoji32-cpu`` preset;
-2. ``--config FILE`` (a complete or partial JSON config);
+2. ``--config FILE`` (a complete or partial JSON config), then ``--refine-from PAINTER``: an
+   FPA/U-Net run (generator "fpa-unet") whose frozen painter, its architecture and its
+   discriminator come from the painter's run folder or checkpoint;
 3. ``--data``, ``--out``, ``--steps``, ``--max-minutes``;
 4. ``--<section>.<field> VALUE`` for any config field, e.g. ``--optim.betas 0.5,0.9``.
 
@@ -21,6 +24,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fpalib.metrics.evaluate import make_evaluate_fn
+from fpalib.train.checkpoint import refinement_config
 from fpalib.train.config import ExperimentConfig, apply_overrides, config_keys, load_config_file
 from fpalib.train.presets import PRESETS, get_preset
 from fpalib.train.trainer import Trainer
@@ -39,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"else {DEFAULT_PRESET})",
     )
     parser.add_argument("--config", type=Path, metavar="FILE", help="JSON config applied on top of the preset")
+    parser.add_argument(
+        "--refine-from", metavar="PAINTER",
+        help="train a U-Net on top of this frozen painter (run folder or .pt; e.g. --preset emoji32-cpu-unet)",
+    )
     parser.add_argument("--data", metavar="FOLDER", help="folder of training images (data.path)")
     parser.add_argument("--out", metavar="DIR", help="run folder (loop.out; default runs/<name>)")
     parser.add_argument("--steps", type=int, metavar="N", help="total training steps (loop.steps)")
@@ -67,6 +76,8 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
         cfg = _run_folder_config(Path(args.out) if args.out else default.run_dir) or default
     if args.config is not None:
         cfg = load_config_file(args.config, base=cfg)
+    if args.refine_from is not None:
+        cfg = refinement_config(cfg, args.refine_from)
     shortcuts = {"data.path": args.data, "loop.out": args.out, "loop.steps": args.steps,
                  "loop.max_minutes": args.max_minutes}
     overrides = [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
@@ -86,7 +97,8 @@ def _run_folder_config(run_dir: Path) -> ExperimentConfig | None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)
-    summary = Trainer(cfg, device=args.device, new=args.new).train()
+    evaluate_fn = make_evaluate_fn(cfg, args.device) if cfg.loop.eval_every > 0 else None  # stops here without weights
+    summary = Trainer(cfg, device=args.device, new=args.new, evaluate_fn=evaluate_fn).train()
     print(
         f"{summary['stopped']} at step {summary['step']} of {summary['steps']} "
         f"({summary['images_per_s']:.1f} images/s); run folder: {summary['run_dir']}"

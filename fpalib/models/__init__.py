@@ -1,9 +1,10 @@
-"""Generators: the Fast Weight Painter and the LightGAN convolutional baseline.
+"""Generators: the Fast Weight Painter, the LightGAN convolutional baseline and FPA/U-Net.
 
     build_generator("fpa", PainterConfig(...))        -> FastWeightPainter
     build_generator("lightgan", LightGANConfig(...))  -> LightGANGenerator
+    build_generator("fpa-unet", RefinedConfig(...))   -> FPAWithUNet (frozen painter + U-Net)
 
-Both map latents (B, latent_dim) to images (B, C, H, W) in [-1, 1] and expose ``.config``,
+All map latents (B, latent_dim) to images (B, C, H, W) in [-1, 1] and expose ``.config``,
 ``.latent_dim`` and ``sample_latents(n)``.
 """
 
@@ -14,15 +15,18 @@ from torch import nn
 from ..errors import FpaError
 from .lightgan import LightGANConfig, LightGANGenerator
 from .painter import FastWeightPainter, PainterConfig, PaintingSteps, count_parameters
+from .refined import FPAWithUNet, RefinedConfig, ema_part, with_ema_part
+from .unet import UNet, UNetConfig
 
 GENERATORS = {
     "fpa": (PainterConfig, FastWeightPainter),
     "lightgan": (LightGANConfig, LightGANGenerator),
+    "fpa-unet": (RefinedConfig, FPAWithUNet),
 }
 
 
-def build_generator(kind: str, cfg: PainterConfig | LightGANConfig) -> nn.Module:
-    """Build the generator ``kind`` ("fpa" or "lightgan") from its config dataclass."""
+def build_generator(kind: str, cfg: PainterConfig | LightGANConfig | RefinedConfig) -> nn.Module:
+    """Build the generator ``kind`` ("fpa", "lightgan" or "fpa-unet") from its config dataclass."""
     if kind not in GENERATORS:
         raise FpaError(f"unknown generator {kind!r}; choose one of {', '.join(GENERATORS)}")
     config_class, model_class = GENERATORS[kind]
@@ -35,11 +39,17 @@ def build_generator(kind: str, cfg: PainterConfig | LightGANConfig) -> nn.Module
 
 __all__ = [
     "GENERATORS",
+    "FPAWithUNet",
     "FastWeightPainter",
     "LightGANConfig",
     "LightGANGenerator",
     "PainterConfig",
     "PaintingSteps",
+    "RefinedConfig",
+    "UNet",
+    "UNetConfig",
     "build_generator",
     "count_parameters",
+    "ema_part",
+    "with_ema_part",
 ]

@@ -9,11 +9,17 @@ A checkpoint is a dict saved with ``torch.save``; the trainer stores
 
 in ``<run>/checkpoints/latest.pt`` (and ``best.pt`` for the best evaluation so far). It
 holds only tensors and plain Python values, so it loads with ``weights_only=True``.
-Loading a generator needs nothing but the checkpoint file.
+Loading a generator needs nothing but the checkpoint file. The loaders also accept the
+shipped inference files of :mod:`fpalib.pretrained` (kind "fpa-pretrained": EMA weights only).
+"ema" is the state dict of the whole averaged generator; for an FPA/U-Net ("fpa-unet") both
+"generator" and "ema" hold the frozen painter's weights beside the U-Net's, so a refined
+checkpoint needs no painter file. :func:`refinement_config` and :func:`load_refinement_start`
+start such a run from a painter checkpoint.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 from pathlib import Path
@@ -24,8 +30,9 @@ from torch import nn
 
 import fpalib
 from fpalib.errors import FpaError
-from fpalib.models import build_generator
-from fpalib.train.config import ExperimentConfig, from_dict
+from fpalib.models import build_generator, ema_part, with_ema_part
+from fpalib.pretrained import PRETRAINED_KIND
+from fpalib.train.config import ExperimentConfig, from_dict, with_image_size
 from fpalib.train.ema import EMA
 
 CHECKPOINT_KIND = "fpa-gan"
@@ -91,15 +98,15 @@ def resolve_checkpoint(path_or_run_dir: str | Path) -> Path:
 def load_checkpoint(path_or_run_dir: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` (from a run folder or a .pt file).
 
-    Raises FpaError when it is missing, unreadable or not an fpalib training checkpoint.
+    Raises FpaError when it is missing, unreadable or neither a training checkpoint nor a shipped one.
     """
     path = resolve_checkpoint(path_or_run_dir)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for foreign or damaged files
         raise FpaError(f"{path} is not a readable fpalib checkpoint ({type(error).__name__})") from None
-    if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
-        raise FpaError(f"{path} is not an fpalib training checkpoint (kind {CHECKPOINT_KIND!r} missing)")
+    if not isinstance(state, dict) or state.get("kind") not in (CHECKPOINT_KIND, PRETRAINED_KIND):
+        raise FpaError(f"{path} is not an fpalib checkpoint (kind {CHECKPOINT_KIND!r} or {PRETRAINED_KIND!r} missing)")
     return state
 
 
@@ -117,11 +124,16 @@ def generator_from_checkpoint(
     """
     cfg = checkpoint_config(state)
     generator = build_generator(cfg.generator, cfg.generator_config)
+    if state["kind"] == PRETRAINED_KIND:  # the EMA weights in float16, nothing else
+        if not ema:
+            raise FpaError("a shipped (pretrained) checkpoint holds only the EMA generator; drop --raw")
+        generator.load_state_dict({key: value.float() if value.is_floating_point() else value
+                                   for key, value in state["generator"].items()})
+        return generator.to(device).eval().requires_grad_(False)
     generator.load_state_dict(state["generator"])
-    if ema:
-        average = EMA(generator, cfg.ema)
-        average.load_state_dict(state["ema"])
-        generator = average.model
+    if ema:  # for an FPA/U-Net: the painter shared with the raw generator and an averaged U-Net
+        generator = with_ema_part(generator, EMA(ema_part(generator), cfg.ema).model)
+        generator.load_state_dict(state["ema"])
     return generator.to(device).eval()
 
 
@@ -134,7 +146,7 @@ def load_generator(
 ) -> tuple[nn.Module, ExperimentConfig]:
     """Load a trained generator: ``(generator in eval mode, its ExperimentConfig)``.
 
-    require: "fpa" or "lightgan" to insist on that generator type (FpaError otherwise).
+    require: "fpa", "lightgan" or "fpa-unet" to insist on that generator type (FpaError otherwise).
     """
     state = load_checkpoint(path_or_run_dir)
     cfg = checkpoint_config(state)
@@ -143,3 +155,56 @@ def load_generator(
             f"{path_or_run_dir} holds a {cfg.generator!r} generator, but a {require!r} one is needed"
         )
     return generator_from_checkpoint(state, ema=ema, device=device), cfg
+
+
+# ----------------------------------------------------------------------------- FPA/U-Net start
+def refinement_config(cfg: ExperimentConfig, painter_run_or_ckpt: str | Path) -> ExperimentConfig:
+    """``cfg`` turned into an FPA/U-Net run on top of a trained painter (``fpa train --refine-from``).
+
+    Takes the painter's architecture (``model``), discriminator (``disc``, needed to continue
+    it) and image size/channels from its checkpoint, sets generator "fpa-unet" and
+    ``refine.source``; the U-Net, optimiser, loop and data sections stay those of ``cfg``.
+    """
+    state = load_checkpoint(painter_run_or_ckpt)
+    painter_cfg = checkpoint_config(state)
+    if painter_cfg.generator != "fpa":
+        raise FpaError(
+            f"{painter_run_or_ckpt} holds a {painter_cfg.generator!r} generator; --refine-from needs a trained "
+            "painter ('fpa') checkpoint or run folder"
+        )
+    cfg = with_image_size(cfg, painter_cfg.data.image_size, painter_cfg.data.channels)
+    cfg.generator = "fpa-unet"
+    cfg.model = copy.deepcopy(painter_cfg.model)
+    cfg.disc = copy.deepcopy(painter_cfg.disc)
+    cfg.refine.source = str(painter_run_or_ckpt)
+    return cfg.validate()
+
+
+def load_refinement_start(generator: nn.Module, discriminator: nn.Module, cfg: ExperimentConfig) -> None:
+    """At the start of an "fpa-unet" run, load the pre-trained painter (frozen inside ``generator``)
+    and, unless ``refine.reset_discriminator``, the painter run's discriminator; no-op otherwise.
+
+    The painter is read from ``refine.source`` (its EMA weights unless ``refine.painter_ema`` is
+    false); its stored architecture must equal ``cfg.model`` (and ``cfg.disc`` when continuing D).
+    """
+    if cfg.generator != "fpa-unet":
+        return
+    if cfg.refine.source is None:
+        raise FpaError("an 'fpa-unet' run refines a trained painter: pass --refine-from PAINTER_RUN_OR_CKPT")
+    state = load_checkpoint(cfg.refine.source)
+    stored = checkpoint_config(state)
+    if stored.generator != "fpa" or stored.model != cfg.model:
+        raise FpaError(
+            f"{cfg.refine.source} does not hold a painter with this run's model section; start the run with "
+            "--refine-from, which copies the painter's configuration"
+        )
+    painter = generator_from_checkpoint(state, ema=cfg.refine.painter_ema)
+    generator.painter.load_state_dict(painter.state_dict())
+    if cfg.refine.reset_discriminator:
+        return
+    if state["kind"] == PRETRAINED_KIND or stored.disc != cfg.disc:
+        raise FpaError(
+            f"cannot continue the discriminator of {cfg.refine.source} (it is not stored there, or its disc "
+            "section differs from this run's); pass --refine.reset_discriminator true to train a new one"
+        )
+    discriminator.load_state_dict(state["discriminator"])

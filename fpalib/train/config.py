@@ -1,12 +1,15 @@
 """Configuration of a GAN training run: one dataclass per concern, nested in ExperimentConfig.
 
     ExperimentConfig
-      name, generator ("fpa" | "lightgan")
-      model: PainterConfig          (used when generator == "fpa")
+      name, generator ("fpa" | "lightgan" | "fpa-unet")
+      model: PainterConfig          (used when generator is "fpa" or "fpa-unet")
       lightgan: LightGANConfig      (used when generator == "lightgan")
+      unet: UNetConfig              (used when generator == "fpa-unet": frozen painter + U-Net)
+      refine: RefineConfig          (where an "fpa-unet" run takes its pre-trained painter from)
       disc: DiscriminatorConfig
       data: DataConfig     optim: OptimConfig     ema: EMAConfig
       loss: LossConfig     loop: LoopConfig
+      eval: EvalConfig     (fpa evaluate, and the trainer every loop.eval_every steps)
 
 A config round-trips through plain JSON (``to_dict`` / ``from_dict``) and takes command-line
 style overrides ``"section.field=value"`` (``apply_overrides``); values are coerced to the
@@ -28,12 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from fpalib.errors import FpaError
-from fpalib.models import LightGANConfig, PainterConfig
+from fpalib.models import LightGANConfig, PainterConfig, RefinedConfig, UNetConfig
+from fpalib.models.refined import RefineConfig
 from fpalib.models.discriminator import DiscriminatorConfig
 from fpalib.train.ema import EMAConfig
+from fpalib.train.eval_config import EvalConfig
 from fpalib.train.losses import LossConfig
 
-GENERATOR_KINDS = ("fpa", "lightgan")
+GENERATOR_KINDS = ("fpa", "lightgan", "fpa-unet")
 
 
 @dataclass
@@ -109,16 +114,21 @@ class ExperimentConfig:
     ema: EMAConfig = field(default_factory=EMAConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     @property
-    def generator_config(self) -> PainterConfig | LightGANConfig:
-        """The config of the generator that is trained: ``model`` or ``lightgan``."""
+    def generator_config(self) -> PainterConfig | LightGANConfig | RefinedConfig:
+        """The config of the generator: ``model``, ``lightgan`` or both ``model`` and ``unet``."""
+        if self.generator == "fpa-unet":
+            return RefinedConfig(self.model, self.unet)
         return self.model if self.generator == "fpa" else self.lightgan
 
     @property
     def generator_section(self) -> str:
-        """Name of the section that configures the trained generator."""
-        return "model" if self.generator == "fpa" else "lightgan"
+        """Name of the section that configures the trained generator (the U-Net of "fpa-unet")."""
+        return {"fpa": "model", "fpa-unet": "unet"}.get(self.generator, "lightgan")
 
     @property
     def run_dir(self) -> Path:
@@ -133,11 +143,15 @@ class ExperimentConfig:
         self.disc.validate()
         self.ema.validate()
         self.loss.validate()
-        if self.generator == "fpa" and self.model.image_width not in (None, self.model.image_size):
+        self.eval.validate()
+        if self.generator != "lightgan" and self.model.image_width not in (None, self.model.image_size):
             raise FpaError("GAN training needs square images; set model.image_width to none")
+        sized = [(self.generator_section, getattr(self, self.generator_section)), ("disc", self.disc)]
+        if self.generator == "fpa-unet":
+            sized.insert(0, ("model", self.model))
         for attribute in ("image_size", "channels"):
             wanted = getattr(self.data, attribute)
-            for section, sub in ((self.generator_section, self.generator_config), ("disc", self.disc)):
+            for section, sub in sized:
                 if getattr(sub, attribute) != wanted:
                     raise FpaError(
                         f"{attribute} mismatch: data.{attribute}={wanted} but {section}.{attribute}="
@@ -175,7 +189,7 @@ def with_image_size(cfg: ExperimentConfig, image_size: int, channels: int | None
     """A copy of ``cfg`` whose data, both generators and discriminator share one image size
     (and, if given, one number of channels)."""
     cfg = copy.deepcopy(cfg)
-    for sub in (cfg.data, cfg.model, cfg.lightgan, cfg.disc):
+    for sub in (cfg.data, cfg.model, cfg.lightgan, cfg.disc, cfg.unet):
         sub.image_size = image_size
         if channels is not None:
             sub.channels = channels

@@ -47,9 +47,10 @@ from tqdm.auto import tqdm
 
 from fpalib.data import ImageFolder, check_batch_size
 from fpalib.errors import FpaError
-from fpalib.models import build_generator
+from fpalib.models import build_generator, ema_part, with_ema_part
 from fpalib.models.discriminator import Discriminator
-from fpalib.train.checkpoint import BEST, LATEST, checkpoint_config, checkpoint_path, load_checkpoint, save_checkpoint
+from fpalib.train.checkpoint import (BEST, LATEST, checkpoint_config, checkpoint_path, load_checkpoint,
+                                     load_refinement_start, save_checkpoint)
 from fpalib.train.config import ExperimentConfig, config_differences, save_config_file, to_dict
 from fpalib.train.ema import EMA
 from fpalib.train.run_log import LOSS_CURVE_FILE, METRICS_FILE, LossWindow, MetricsLog
@@ -62,7 +63,7 @@ from fpalib.viz import save_grid
 EvaluateFn = Callable[[nn.Module, int], dict[str, float]]
 """``evaluate_fn(generator, step) -> metrics``; lower values of the chosen metric are better."""
 
-RESUMABLE_CHANGES = ("name", "loop.", "data.path", "data.num_workers")
+RESUMABLE_CHANGES = ("name", "loop.", "data.path", "data.num_workers", "refine.", "eval.")
 """Config keys (prefixes) that may differ between a run and its resumption."""
 
 
@@ -124,8 +125,12 @@ class Trainer:
         )
         self.generator = build_generator(cfg.generator, cfg.generator_config).to(device)
         self.discriminator = Discriminator(cfg.disc).to(device)
-        self.ema = EMA(self.generator, cfg.ema)
-        self.optimizer_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas)
+        if not checkpoint_path(self.run_dir).is_file():  # an FPA/U-Net loads its frozen painter (and D)
+            load_refinement_start(self.generator, self.discriminator, cfg)
+        self.ema = EMA(ema_part(self.generator), cfg.ema)  # an FPA/U-Net averages its U-Net only
+        self.ema_generator = with_ema_part(self.generator, self.ema.model)  # shares the weights of self.ema
+        trained = [p for p in self.generator.parameters() if p.requires_grad]
+        self.optimizer_g = torch.optim.Adam(trained, lr=cfg.optim.lr, betas=cfg.optim.betas)
         self.optimizer_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas)
         amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
@@ -189,7 +194,7 @@ class Trainer:
                         continue
                     with_penalty = self.cfg.loss.applies_gradient_penalty(self.step)
                     self.step += 1
-                    self.ema.update(self.generator, self.step)
+                    self.ema.update(ema_part(self.generator), self.step)
                     window.add(values, with_penalty)
                     bar.update(1)
                     self._periodic_work(window, started, bar)
@@ -241,7 +246,7 @@ class Trainer:
         """Run evaluate_fn on the EMA generator (rank 0); True when the metric improved."""
         if not self.runtime.is_main:
             return False
-        metrics = {name: float(value) for name, value in self.evaluate_fn(self.ema.model, self.step).items()}
+        metrics = {name: float(value) for name, value in self.evaluate_fn(self.ema_generator, self.step).items()}
         self.log.append({"step": self.step, **metrics})
         name = self.cfg.loop.eval_metric
         if name not in metrics:
@@ -306,7 +311,7 @@ class Trainer:
             return
         latents = self.sample_latents.to(self.runtime.device)
         nrow = math.ceil(math.sqrt(len(latents)))
-        for tag, model in (("raw", self.generator), ("ema", self.ema.model)):
+        for tag, model in (("raw", self.generator), ("ema", self.ema_generator)):
             was_training = model.training
             with torch.no_grad():
                 images = model.eval()(latents)
@@ -327,7 +332,7 @@ class Trainer:
             "step": self.step,
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
-            "ema": self.ema.state_dict(),
+            "ema": self.ema_generator.state_dict(),
             "optimizer_g": self.optimizer_g.state_dict(),
             "optimizer_d": self.optimizer_d.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -353,7 +358,7 @@ class Trainer:
             )
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
-        self.ema.load_state_dict(state["ema"])
+        self.ema_generator.load_state_dict(state["ema"])
         self.optimizer_g.load_state_dict(state["optimizer_g"])
         self.optimizer_d.load_state_dict(state["optimizer_d"])
         self.scaler.load_state_dict(state["scaler"])

@@ -1,0 +1,91 @@
+"""``fpa evaluate``: FID, KID and/or SWD of a trained generator against real images.
+
+    fpa evaluate runs/emoji32 --data data/emoji --metrics swd
+    fpa evaluate runs/celeba64 --data data/celeba --metrics fid,kid --num-samples 50000
+
+Prints one line of results and appends them, with the checkpoint's step, to the run's
+``metrics.jsonl`` (for a run folder, or a .pt file inside ``<run>/checkpoints/``). Defaults come
+from the checkpoint's ``eval`` section: the paper's protocol (50K samples, JPEG, 2048-d
+features, all real images). FID/KID need pytorch-fid's Inception weights (``--fid-weights``,
+``$FPA_FID_WEIGHTS``, torch hub's cache or a download); without them the command stops with
+one line saying where to put the file. SWD needs no weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from fpalib.commands import add_checkpoint_arguments
+from fpalib.errors import FpaError
+from fpalib.metrics.evaluate import Evaluator, evaluation_metrics, format_results
+from fpalib.train.checkpoint import CHECKPOINT_DIR, checkpoint_config, generator_from_checkpoint, load_checkpoint
+from fpalib.train.run_log import METRICS_FILE
+from fpalib.train.runtime import resolve_device
+
+HELP = "score a trained generator: FID/KID (pytorch-fid Inception) and SWD against real images"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_checkpoint_arguments(parser)
+    parser.add_argument("--data", metavar="FOLDER", help="real images (default: the run's eval.real_path or data.path)")
+    parser.add_argument("--metrics", metavar="LIST", help="comma-separated fid, kid, swd (default: the run's eval "
+                        "metrics, i.e. loop.eval_metric, with kid beside fid)")
+    parser.add_argument("--num-samples", type=int, metavar="N", help="generated images (default: 50000, the paper's)")
+    parser.add_argument("--format", choices=("jpeg", "png"), help="format both image sets pass through (default: jpeg)")
+    parser.add_argument("--jpeg-quality", type=int, metavar="Q", help="JPEG quality 1-95 (default: 75, PIL's)")
+    parser.add_argument("--fid-weights", metavar="PATH", help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth")
+    parser.add_argument("--real-stats", metavar="NPZ", help="real statistics .npz (python -m pytorch_fid --save-stats)")
+    parser.add_argument("--stats-dir", metavar="DIR", help="real statistics cache (default: ~/.cache/fpalib/fid-stats)")
+    parser.add_argument("--dims", type=int, metavar="D", help="Inception feature size 64/192/768/2048 (default: 2048)")
+    parser.add_argument("--batch-size", type=int, metavar="B", help="images per forward pass (default: 50)")
+    parser.add_argument("--seed", type=int, help="seed of latents, subsets and projections (default: 0)")
+    parser.add_argument("--no-log", action="store_true", help=f"do not append the results to the run's {METRICS_FILE}")
+
+
+_OPTION_FIELDS = {"num_samples": "num_samples", "format": "image_format", "jpeg_quality": "jpeg_quality",
+                  "fid_weights": "fid_weights", "real_stats": "real_stats", "stats_dir": "stats_dir",
+                  "dims": "dims", "batch_size": "batch_size", "seed": "seed"}
+
+
+def run_folder_of(path: str | Path) -> Path | None:
+    """The run folder of a run folder or of ``<run>/checkpoints/<name>.pt``; None for a loose .pt file."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == CHECKPOINT_DIR else None
+
+
+def run(args: argparse.Namespace) -> int:
+    state = load_checkpoint(args.run)
+    cfg = checkpoint_config(state)
+    changes = {field: getattr(args, option) for option, field in _OPTION_FIELDS.items()
+               if getattr(args, option) is not None}
+    if args.metrics is not None:
+        changes["metrics"] = tuple(name.strip() for name in args.metrics.split(",") if name.strip())
+        if not changes["metrics"]:
+            raise FpaError("--metrics is empty; give e.g. --metrics fid,kid or --metrics swd")
+    cfg.eval = dataclasses.replace(cfg.eval, **changes).validate()
+    metrics = evaluation_metrics(cfg)
+    real_path = args.data or cfg.eval.real_path or cfg.data.path
+    evaluator = Evaluator(cfg.eval, real_path, cfg.data.image_size, cfg.data.channels, metrics)
+    generator = generator_from_checkpoint(state, ema=not args.raw, device=resolve_device(args.device))
+    step = int(state.get("step", 0))
+    results = evaluator(generator, step)
+    print(f"step {step}: {format_results(results)}")
+    run_dir = run_folder_of(args.run)
+    if run_dir is not None and not args.no_log:
+        record = {"step": step, **results, "evaluated_by": "fpa evaluate",
+                  "num_samples": cfg.eval.num_samples, "format": evaluator.image_format.label,
+                  "checkpoint": str(args.run), "ema": not args.raw}
+        _append(run_dir / METRICS_FILE, record)
+        print(f"appended to {run_dir / METRICS_FILE}")
+    return 0
+
+
+def _append(path: Path, record: dict) -> None:
+    """Add one JSON line to a metrics log without rewriting the records already there."""
+    with path.open("a") as file:
+        file.write(json.dumps(record) + "\n")

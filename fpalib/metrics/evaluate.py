@@ -1,0 +1,221 @@
+"""One evaluation routine for ``fpa evaluate`` and the trainer: FID, KID and SWD of a generator.
+
+    evaluate_fn = make_evaluate_fn(cfg)          # cfg: ExperimentConfig; reads cfg.eval
+    evaluate_fn(generator, step)                 # -> {"fid": 23.1, "kid": 0.012, "kid_std": ...}
+
+Protocol (Irie & Schmidhuber, 2023, Sec. 4.1 and App. B.4): ``eval.num_samples`` generated
+images (50K) against all real images, both resized to the training resolution and passed
+through one file format (JPEG in the paper) before pytorch-fid's Inception. Real images are
+resized as for training (:func:`fpalib.data.load_image`) and quantised to 8 bits; generated
+images are quantised the same way. The real statistics are computed once and cached
+(:mod:`fpalib.metrics.stats_cache`); in a training run they are also kept in memory.
+Latents come from ``eval.seed``, so successive evaluations score the same latents.
+
+The Inception weights are looked up when the evaluator is made, so a missing file stops
+``fpa train`` / ``fpa evaluate`` at once with one line rather than after hours of training.
+SWD needs no weights.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Subset
+
+from fpalib.data import ImageFolder
+from fpalib.errors import FpaError
+from fpalib.metrics.features import FeatureAccumulator, accumulate_features
+from fpalib.metrics.fid import frechet_distance
+from fpalib.metrics.image_format import ImageFormat, through_format, to_uint8
+from fpalib.metrics.inception import check_weights_hash, expected_hash_prefix, load_fid_inception, resolve_weights
+from fpalib.metrics.kid import kernel_inception_distance
+from fpalib.metrics.stats_cache import RealStats, cached_real_stats, load_stats_file, stats_key
+from fpalib.metrics.swd import sliced_wasserstein_distance
+from fpalib.train.config import ExperimentConfig
+from fpalib.train.eval_config import EVAL_METRICS, EvalConfig
+
+INCEPTION_METRICS = ("fid", "kid")
+
+
+class Evaluator:
+    """Scores generators against one real image set; call it as ``evaluator(generator, step)``.
+
+    eval_cfg: the settings (see :class:`~fpalib.train.config.EvalConfig`).
+    real_path / image_size / channels: the real images and the training resolution.
+    metrics: names among fid, kid, swd.
+    hash_prefix: the expected SHA-256 prefix of the weights ("expected": pytorch-fid's; None: unchecked,
+        for tests with random weights only).
+    """
+
+    def __init__(
+        self,
+        eval_cfg: EvalConfig,
+        real_path: str,
+        image_size: int,
+        channels: int = 3,
+        metrics: tuple[str, ...] = ("fid", "kid"),
+        *,
+        allow_download: bool = True,
+        hash_prefix: str | None = "expected",
+        progress: bool = True,
+    ) -> None:
+        self.cfg = eval_cfg.validate()
+        unknown = [name for name in metrics if name not in EVAL_METRICS]
+        if unknown or not metrics:
+            raise FpaError(f"unknown metric {', '.join(unknown) or '(none)'}; choose from {', '.join(EVAL_METRICS)}")
+        self.metrics = tuple(dict.fromkeys(metrics))
+        self.real_path, self.image_size, self.channels = real_path, image_size, channels
+        self.image_format = ImageFormat(eval_cfg.image_format, eval_cfg.jpeg_quality)
+        self.progress = progress
+        self.hash_prefix = expected_hash_prefix() if hash_prefix == "expected" else hash_prefix
+        self.uses_inception = any(name in INCEPTION_METRICS for name in self.metrics)
+        if "fid" in self.metrics and eval_cfg.num_samples < eval_cfg.dims:
+            raise FpaError(
+                f"FID with {eval_cfg.dims}-d features needs at least {eval_cfg.dims} generated samples (their "
+                f"covariance is singular otherwise); got --num-samples {eval_cfg.num_samples}. The paper uses 50000"
+            )
+        self.weights = self._weights_sha = None
+        if self.uses_inception:
+            self.weights = resolve_weights(eval_cfg.fid_weights, allow_download=allow_download)
+            self._weights_sha = check_weights_hash(self.weights, self.hash_prefix)
+        self._inception: nn.Module | None = None
+        self._real: RealStats | None = None
+        self._real_swd: Tensor | None = None
+        self.last_cache_hit: bool | None = None
+
+    # ------------------------------------------------------------------ Inception side
+    def inception(self, device: torch.device) -> nn.Module:
+        """pytorch-fid's network on ``device`` (loaded and hash-checked once)."""
+        if self._inception is None:  # the file's hash was checked in __init__
+            self._inception = load_fid_inception(self.weights, self.cfg.dims, device, hash_prefix=None)
+        return self._inception.to(device)
+
+    def real_stats(self, device: torch.device) -> RealStats:
+        """Statistics of the real images: ``eval.real_stats``, else the cache, else computed (and cached)."""
+        if self._real is not None:
+            return self._real
+        if self.cfg.real_stats is not None:
+            self._real = load_stats_file(self.cfg.real_stats, dims=self.cfg.dims)
+            return self._real
+        model = self.inception(device)
+        key = stats_key(
+            self.real_path, image_size=self.image_size, channels=self.channels, image_format=self.image_format.label,
+            dims=self.cfg.dims, weights_sha256=self._weights_sha, max_real=self.cfg.max_real,
+            kid_features=self.cfg.kid_features,
+        )
+        self._real, self.last_cache_hit = cached_real_stats(key, self.cfg.stats_dir, lambda: self._compute_real(model))
+        return self._real
+
+    def _compute_real(self, model: nn.Module) -> RealStats:
+        dataset = self._real_dataset(self.cfg.max_real)
+        if len(dataset) < self.cfg.dims and "fid" in self.metrics:
+            warnings.warn(f"{len(dataset)} real images give a singular {self.cfg.dims}-d covariance; FID is "
+                          "then only a rough guide (use more images or a smaller eval.dims)", stacklevel=3)
+        loader = DataLoader(dataset, batch_size=self.cfg.batch_size, shuffle=False)
+        batches = (through_format(to_uint8(batch), self.image_format) for batch in loader)
+        accumulator = accumulate_features(model, batches, keep=self.cfg.kid_features, total=len(dataset),
+                                          description="real images", progress=self.progress)
+        return RealStats(accumulator.stats(), accumulator.kept)
+
+    def _real_dataset(self, limit: int | None) -> Subset:
+        """The real images in a seeded random order (so the first ones are a random subset), at most ``limit``."""
+        folder = ImageFolder(self.real_path, self.image_size, self.channels)
+        order = torch.randperm(len(folder), generator=torch.Generator().manual_seed(self.cfg.seed)).tolist()
+        return Subset(folder, order[:limit] if limit is not None else order)
+
+    # ------------------------------------------------------------------ generated side
+    def _latent_batches(self, generator: nn.Module, count: int) -> Iterator[Tensor]:
+        """Images (b, C, H, W) in [-1, 1] on the CPU for ``count`` latents drawn from ``eval.seed``."""
+        device = next(generator.parameters()).device
+        latents = torch.Generator().manual_seed(self.cfg.seed)
+        for start in range(0, count, self.cfg.batch_size):
+            size = min(self.cfg.batch_size, count - start)
+            z = torch.randn(size, generator.latent_dim, generator=latents)
+            with torch.no_grad():
+                yield generator(z.to(device)).float().cpu()
+
+    def __call__(self, generator: nn.Module, step: int | None = None) -> dict[str, float]:
+        """Evaluate ``generator`` (in eval mode for the duration); returns ``{metric: value}``."""
+        was_training = generator.training
+        generator.eval()
+        try:
+            return self._evaluate(generator)
+        finally:
+            generator.train(was_training)
+
+    def _evaluate(self, generator: nn.Module) -> dict[str, float]:
+        device = next(generator.parameters()).device
+        results: dict[str, float] = {}
+        if self.uses_inception:
+            real = self.real_stats(device)
+            if "kid" in self.metrics and (real.kid_features is None or len(real.kid_features) < 2):
+                raise FpaError(f"{self.cfg.real_stats} holds no KID features (a pytorch-fid .npz has only mu "
+                               "and sigma); drop kid from --metrics or let fpalib compute the statistics")
+            fake = self._generated_features(generator, device)
+            if "fid" in self.metrics:
+                results["fid"] = frechet_distance(real.stats, fake.stats())
+            if "kid" in self.metrics:
+                results["kid"], results["kid_std"] = kernel_inception_distance(
+                    real.kid_features.astype(np.float64), fake.kept.astype(np.float64), subsets=self.cfg.kid_subsets,
+                    subset_size=self.cfg.kid_subset_size, seed=self.cfg.seed,
+                )
+        if "swd" in self.metrics:
+            results.update(self._swd(generator))
+        return results
+
+    def _generated_features(self, generator: nn.Module, device: torch.device) -> FeatureAccumulator:
+        model = self.inception(device)
+        batches = (through_format(to_uint8(images), self.image_format)
+                   for images in self._latent_batches(generator, self.cfg.num_samples))
+        return accumulate_features(model, batches, keep=self.cfg.kid_features, total=self.cfg.num_samples,
+                                   description="generated images", progress=self.progress)
+
+    def _swd(self, generator: nn.Module) -> dict[str, float]:
+        """SWD between equally many real and generated images, as 8-bit pixels (no file format)."""
+        if self._real_swd is None:
+            dataset = self._real_dataset(min(self.cfg.swd_images, self.cfg.num_samples))
+            loader = DataLoader(dataset, batch_size=max(self.cfg.batch_size, 64), shuffle=False)
+            self._real_swd = torch.cat([to_uint8(batch) for batch in loader])
+        count = len(self._real_swd)
+        fake = torch.cat([to_uint8(images) for images in self._latent_batches(generator, count)])
+        return sliced_wasserstein_distance(self._real_swd.float(), fake.float(), seed=self.cfg.seed)
+
+
+def evaluation_metrics(cfg: ExperimentConfig) -> tuple[str, ...]:
+    """The metrics a run evaluates: ``eval.metrics``, or ``loop.eval_metric`` (with kid beside fid)."""
+    return cfg.eval.resolved_metrics(cfg.loop.eval_metric)
+
+
+def make_evaluate_fn(cfg: ExperimentConfig, device: Any = None, **options: Any) -> Evaluator:
+    """The trainer's ``evaluate_fn(generator, step) -> {name: value}`` for ``cfg``.
+
+    Scores on the generator's own device (``device`` is accepted for symmetry and unused).
+    FpaError at once when ``loop.eval_metric`` is not among the metrics computed, or the
+    Inception weights are needed and missing. ``options`` go to :class:`Evaluator`.
+    """
+    del device
+    metrics = evaluation_metrics(cfg)
+    if cfg.loop.eval_metric not in metrics:
+        raise FpaError(f"loop.eval_metric {cfg.loop.eval_metric!r} is not among the evaluated metrics "
+                       f"{', '.join(metrics)}; set --eval.metrics or --loop.eval_metric")
+    real_path = cfg.eval.real_path or cfg.data.path
+    return Evaluator(cfg.eval, real_path, cfg.data.image_size, cfg.data.channels, metrics, **options)
+
+
+def format_results(results: dict[str, float]) -> str:
+    """``"fid 23.41  kid 0.0123 +- 0.0004  swd 12.3 (32px 10.1, 16px 14.5)"``."""
+    parts = []
+    if "fid" in results:
+        parts.append(f"fid {results['fid']:.3f}")
+    if "kid" in results:
+        parts.append(f"kid {results['kid']:.5f} +- {results.get('kid_std', math.nan):.5f}")
+    if "swd" in results:
+        levels = ", ".join(f"{key[4:]}px {value:.2f}" for key, value in results.items() if key.startswith("swd_"))
+        parts.append(f"swd {results['swd']:.2f} ({levels})")
+    return "  ".join(parts)

@@ -1,0 +1,74 @@
+"""The ``eval`` section of an ExperimentConfig: how ``fpa evaluate`` and the trainer score a generator.
+
+The metrics themselves live in :mod:`fpalib.metrics`; this module only holds their settings so
+that the configuration does not import the Inception network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fpalib.errors import FpaError
+
+EVAL_METRICS = ("fid", "kid", "swd")
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation of the generator (``fpa evaluate``; in training every ``loop.eval_every`` steps).
+
+    metrics: names among fid, kid, swd; empty means ``loop.eval_metric`` (with kid beside fid).
+    num_samples: generated images per evaluation (paper: 50K, App. B.4); FID refuses fewer than dims.
+    real_path: folder of real images; None means ``data.path``.
+    image_format / jpeg_quality: the format both image sets pass through before Inception
+        ("jpeg" as in the paper, App. B.4, or "png"); quality 75 is PIL's default.
+    fid_weights: pytorch-fid's Inception weights file; None: $FPA_FID_WEIGHTS, torch hub's cache, download.
+    real_stats: an .npz of real statistics (e.g. ``python -m pytorch_fid --save-stats``) to use as is.
+    stats_dir: cache of real statistics; None: $FPA_STATS_DIR or ~/.cache/fpalib/fid-stats.
+    dims: Inception feature size (2048, the FID standard; 64, 192 or 768 for quick checks).
+    max_real: real images used (None: all, as in the paper).
+    batch_size: images per Inception / generator forward pass.
+    kid_subsets / kid_subset_size: KID's random subsets; kid_features: real/generated features kept for KID.
+    swd_images: images per set for SWD (fewer when the real set is smaller).
+    seed: seed of the latents, subsets and SWD projections (the same at every evaluation).
+    """
+
+    metrics: tuple[str, ...] = ()
+    num_samples: int = 50_000
+    real_path: str | None = None
+    image_format: str = "jpeg"
+    jpeg_quality: int = 75
+    fid_weights: str | None = None
+    real_stats: str | None = None
+    stats_dir: str | None = None
+    dims: int = 2048
+    max_real: int | None = None
+    batch_size: int = 50
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    kid_features: int = 10_000
+    swd_images: int = 8192
+    seed: int = 0
+
+    def resolved_metrics(self, eval_metric: str) -> tuple[str, ...]:
+        """``metrics``, or for an empty tuple ``eval_metric`` (plus "kid" when it is "fid")."""
+        if self.metrics:
+            return tuple(self.metrics)
+        return ("fid", "kid") if eval_metric == "fid" else (eval_metric,)
+
+    def validate(self) -> EvalConfig:
+        unknown = [name for name in self.metrics if name not in EVAL_METRICS]
+        if unknown:
+            raise FpaError(f"unknown metric {unknown[0]!r} in eval.metrics; choose from {', '.join(EVAL_METRICS)}")
+        if self.image_format not in ("jpeg", "png"):
+            raise FpaError(f"eval.image_format must be jpeg or png; got {self.image_format!r}")
+        if not 1 <= self.jpeg_quality <= 95:
+            raise FpaError(f"eval.jpeg_quality must lie in [1, 95]; got {self.jpeg_quality}")
+        if self.dims not in (64, 192, 768, 2048):
+            raise FpaError(f"eval.dims must be one of pytorch-fid's 64, 192, 768, 2048; got {self.dims}")
+        for name in ("num_samples", "batch_size", "kid_subsets", "swd_images"):
+            if getattr(self, name) < 1:
+                raise FpaError(f"eval.{name} must be at least 1; got {getattr(self, name)}")
+        if self.kid_subset_size < 2 or self.kid_features < 2 or (self.max_real is not None and self.max_real < 2):
+            raise FpaError("eval.kid_subset_size, eval.kid_features and eval.max_real must be at least 2")
+        return self
