@@ -1,0 +1,92 @@
+"""Shipped inference checkpoints: export, model card, loading, and ``fpa demo`` from them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from fpalib.cli import main
+from fpalib.commands.demo import SHIPPED
+from fpalib.pretrained import card_config_from_markdown, shipped_checkpoints
+from fpalib.train.checkpoint import load_checkpoint, load_generator
+from tests.conftest import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def smoke_run(noise_images: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "fpa"
+    args = ["train", "--preset", "smoke", "--data", str(noise_images), "--out", str(out), "--steps", "2"]
+    assert main(args) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(smoke_run: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pretrained")
+    args = ["export", str(smoke_run), "--name", "tiny", "--out", str(out), "--metric", "swd=0.5",
+            "--command", "fpa train --preset smoke --steps 2"]
+    assert main(args) == 0
+    return out / "tiny.pt"
+
+
+def test_export_keeps_the_ema_weights_in_half_precision(exported: Path, smoke_run: Path):
+    shipped, run = load_checkpoint(exported), load_checkpoint(smoke_run)
+    assert shipped["kind"] == "fpa-pretrained" and shipped["step"] == run["step"] == 2
+    assert set(shipped) >= {"config", "generator", "card"} and "discriminator" not in shipped
+    for name, value in run["ema"].items():
+        assert shipped["generator"][name].dtype == (torch.float16 if value.is_floating_point() else value.dtype)
+        torch.testing.assert_close(shipped["generator"][name].float(), value.float(), atol=1e-3, rtol=1e-3)
+
+
+def test_a_shipped_file_paints_like_the_run_it_came_from(exported: Path, smoke_run: Path):
+    painter, cfg = load_generator(exported)
+    reference, _ = load_generator(smoke_run)
+    z = torch.randn(3, painter.latent_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(painter(z), reference(z), atol=2e-3, rtol=0)
+    assert cfg.name == "smoke"
+
+
+def test_the_model_card_records_the_config_metrics_and_command(exported: Path):
+    text = exported.with_suffix(".md").read_text()
+    assert card_config_from_markdown(text) == load_checkpoint(exported)["config"]
+    assert exported.with_suffix(".metrics.jsonl").read_text().count("d_loss") == 2
+    assert "swd = 0.5" in text and "fpa train --preset smoke --steps 2" in text and "training steps: 2" in text
+
+
+def test_raw_weights_are_refused_for_a_shipped_file(exported: Path, tmp_path: Path, capsys):
+    assert main(["generate", str(exported), "--raw", "--out", str(tmp_path / "g.png")]) == 2
+    assert "holds only the EMA generator" in capsys.readouterr().err
+
+
+def test_demo_paints_from_given_weights(exported: Path, tmp_path: Path):
+    assert main(["demo", "--weights", str(exported), "--figures", str(tmp_path)]) == 0
+    for name in ("demo_samples.png", "demo_painting_steps.png", "demo_painting.gif"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_demo_without_weights_says_how_to_get_them(tmp_path: Path, capsys):
+    assert main(["demo", "--weights", str(tmp_path / "none.pt"), "--figures", str(tmp_path)]) == 2
+    assert "fpa demo --train-minutes" in capsys.readouterr().err
+
+
+SHIPPED_FILES = shipped_checkpoints(REPO_ROOT / "data" / "pretrained")
+
+
+def test_the_demo_painter_is_shipped():
+    assert (REPO_ROOT / SHIPPED).is_file(), f"{SHIPPED} is missing"
+    assert sum(p.stat().st_size for p in SHIPPED_FILES) < 40 * 2**20
+
+
+@pytest.mark.parametrize("path", SHIPPED_FILES, ids=[p.stem for p in SHIPPED_FILES])
+def test_every_shipped_checkpoint_generates_finite_images_and_matches_its_card(path: Path):
+    generator, cfg = load_generator(path)
+    with torch.no_grad():
+        images = generator(torch.randn(2, generator.latent_dim))
+    assert images.shape == (2, cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
+    assert torch.isfinite(images).all() and images.abs().max() <= 1
+    card = path.with_suffix(".md").read_text()
+    assert card_config_from_markdown(card) == json.loads(json.dumps(load_checkpoint(path)["config"]))
