@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "paint": "fpalib.commands.paint",
     "interpolate": "fpalib.commands.interpolate",
     "export": "fpalib.commands.export",
+    "fewshot": "fpalib.commands.fewshot",
     "evaluate": "fpalib.commands.evaluate",
     "before-after": "fpalib.commands.before_after",
 }

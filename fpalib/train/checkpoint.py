@@ -47,15 +47,19 @@ def checkpoint_path(run_dir: str | Path, name: str = LATEST) -> Path:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` (plus kind and library version) to ``path`` atomically.
+    """Write ``state`` (plus kind and library version) to ``path`` with :func:`torch_save_atomically`."""
+    torch_save_atomically(path, {**state, "kind": CHECKPOINT_KIND, "fpalib_version": fpalib.__version__})
+
+
+def torch_save_atomically(path: str | Path, state: dict[str, Any]) -> None:
+    """``torch.save(state, path)``, atomically.
 
     The bytes go to a temporary file in the same folder, are flushed and fsync'ed, and the
     file is then renamed onto ``path``: a crash at any moment leaves either the previous
-    checkpoint or the new one, never a partial file.
+    file or the new one, never a partial file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {**state, "kind": CHECKPOINT_KIND, "fpalib_version": fpalib.__version__}
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
