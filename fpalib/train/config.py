@@ -8,7 +8,7 @@
       refine: RefineConfig          (where an "fpa-unet" run takes its pre-trained painter from)
       disc: DiscriminatorConfig
       data: DataConfig     optim: OptimConfig     ema: EMAConfig
-      loss: LossConfig     loop: LoopConfig
+      loss: LossConfig     augment: AugmentConfig (DiffAugment, off in the paper)     loop: LoopConfig
       eval: EvalConfig     (fpa evaluate, and the trainer every loop.eval_every steps)
 
 A config round-trips through plain JSON (``to_dict`` / ``from_dict``) and takes command-line
@@ -36,6 +36,7 @@ from fpalib.models.refined import RefineConfig
 from fpalib.models.discriminator import DiscriminatorConfig
 from fpalib.train.ema import EMAConfig
 from fpalib.train.eval_config import EvalConfig
+from fpalib.train.augment import AugmentConfig
 from fpalib.train.losses import LossConfig
 
 GENERATOR_KINDS = ("fpa", "lightgan", "fpa-unet")
@@ -113,6 +114,7 @@ class ExperimentConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     ema: EMAConfig = field(default_factory=EMAConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
     refine: RefineConfig = field(default_factory=RefineConfig)
@@ -143,6 +145,7 @@ class ExperimentConfig:
         self.disc.validate()
         self.ema.validate()
         self.loss.validate()
+        self.augment.validate()
         self.eval.validate()
         if self.generator != "lightgan" and self.model.image_width not in (None, self.model.image_size):
             raise FpaError("GAN training needs square images; set model.image_width to none")

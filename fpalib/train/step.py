@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from fpalib.train.ema import unwrap
+from fpalib.train.augment import AugmentConfig, augment
 from fpalib.train.losses import LossConfig, discriminator_hinge_loss, generator_loss, gradient_penalty
 from fpalib.train.runtime import gradient_sync
 
@@ -52,6 +53,7 @@ class GanStep:
         batch_size: int,
         grad_accum: int = 1,
         amp_dtype: torch.dtype | None = None,
+        augment: AugmentConfig | None = None,
     ) -> None:
         self.generator = generator
         self.discriminator = discriminator
@@ -62,6 +64,7 @@ class GanStep:
         self.batch_size = batch_size
         self.grad_accum = grad_accum
         self.amp_dtype = amp_dtype
+        self.augment = augment or AugmentConfig()
         self.device = next(unwrap(generator).parameters()).device
         self.latent_dim = unwrap(generator).latent_dim
 
@@ -91,8 +94,8 @@ class GanStep:
                 real.requires_grad_(True)
             with gradient_sync(self.discriminator, micro == self.grad_accum - 1):
                 with self._autocast():
-                    real_out = self.discriminator(real, aux=True)
-                    fake_out = self.discriminator(fake, aux=False)
+                    real_out = self.discriminator(self._augment(real), aux=True)
+                    fake_out = self.discriminator(self._augment(fake), aux=False)
                     hinge = discriminator_hinge_loss(real_out, fake_out)
                     loss = hinge + self.loss.aux_weight * real_out.aux_loss
                 penalty = gradient_penalty(real, real_out) if with_penalty else torch.zeros((), device=self.device)
@@ -113,11 +116,15 @@ class GanStep:
                 with gradient_sync(self.generator, micro == self.grad_accum - 1):
                     with self._autocast():
                         fake = self.generator(self._latents(self.batch_size))
-                        loss = generator_loss(critic(fake, aux=False))
+                        loss = generator_loss(critic(self._augment(fake), aux=False))
                     self.scaler.scale(loss / self.grad_accum).backward()
                 total += loss.detach().float() / self.grad_accum
         self.scaler.step(self.optimizer_g)
         return total
+
+    def _augment(self, images: Tensor) -> Tensor:
+        """What the discriminator sees: ``images`` after DiffAugment (unchanged when it is off)."""
+        return augment(images, self.augment)
 
     def _latents(self, batch_size: int) -> Tensor:
         return torch.randn(batch_size, self.latent_dim, device=self.device)

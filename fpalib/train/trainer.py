@@ -151,6 +151,7 @@ class Trainer:
             wrap_for_training(self.discriminator, self.runtime),
             self.optimizer_g, self.optimizer_d, self.scaler, cfg.loss,
             batch_size=cfg.optim.batch_size, grad_accum=cfg.optim.grad_accum, amp_dtype=amp_dtype,
+            augment=cfg.augment,
         )
         self._batches: Iterator[Tensor] | None = None
         self._saved_step = self.step if self.resumed else -1
