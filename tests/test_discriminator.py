@@ -210,3 +210,30 @@ def test_runs_on_cuda_under_autocast(dtype: torch.dtype) -> None:
     assert torch.isfinite(out.logits).all() and torch.isfinite(out.logits_32).all() and torch.isfinite(out.aux_loss)
     reference = disc(images, aux=False)
     assert torch.allclose(out.logits.float(), reference.logits, atol=0.1, rtol=0.05)
+
+
+def test_minibatch_std_channel_is_the_spread_of_each_group():
+    from fpalib.models.discriminator import MinibatchStd
+
+    features = torch.randn(8, 3, 2, 2, dtype=torch.float64)
+    out = MinibatchStd(4)(features)
+    assert out.shape == (8, 4, 2, 2) and torch.equal(out[:, :3], features)
+    for i in range(8):
+        group = features[[j for j in range(8) if j % 2 == i % 2]]  # 4 groups of 2 -> images i, i+2, i+4, i+6
+        expected = group.std(dim=0, unbiased=False).mean()
+        torch.testing.assert_close(out[i, 3], expected.expand(2, 2), atol=1e-6, rtol=1e-6)
+    same = MinibatchStd(4)(torch.ones(6, 3, 2, 2))  # 6 images: groups of 3
+    assert same[:, 3].abs().max() < 1e-3
+
+
+def test_minibatch_std_is_off_in_the_paper_setting_and_tells_collapse_apart():
+    assert DiscriminatorConfig().minibatch_std_group == 0
+    assert Discriminator(DiscriminatorConfig(image_size=16)).minibatch_std is None
+    torch.manual_seed(0)
+    disc = Discriminator(DiscriminatorConfig(image_size=16, fmap_max=32, head_32_channels=8, minibatch_std_group=4))
+    varied = torch.rand(8, 3, 16, 16) * 2 - 1
+    collapsed = varied[:1].expand(8, -1, -1, -1)
+    # same first image, different company: its score changes only through the batch statistic
+    assert not torch.allclose(disc(varied).logits[0], disc(collapsed).logits[0])
+    with pytest.raises(FpaError, match="minibatch_std_group"):
+        DiscriminatorConfig(minibatch_std_group=-1).validate()

@@ -83,6 +83,11 @@ class DiscriminatorConfig:
     disc_output_size: 1 (one logit per image) or 5 (5x5 patch logits, averaged).
     attention: linear self-attention in the 32x32 head (present in the authors' code).
     head_32_channels: width of the 32x32 head (its second stage has half of it).
+    minibatch_std_group: 0 (default, the paper and LightGAN) or a group size G: the logits
+        head also reads one extra channel, the standard deviation of the 8x8 features over
+        groups of G images of the batch (Karras et al., 2018), so that a generator painting
+        the same image for every latent is easy to tell apart. Images then interact within
+        a batch (in groups of G; a batch not divisible by G uses its largest divisor <= G).
     """
 
     image_size: int = 64
@@ -92,6 +97,7 @@ class DiscriminatorConfig:
     disc_output_size: int = 1
     attention: bool = True
     head_32_channels: int = 64
+    minibatch_std_group: int = 0
 
     def validate(self) -> None:
         """Raise :class:`FpaError` (one line) for any value the model cannot be built with."""
@@ -113,6 +119,10 @@ class DiscriminatorConfig:
             )
         if self.disc_output_size not in (1, 5) or not _is_int(self.disc_output_size):
             raise FpaError(f"discriminator disc_output_size must be 1 or 5, got {self.disc_output_size!r}")
+        if not _is_int(self.minibatch_std_group) or self.minibatch_std_group < 0:
+            raise FpaError(
+                f"discriminator minibatch_std_group must be 0 (off) or a group size >= 1, got {self.minibatch_std_group!r}"
+            )
         if not isinstance(self.attention, bool):
             raise FpaError(f"discriminator attention must be True or False, got {self.attention!r}")
         if not _is_int(self.head_32_channels) or self.head_32_channels < 2 or self.head_32_channels % 2:
@@ -180,6 +190,26 @@ class ReconstructionDecoder(nn.Module):
         return self.layers(features)
 
 
+class MinibatchStd(nn.Module):
+    """Append the batch's spread as a channel: (B, C, H, W) -> (B, C + 1, H, W).
+
+    The batch is cut into groups of ``group`` images (its largest divisor <= group); each
+    image gets the mean over C, H, W of the per-position standard deviation of its group.
+    """
+
+    def __init__(self, group: int) -> None:
+        super().__init__()
+        self.group = group
+
+    def forward(self, features: Tensor) -> Tensor:
+        batch, channels, height, width = features.shape
+        group = max(g for g in range(1, min(self.group, batch) + 1) if batch % g == 0)
+        grouped = features.float().view(group, batch // group, channels, height, width)  # image i in group i % (B/G)
+        spread = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (B / G,)
+        spread = spread.repeat(group).to(features.dtype).view(batch, 1, 1, 1).expand(batch, 1, height, width)
+        return torch.cat([features, spread], dim=1)
+
+
 class Discriminator(nn.Module):
     """LightGAN discriminator with two score heads and an auxiliary reconstruction loss.
 
@@ -199,16 +229,18 @@ class Discriminator(nn.Module):
         self.body = nn.ModuleList(DownBlock(c_in, c_out) for c_in, c_out in zip(widths[:-1], widths[1:]))
 
         last = widths[-1]
+        self.minibatch_std = MinibatchStd(config.minibatch_std_group) if config.minibatch_std_group else None
+        read = last + int(self.minibatch_std is not None)
         if config.disc_output_size == 1:
             self.to_logits = nn.Sequential(
                 Blur(),
-                nn.Conv2d(last, last, 3, stride=2, padding=1),
+                nn.Conv2d(read, last, 3, stride=2, padding=1),
                 nn.LeakyReLU(LEAKY_SLOPE),
                 nn.Conv2d(last, 1, 4),
             )
         else:
             self.to_logits = nn.Sequential(
-                nn.Conv2d(last, last, 1),
+                nn.Conv2d(read, last, 1),
                 nn.LeakyReLU(LEAKY_SLOPE),
                 nn.Conv2d(last, 1, 4),
             )
@@ -254,7 +286,8 @@ class Discriminator(nn.Module):
             features = block(features)
             maps_by_size[features.shape[-1]] = features
 
-        logits = self.to_logits(features).flatten(1).mean(dim=1)
+        scored = self.minibatch_std(features) if self.minibatch_std is not None else features
+        logits = self.to_logits(scored).flatten(1).mean(dim=1)
         logits_32 = self.head_32(resize_images(images, HEAD_32_SIZE)).flatten(1).mean(dim=1)
         aux_loss = self._reconstruction_loss(images, maps_by_size) if aux else None
         return DiscriminatorOutput(logits, logits_32, aux_loss)
