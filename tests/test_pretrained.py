@@ -62,10 +62,24 @@ def test_raw_weights_are_refused_for_a_shipped_file(exported: Path, tmp_path: Pa
     assert "holds only the EMA generator" in capsys.readouterr().err
 
 
-def test_demo_paints_from_given_weights(exported: Path, tmp_path: Path):
-    assert main(["demo", "--weights", str(exported), "--figures", str(tmp_path)]) == 0
+def test_demo_paints_from_given_weights(exported: Path, tmp_path: Path, capsys):
+    args = ["demo", "--weights", str(exported), "--refined", str(tmp_path / "none.pt"), "--figures", str(tmp_path)]
+    assert main(args) == 0
     for name in ("demo_samples.png", "demo_painting_steps.png", "demo_painting.gif"):
         assert (tmp_path / name).stat().st_size > 0
+    assert "skipped demo_before_after.png" in capsys.readouterr().out
+
+
+def test_demo_draws_before_and_after_from_a_shipped_refinement(exported: Path, noise_images: Path, tmp_path: Path):
+    refined = tmp_path / "refined"
+    assert main(["train", "--preset", "smoke", "--generator", "fpa-unet", "--refine-from", str(exported),
+                 "--refine.reset_discriminator", "true", "--data", str(noise_images), "--out", str(refined),
+                 "--steps", "1"]) == 0
+    assert main(["export", str(refined), "--name", "tiny-unet", "--out", str(tmp_path)]) == 0
+    figures = tmp_path / "figures"
+    assert main(["demo", "--weights", str(exported), "--refined", str(tmp_path / "tiny-unet.pt"),
+                 "--figures", str(figures)]) == 0
+    assert (figures / "demo_before_after.png").stat().st_size > 0
 
 
 def test_demo_without_weights_says_how_to_get_them(tmp_path: Path, capsys):

@@ -6,6 +6,8 @@ fpa-delta-emoji32.pt``, no training, seconds on a CPU) and writes into ``figures
     demo_samples.png           a grid of samples
     demo_painting_steps.png    the paper's two-row figure: rank-one updates and the image so far
     demo_painting.gif          the same steps as an animation
+    demo_before_after.png      painter | painter + U-Net pairs (paper Fig. 9 style), from the
+                               shipped U-Net refinement of that painter (``--refined``)
 
 ``--train-minutes M`` instead trains the ``emoji32-cpu`` painter for M minutes in ``--out``
 (resuming that run folder on every call) and paints with the result.
@@ -25,10 +27,13 @@ from fpalib.train.trainer import Trainer
 HELP = "paint sample and painting-step figures with the shipped emoji painter (or train one first)"
 
 SHIPPED = Path("data/pretrained/fpa-delta-emoji32.pt")
+SHIPPED_REFINED = Path("data/pretrained/fpa-delta-emoji32-unet.pt")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=Path, default=SHIPPED, help="painter to use (default: %(default)s)")
+    parser.add_argument("--refined", type=Path, default=SHIPPED_REFINED,
+                        help="painter + U-Net for the before/after figure (default: %(default)s; skipped if absent)")
     parser.add_argument("--figures", type=Path, default=Path("figures"), help="where figures go (default: %(default)s)")
     parser.add_argument("--train-minutes", type=float, metavar="M", help="train emoji32-cpu for M minutes first")
     parser.add_argument("--data", default="data/emoji", help="images for --train-minutes (default: %(default)s)")
@@ -61,4 +66,11 @@ def run(args: argparse.Namespace) -> int:
             ["paint", source, "--every", "2", "--out", str(figures / "demo_painting_steps.png"),
              "--gif", str(figures / "demo_painting.gif")] + seed + device
         )
+    if status == 0 and args.train_minutes is None:
+        if args.refined.is_file():
+            status = cli.main(["before-after", str(args.refined), "--num", "12",
+                               "--out", str(figures / "demo_before_after.png")] + seed + device)
+        else:
+            print(f"no U-Net refinement at {args.refined}: skipped demo_before_after.png "
+                  f"(train one with `fpa train --preset emoji32-cpu-unet --refine-from {source}`)")
     return status
