@@ -152,9 +152,19 @@ def emoji_image(paths: NotebookPaths, name: str, image_size: int = 64, channels:
     return load_image(matches[0], image_size, channels)
 
 
-def find_checkpoint(paths: NotebookPaths, run_name: str) -> Path | None:
+def _generator_kind(path: Path) -> str | None:
+    """The ``generator`` of a checkpoint's config ("fpa", "fpa-unet", "lightgan"); None if unreadable."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return state["config"].get("generator", "fpa")
+    except Exception:  # not a checkpoint of ours: never picked by kind
+        return None
+
+
+def find_checkpoint(paths: NotebookPaths, run_name: str, generator: str | None = "fpa") -> Path | None:
     """A trained generator for ``run_name``: ``runs/<run_name>/checkpoints/latest.pt``, else the
-    shipped ``data/pretrained/<run_name>.pt``, else any shipped ``.pt``; None when there is none.
+    shipped ``data/pretrained/<run_name>.pt``, else any shipped ``.pt`` whose generator kind is
+    ``generator`` ("fpa": a painter; None: any); None when there is none.
     """
     from fpalib.pretrained import shipped_checkpoints
     from fpalib.train.checkpoint import checkpoint_path
@@ -164,4 +174,6 @@ def find_checkpoint(paths: NotebookPaths, run_name: str) -> Path | None:
         return latest
     shipped = shipped_checkpoints(paths.pretrained)
     named = [path for path in shipped if path.stem == run_name]
+    if generator is not None:
+        shipped = [path for path in shipped if _generator_kind(path) == generator]
     return (named or shipped or [None])[0]
