@@ -1,0 +1,227 @@
+"""Small experiments for the tutorial notebooks: train-or-load a GAN run, compare learning rules.
+
+Everything resumes: a run lives in a run folder (``runs/<name>``) written by
+:class:`fpalib.train.Trainer`, so executing a notebook a second time loads (or continues) what
+the first execution trained instead of starting over.
+
+- :func:`train_or_load`: the first existing checkpoint among candidates (a shipped ``.pt`` or a
+  run folder), otherwise a Trainer run of ``steps`` steps in a run folder of its own.
+- :func:`rule_variant` / :func:`train_rule_ablation`: one config per learning rule, identical
+  otherwise (same preset, steps, seed, data), trained in ``<runs>/ablation-<rule>``.
+- :func:`fixed_samples` / :func:`real_sample`: reproducible sets of generated and real images
+  (N, C, H, W) in [-1, 1], for figures and sample-based metrics.
+- :func:`side_by_side_figure`: grids of several image sets next to each other, with captions.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+from torchvision.utils import make_grid
+
+from fpalib.data import ImageFolder
+from fpalib.errors import FpaError
+from fpalib.rules import RULES
+from fpalib.train.checkpoint import checkpoint_config, checkpoint_path, generator_from_checkpoint, load_checkpoint
+from fpalib.train.config import ExperimentConfig
+from fpalib.train.run_log import METRICS_FILE, read_metrics
+from fpalib.train.trainer import Trainer
+from fpalib.viz import to_unit
+
+ABLATION_PREFIX = "ablation-"
+"""Run folders of :func:`train_rule_ablation` are ``<runs>/ablation-<rule>``."""
+
+
+@dataclass
+class TrainedRun:
+    """A generator together with where it came from.
+
+    source: the checkpoint file it was loaded from. config: its ExperimentConfig. step: the
+    training steps behind it. generator: in eval mode (EMA weights unless asked otherwise).
+    metrics: the records of its metrics.jsonl (empty when none was found). trained_now: steps
+    trained by this call (0 when it was only loaded). seconds: wall time of this call.
+    summary: what :meth:`Trainer.train` returned (None when nothing was trained).
+    """
+
+    source: Path
+    config: ExperimentConfig
+    step: int
+    generator: nn.Module
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    trained_now: int = 0
+    seconds: float = 0.0
+    summary: dict[str, Any] | None = None
+
+    @property
+    def training_seconds(self) -> float | None:
+        """Training wall time of the run so far, from its last metrics record (None if unknown)."""
+        times = [record["elapsed_s"] for record in self.metrics if "elapsed_s" in record]
+        return times[-1] if times else None
+
+
+def metrics_file_for(checkpoint: str | Path) -> Path:
+    """The metrics log that belongs to a checkpoint file.
+
+    ``<run>/checkpoints/<x>.pt`` -> ``<run>/metrics.jsonl``; a shipped ``<name>.pt`` ->
+    ``<name>.metrics.jsonl`` beside it (see :mod:`fpalib.pretrained`).
+    """
+    checkpoint = Path(checkpoint)
+    if checkpoint.parent.name == "checkpoints":
+        return checkpoint.parent.parent / METRICS_FILE
+    return checkpoint.with_name(f"{checkpoint.stem}.{METRICS_FILE}")
+
+
+def first_checkpoint(candidates: Iterable[str | Path]) -> Path | None:
+    """The first candidate that holds a checkpoint: a ``.pt`` file itself, or a run folder's
+    ``checkpoints/latest.pt``; None when there is none."""
+    for candidate in candidates:
+        path = Path(candidate)
+        if path.is_file():
+            return path
+        if path.is_dir() and checkpoint_path(path).is_file():
+            return checkpoint_path(path)
+    return None
+
+
+def load_run(checkpoint: str | Path, *, ema: bool = True, device: str | torch.device = "cpu") -> TrainedRun:
+    """Load the generator of a checkpoint file (or run folder) with its config, step and metrics."""
+    path = first_checkpoint([checkpoint])
+    if path is None:
+        raise FpaError(f"no checkpoint at {checkpoint}; give a .pt file or a run folder with checkpoints/latest.pt")
+    state = load_checkpoint(path)
+    generator = generator_from_checkpoint(state, ema=ema, device=device)
+    return TrainedRun(
+        source=path, config=checkpoint_config(state), step=int(state["step"]), generator=generator,
+        metrics=read_metrics(metrics_file_for(path)),
+    )
+
+
+def train_or_load(
+    cfg: ExperimentConfig,
+    run_dir: str | Path,
+    *,
+    steps: int,
+    candidates: Sequence[str | Path] = (),
+    max_minutes: float | None = None,
+    ema: bool = True,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> TrainedRun:
+    """The first checkpoint among ``candidates``; otherwise train ``cfg`` in ``run_dir``.
+
+    Training resumes a run already in ``run_dir`` and stops at ``steps`` (or after
+    ``max_minutes`` of this call); a run that has reached ``steps`` is only loaded. ``cfg`` is
+    not modified. Returns the generator (EMA weights when ``ema``) on the training device.
+    """
+    started = time.monotonic()
+    found = first_checkpoint(candidates)
+    if found is not None:
+        run = load_run(found, ema=ema, device=device or "cpu")
+        run.seconds = time.monotonic() - started
+        return run
+    cfg = copy.deepcopy(cfg)
+    cfg.loop.out, cfg.loop.steps, cfg.loop.max_minutes = str(run_dir), steps, max_minutes
+    trainer = Trainer(cfg, device=device, progress=progress)
+    summary = trainer.train()
+    run = load_run(run_dir, ema=ema, device=trainer.runtime.device)
+    run.trained_now, run.summary = summary["step"] - summary["start_step"], summary
+    run.seconds = time.monotonic() - started
+    return run
+
+
+def rule_variant(cfg: ExperimentConfig, rule: str) -> ExperimentConfig:
+    """A copy of ``cfg`` whose painter uses the learning rule ``rule``, named ``ablation-<rule>``."""
+    if cfg.generator != "fpa":
+        raise FpaError(f"a learning-rule ablation needs the fpa generator; this config trains {cfg.generator!r}")
+    if rule not in RULES:
+        raise FpaError(f"unknown learning rule {rule!r}; choose from {', '.join(RULES)}")
+    variant = copy.deepcopy(cfg)
+    variant.model.rule = rule
+    variant.name = f"{ABLATION_PREFIX}{rule}"
+    return variant.validate()
+
+
+def train_rule_ablation(
+    cfg: ExperimentConfig,
+    rules: Sequence[str],
+    runs_dir: str | Path,
+    *,
+    steps: int,
+    max_minutes: float | None = None,
+    ema: bool = False,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> dict[str, TrainedRun]:
+    """Train (or resume, or load) one painter per rule at an equal budget: ``rule -> TrainedRun``.
+
+    Every run uses ``cfg`` with only ``model.rule`` changed (same steps, seed, data order and
+    initial weights of the shared layers), in ``<runs_dir>/ablation-<rule>``. ``ema=False``
+    returns the raw generators at the last step (a short run's average lags behind it).
+    """
+    if len(set(rules)) != len(rules) or not rules:
+        raise FpaError(f"give each learning rule once and at least one; got {list(rules)}")
+    variants = [rule_variant(cfg, rule) for rule in rules]
+    return {
+        variant.model.rule: train_or_load(
+            variant, Path(runs_dir) / variant.name, steps=steps, max_minutes=max_minutes,
+            ema=ema, device=device, progress=progress,
+        )
+        for variant in variants
+    }
+
+
+@torch.no_grad()
+def fixed_samples(generator: nn.Module, count: int, seed: int = 0, batch_size: int = 64) -> Tensor:
+    """``count`` images (count, C, H, W) in [-1, 1] on the CPU from latents drawn with ``seed``.
+
+    The latents are drawn on the CPU, so a seed gives the same latents on every device.
+    """
+    if count < 1 or batch_size < 1:
+        raise FpaError(f"count and batch_size must be at least 1; got {count}, {batch_size}")
+    device = next(generator.parameters()).device
+    latents = torch.randn(count, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
+    was_training = generator.training
+    generator.eval()
+    try:
+        images = [generator(chunk.to(device)).float().cpu() for chunk in latents.split(batch_size)]
+    finally:
+        generator.train(was_training)
+    return torch.cat(images)
+
+
+def real_sample(folder: str | Path, image_size: int, count: int, seed: int = 0, channels: int = 3) -> Tensor:
+    """``count`` distinct real images (count, C, H, W) in [-1, 1] from ``folder``, chosen with ``seed``."""
+    dataset = ImageFolder(folder, image_size, channels)
+    if not 1 <= count <= len(dataset):
+        raise FpaError(f"count must be in 1..{len(dataset)} (the images in {folder}); got {count}")
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
+    return torch.stack([dataset[int(index)] for index in order])
+
+
+def side_by_side_figure(
+    image_sets: Mapping[str, Tensor], nrow: int = 8, panel_inches: float = 2.6
+) -> Figure:
+    """One panel per entry of ``image_sets`` (caption -> images (N, C, H, W) in [-1, 1]), each a grid
+    of ``nrow`` images per row, side by side."""
+    if not image_sets:
+        raise FpaError("side_by_side_figure needs at least one set of images")
+    for caption, images in image_sets.items():
+        if not isinstance(images, Tensor) or images.dim() != 4:
+            shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+            raise FpaError(f"images of {caption!r} must be a (N, C, H, W) tensor; got {shape}")
+    figure = Figure(figsize=(panel_inches * len(image_sets), panel_inches + 0.4), layout="constrained")
+    axes = figure.subplots(1, len(image_sets), squeeze=False)[0]
+    for axis, (caption, images) in zip(axes, image_sets.items(), strict=True):
+        grid = make_grid(to_unit(images.detach().float().cpu()), nrow=nrow, padding=1, pad_value=1.0)
+        axis.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+        axis.set_title(caption)
+        axis.set_axis_off()
+    return figure

@@ -1,0 +1,127 @@
+"""fpalib.experiments: train-or-load, the learning-rule ablation, fixed samples and the figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from fpalib.errors import FpaError
+from fpalib.experiments import (
+    fixed_samples,
+    first_checkpoint,
+    metrics_file_for,
+    real_sample,
+    rule_variant,
+    side_by_side_figure,
+    train_or_load,
+    train_rule_ablation,
+)
+from fpalib.models import FastWeightPainter
+from fpalib.pretrained import export_pretrained
+from fpalib.train.config import apply_overrides, config_differences
+from fpalib.train.presets import get_preset
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture
+def smoke_cfg(noise_images: Path):
+    return apply_overrides(get_preset("smoke"), [f"data.path={noise_images}"])
+
+
+def test_rule_variant_changes_only_the_rule_and_the_name(smoke_cfg):
+    variant = rule_variant(smoke_cfg, "hebbian")
+    assert config_differences(smoke_cfg, variant) == {
+        "name": ("smoke", "ablation-hebbian"), "model.rule": ("delta", "hebbian"),
+    }
+    assert smoke_cfg.model.rule == "delta"  # the input is left alone
+
+
+def test_rule_variant_refuses_unknown_rules_and_other_generators(smoke_cfg):
+    with pytest.raises(FpaError, match="unknown learning rule 'sgd'"):
+        rule_variant(smoke_cfg, "sgd")
+    smoke_cfg.generator = "lightgan"
+    with pytest.raises(FpaError, match="needs the fpa generator"):
+        rule_variant(smoke_cfg, "delta")
+
+
+def test_train_or_load_trains_once_then_loads_and_resumes_to_more_steps(smoke_cfg, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    first = train_or_load(smoke_cfg, run_dir, steps=2, progress=False)
+    assert (first.step, first.trained_now) == (2, 2)
+    assert first.source == run_dir / "checkpoints" / "latest.pt"
+    assert any("d_loss" in record for record in first.metrics)
+    again = train_or_load(smoke_cfg, run_dir, steps=2, progress=False)
+    assert (again.step, again.trained_now) == (2, 0)
+    for a, b in zip(first.generator.parameters(), again.generator.parameters(), strict=True):
+        assert torch.equal(a, b)
+    more = train_or_load(smoke_cfg, run_dir, steps=3, progress=False)
+    assert (more.step, more.trained_now) == (3, 1)
+    assert smoke_cfg.loop.steps == 4 and smoke_cfg.loop.out is None  # the config passed in is unchanged
+
+
+def test_train_or_load_prefers_the_first_existing_candidate(smoke_cfg, tmp_path: Path):
+    trained = train_or_load(smoke_cfg, tmp_path / "trained", steps=1, progress=False)
+    shipped = export_pretrained(tmp_path / "trained", tmp_path / "shipped", "tiny", command="test")
+    run = train_or_load(
+        smoke_cfg, tmp_path / "never", steps=5, candidates=[tmp_path / "missing.pt", shipped, tmp_path / "trained"],
+        progress=False,
+    )
+    assert run.source == shipped and run.step == 1 and run.trained_now == 0
+    assert not (tmp_path / "never").exists()
+    assert run.metrics == trained.metrics  # the shipped copy of metrics.jsonl
+    z = torch.randn(2, smoke_cfg.model.latent_dim)
+    assert torch.allclose(run.generator(z), trained.generator(z), atol=1e-2)  # float16 weights
+
+
+def test_first_checkpoint_and_metrics_file(tmp_path: Path):
+    assert first_checkpoint([tmp_path / "nothing", tmp_path]) is None
+    latest = tmp_path / "run" / "checkpoints" / "latest.pt"
+    latest.parent.mkdir(parents=True)
+    latest.write_bytes(b"")
+    assert first_checkpoint([tmp_path / "nothing", tmp_path / "run"]) == latest
+    assert metrics_file_for(latest) == tmp_path / "run" / "metrics.jsonl"
+    assert metrics_file_for(tmp_path / "fpa.pt") == tmp_path / "fpa.metrics.jsonl"
+
+
+def test_the_ablation_trains_every_rule_for_the_same_steps_in_its_own_folder(smoke_cfg, tmp_path: Path):
+    runs = train_rule_ablation(smoke_cfg, ["delta", "hebbian"], tmp_path, steps=2, progress=False)
+    assert list(runs) == ["delta", "hebbian"]
+    for rule, run in runs.items():
+        assert run.source.parent.parent == tmp_path / f"ablation-{rule}"
+        assert run.step == 2 and run.config.model.rule == rule
+        assert config_differences(runs["delta"].config, run.config).keys() <= {"name", "model.rule", "loop.out"}
+    with pytest.raises(FpaError, match="each learning rule once"):
+        train_rule_ablation(smoke_cfg, ["delta", "delta"], tmp_path, steps=2)
+
+
+def test_fixed_samples_depend_on_the_seed_only(smoke_cfg):
+    painter = FastWeightPainter(smoke_cfg.model)
+    a = fixed_samples(painter, 5, seed=3, batch_size=2)
+    assert a.shape == (5, 3, 16, 16) and a.abs().max() <= 1
+    assert torch.allclose(a, fixed_samples(painter, 5, seed=3, batch_size=5), atol=1e-6)
+    assert not torch.allclose(a, fixed_samples(painter, 5, seed=4))
+    with pytest.raises(FpaError, match="at least 1"):
+        fixed_samples(painter, 0)
+
+
+def test_real_sample_draws_distinct_images_reproducibly(noise_images: Path):
+    a = real_sample(noise_images, 16, 6, seed=1)
+    assert a.shape == (6, 3, 16, 16) and a.min() >= -1 and a.max() <= 1
+    assert torch.equal(a, real_sample(noise_images, 16, 6, seed=1))
+    assert not torch.equal(a, real_sample(noise_images, 16, 6, seed=2))
+    assert len({tuple(image.flatten().tolist()) for image in a}) == 6
+    with pytest.raises(FpaError, match="count must be in 1..24"):
+        real_sample(noise_images, 16, 25)
+
+
+def test_side_by_side_figure_has_one_captioned_panel_per_set():
+    figure = side_by_side_figure({"real": torch.zeros(4, 3, 8, 8), "grey": torch.ones(3, 1, 8, 8)}, nrow=2)
+    assert [axis.get_title() for axis in figure.axes] == ["real", "grey"]
+    with pytest.raises(FpaError, match="at least one"):
+        side_by_side_figure({})
+    with pytest.raises(FpaError, match=r"\(N, C, H, W\)"):
+        side_by_side_figure({"flat": torch.zeros(3, 8, 8)})
