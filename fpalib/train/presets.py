@@ -98,6 +98,11 @@ def emoji32_cpu() -> ExperimentConfig:
     on the emoji set, 2e-4 painted the same image for every latent (mode collapse, while
     the untrained painter's output barely depends on z), whereas 1e-3 already gave varied,
     emoji-coloured shapes. The betas stay the paper's (0.5, 0.9).
+
+    The discriminator is the paper's. The shipped ``fpa-delta-emoji32`` painter adds
+    ``--augment.policy color,translation,cutout --disc.minibatch_std_group 4`` (not in the paper):
+    in one 60-minute run it painted more modes and reached SWD 72.1, against 86.5 after 74
+    minutes without them (README, "Results on the emoji set").
     """
     return ExperimentConfig(
         name="emoji32-cpu",
