@@ -30,7 +30,7 @@ from torchvision.utils import make_grid
 from fpalib.data import ImageFolder
 from fpalib.errors import FpaError
 from fpalib.rules import RULES
-from fpalib.train.checkpoint import checkpoint_config, checkpoint_path, generator_from_checkpoint, load_checkpoint
+from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint, resolve_checkpoint
 from fpalib.train.config import ExperimentConfig
 from fpalib.train.run_log import METRICS_FILE, read_metrics
 from fpalib.train.trainer import Trainer
@@ -80,22 +80,18 @@ def metrics_file_for(checkpoint: str | Path) -> Path:
 
 
 def first_checkpoint(candidates: Iterable[str | Path]) -> Path | None:
-    """The first candidate that holds a checkpoint: a ``.pt`` file itself, or a run folder's
-    ``checkpoints/latest.pt``; None when there is none."""
+    """The first candidate that holds a checkpoint (see :func:`resolve_checkpoint`); None when none does."""
     for candidate in candidates:
-        path = Path(candidate)
-        if path.is_file():
-            return path
-        if path.is_dir() and checkpoint_path(path).is_file():
-            return checkpoint_path(path)
+        try:
+            return resolve_checkpoint(candidate)
+        except FpaError:
+            continue
     return None
 
 
 def load_run(checkpoint: str | Path, *, ema: bool = True, device: str | torch.device = "cpu") -> TrainedRun:
     """Load the generator of a checkpoint file (or run folder) with its config, step and metrics."""
-    path = first_checkpoint([checkpoint])
-    if path is None:
-        raise FpaError(f"no checkpoint at {checkpoint}; give a .pt file or a run folder with checkpoints/latest.pt")
+    path = resolve_checkpoint(checkpoint)
     state = load_checkpoint(path)
     generator = generator_from_checkpoint(state, ema=ema, device=device)
     return TrainedRun(
@@ -182,7 +178,9 @@ def train_rule_ablation(
 def fixed_samples(generator: nn.Module, count: int, seed: int = 0, batch_size: int = 64) -> Tensor:
     """``count`` images (count, C, H, W) in [-1, 1] on the CPU from latents drawn with ``seed``.
 
-    The latents are drawn on the CPU, so a seed gives the same latents on every device.
+    All latents are drawn at once on the CPU, so a seed gives the same images on every device and
+    for every ``batch_size``. (``fpalib.metrics.Evaluator`` draws its latents batch by batch, so
+    its samples also depend on ``eval.batch_size``; the two are not interchangeable.)
     """
     if count < 1 or batch_size < 1:
         raise FpaError(f"count and batch_size must be at least 1; got {count}, {batch_size}")

@@ -322,8 +322,7 @@ def train_fewshot(model: FewShotDeltaNet, task: FewShotTask, cfg: FewShotTrainCo
         step, minutes_before = state["step"], state["minutes"]
         if state["stopped"]:
             return FewShotResult(**state["result"])
-    log = MetricsLog(Path(out) / METRICS_FILE, keep_until=step if state else None, write=out is not None) \
-        if out is not None else None
+    log = MetricsLog(Path(out) / METRICS_FILE, keep_until=step if state else None, write=True) if out else None
     started, stopped, window = time.perf_counter(), "", []
     bar = tqdm(total=cfg.steps, initial=step, desc="few-shot", disable=not progress, dynamic_ncols=True)
     model.train()
@@ -331,20 +330,23 @@ def train_fewshot(model: FewShotDeltaNet, task: FewShotTask, cfg: FewShotTrainCo
         batch = task.train.sample(cfg.batch_size, generator)
         labels, truth, mask = hide_support_labels(batch, task.config.n_way, cfg.hide_prob, generator)
         logits, _ = model.sequence_logits(batch.images.to(device), labels.to(device))
-        loss = nn.functional.cross_entropy(logits[mask.to(device)], truth.to(device)[mask.to(device)])
-        if not math.isfinite(loss.item()):
-            raise FpaError(f"the few-shot loss became {loss.item()} at step {step + 1}; lower the learning rate")
+        mask = mask.to(device)
+        loss = nn.functional.cross_entropy(logits[mask], truth.to(device)[mask])
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise FpaError(f"the few-shot loss became {loss_value} at step {step + 1}; lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         step += 1
         bar.update()
-        window.append((loss.item(), float((logits[:, -1].argmax(-1).cpu() == batch.targets).float().mean())))
-        minutes = minutes_before + (time.perf_counter() - started) / 60
+        window.append((loss_value, float((logits[:, -1].argmax(-1).cpu() == batch.targets).float().mean())))
+        minutes_now = (time.perf_counter() - started) / 60
+        minutes = minutes_before + minutes_now
         if step >= cfg.steps:
             stopped = "steps"
-        elif cfg.max_minutes is not None and (time.perf_counter() - started) / 60 >= cfg.max_minutes:
+        elif cfg.max_minutes is not None and minutes_now >= cfg.max_minutes:
             stopped = "time"
         if step % cfg.log_every == 0 or stopped:
             losses, accuracies = zip(*window)

@@ -154,10 +154,11 @@ def emoji_image(paths: NotebookPaths, name: str, image_size: int = 64, channels:
 
 def _generator_kind(path: Path) -> str | None:
     """The ``generator`` of a checkpoint's config ("fpa", "fpa-unet", "lightgan"); None if unreadable."""
+    from fpalib.train.checkpoint import load_checkpoint
+
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        return state["config"].get("generator", "fpa")
-    except Exception:  # not a checkpoint of ours: never picked by kind
+        return load_checkpoint(path)["config"].get("generator", "fpa")
+    except FpaError:  # not a checkpoint of ours: never picked by kind
         return None
 
 

@@ -37,7 +37,6 @@ def test_notebook_has_a_smoke_parameter_and_committed_outputs(path: Path):
     assert index is not None, f"{path.name} has no code cell tagged 'parameters'"
     assert "smoke = False" in "".join(notebook["cells"][index]["source"])
     code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
-    assert all(cell.get("outputs") is not None for cell in code)
     assert any(cell.get("outputs") for cell in code), f"{path.name} was committed without outputs"
     assert path.stat().st_size < 2 * 1024 * 1024, f"{path.name} is over 2 MB"
 

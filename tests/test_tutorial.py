@@ -78,11 +78,11 @@ def test_find_checkpoint_prefers_the_run_then_the_shipped_file(tmp_path):
     paths = _paths(tmp_path)
     assert find_checkpoint(paths, "emoji32-cpu") is None
     paths.pretrained.mkdir(parents=True)
-    torch.save({"config": {"generator": "fpa-unet"}}, paths.pretrained / "a-refined.pt")
+    torch.save({"kind": "fpa-pretrained", "config": {"generator": "fpa-unet"}}, paths.pretrained / "a-refined.pt")
     (paths.pretrained / "broken.pt").write_bytes(b"x")
     assert find_checkpoint(paths, "emoji32-cpu") is None  # no painter among the shipped files
     assert find_checkpoint(paths, "emoji32-cpu", generator=None) == paths.pretrained / "a-refined.pt"
-    torch.save({"config": {"generator": "fpa"}}, paths.pretrained / "another.pt")
+    torch.save({"kind": "fpa-pretrained", "config": {"generator": "fpa"}}, paths.pretrained / "another.pt")
     assert find_checkpoint(paths, "emoji32-cpu") == paths.pretrained / "another.pt"
     (paths.pretrained / "emoji32-cpu.pt").write_bytes(b"x")
     assert find_checkpoint(paths, "emoji32-cpu") == paths.pretrained / "emoji32-cpu.pt"

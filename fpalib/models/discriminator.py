@@ -30,7 +30,8 @@ e.g. 512 at 8x8, 256 at 16x16, 128 at 32x32 with the defaults):
 Deliberate choices, with respect to the authors' code:
 - no normalisation layers at all (the original discriminator has none in the
   body or the decoders), so images never interact within a batch and train
-  and eval modes behave identically;
+  and eval modes behave identically (unless the optional minibatch standard
+  deviation channel, ``minibatch_std_group``, is switched on);
 - the reconstruction decoders end at 64x64 (the original always up-samples
   8x8 to 128x128, enlarging the target of a 64x64 image);
 - the quadrant decoder is used from 128x128 on (the original: from 512x512,

@@ -1,8 +1,8 @@
 """Differentiable augmentation of what the discriminator sees (DiffAugment, Zhao et al., 2020).
 
-On a small data set the discriminator memorises the real images within a few hundred epochs
-and its gradients stop telling the generator anything useful; the 1636-image emoji set is
-such a case. DiffAugment applies the same random, differentiable transformations to real
+On a small data set the discriminator can memorise the real images and its gradients stop
+telling the generator anything useful (Zhao et al., 2020, Karras et al., 2020); the
+1636-image emoji set is small in that sense. DiffAugment applies the same random, differentiable transformations to real
 *and* generated images every time the discriminator looks at them (its update, the gradient
 penalty and the generator's update), so the discriminator cannot memorise pixels while the
 generator, whose gradients flow through the transformation, is not taught to paint augmented
