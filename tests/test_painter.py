@@ -182,6 +182,17 @@ def test_initialisation_ranges():
     assert abs(per_step.std().item() / math.sqrt(2 / 8) - 1) < 0.1
 
 
+def test_key_and_value_init_scales_multiply_only_their_rows():
+    shape = dict(channels=3, image_size=16, image_width=20)
+    plain = make_painter(seed=3, **shape).update_net.projection.weight
+    scaled = make_painter(seed=3, key_init_scale=8.0, value_init_scale=0.5, **shape)
+    keys, values, rates = scaled.update_net.projection.weight.split([3 * 20, 3 * 16, 3])
+    plain_keys, plain_values, plain_rates = plain.split([3 * 20, 3 * 16, 3])
+    torch.testing.assert_close(keys, 8.0 * plain_keys)
+    torch.testing.assert_close(values, 0.5 * plain_values)
+    torch.testing.assert_close(rates, plain_rates)
+
+
 def test_v1_input_is_the_latent_at_every_step():
     painter = make_painter(input_version="v1", steps=4)
     z = torch.randn(2, 12)
@@ -216,6 +227,8 @@ def test_latent_to_init_makes_the_first_hidden_state_depend_on_z():
         (dict(key_norm="l2"), "key_norm"),
         (dict(input_version="v3"), "input_version"),
         (dict(hidden=0), "hidden"),
+        (dict(key_init_scale=0.0), "key_init_scale"),
+        (dict(value_init_scale=-1.0), "value_init_scale"),
     ],
 )
 def test_validate_errors(overrides, words):

@@ -51,6 +51,10 @@ class PainterConfig:
         phi(k_1), as the authors' code that produced the paper's numbers does; False applies
         sigmoid(beta_1) as well, as the paper's Eq. 9 is written.
     out_tanh: apply tanh to W_T to get the image.
+    key_init_scale, value_init_scale: multiply the initial UpdateNet rows that produce the keys
+        (before the softmax) and the values. 1.0 (default) is the authors' initialisation, under
+        which the untrained painter's keys are nearly uniform and its images nearly blank; this
+        is not in the paper (see ``emoji32-cpu``).
     """
 
     image_size: int = 64
@@ -70,6 +74,8 @@ class PainterConfig:
     key_norm: str = "softmax"
     first_step_lr_one: bool = True
     out_tanh: bool = True
+    key_init_scale: float = 1.0
+    value_init_scale: float = 1.0
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -88,6 +94,9 @@ class PainterConfig:
         for name in ("steps", "latent_dim", "input_dim", "input_proj_dim", "hidden", "layers"):
             if getattr(self, name) < 1:
                 raise FpaError(f"painter {name} must be at least 1; got {getattr(self, name)}")
+        for name in ("key_init_scale", "value_init_scale"):
+            if not getattr(self, name) > 0:
+                raise FpaError(f"painter {name} must be positive; got {getattr(self, name)}")
         for name, value, choices in (
             ("input_version", self.input_version, INPUT_VERSIONS),
             ("rule", self.rule, RULES),
@@ -152,6 +161,7 @@ class UpdateNet(nn.Module):
     Channels are folded into the batch: keys (B*c, T, d_key) normalised by ``key_norm``,
     values (B*c, T, d_value), learning rates sigmoid(beta) (B*c, T). Every rule (delta,
     Hebbian, Oja) gets the same projection and the same sigmoid learning rate.
+    ``key_init_scale`` and ``value_init_scale`` then multiply the key rows and the value rows.
     """
 
     def __init__(self, cfg: PainterConfig) -> None:
@@ -165,6 +175,12 @@ class UpdateNet(nn.Module):
         self.projection = nn.Linear(cfg.hidden, out_features, bias=False)
         bound = 1.0 / math.sqrt(out_features)
         nn.init.uniform_(self.projection.weight, -bound, bound)
+        with torch.no_grad():
+            key_rows, value_rows, _ = self.projection.weight.split(
+                [self.channels * self.d_key, self.channels * self.d_value, self.channels]
+            )
+            key_rows.mul_(cfg.key_init_scale)
+            value_rows.mul_(cfg.value_init_scale)
 
     def project(self, hidden: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """h (B, T, d_hidden) -> keys (B*c, T, d_key), values (B*c, T, d_value), lr (B*c, T)."""
