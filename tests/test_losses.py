@@ -6,7 +6,13 @@ from torch import nn
 
 from fpalib.errors import FpaError
 from fpalib.models.discriminator import Discriminator, DiscriminatorConfig, DiscriminatorOutput
-from fpalib.train.losses import LossConfig, discriminator_hinge_loss, generator_loss, gradient_penalty
+from fpalib.train.losses import (
+    LossConfig,
+    discriminator_hinge_loss,
+    generator_loss,
+    gradient_penalty,
+    mode_seeking_loss,
+)
 
 
 def scores(logits: list[float], logits_32: list[float]) -> DiscriminatorOutput:
@@ -122,8 +128,42 @@ def test_loss_config_defaults_and_schedule() -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
-    [(dict(gp_every=0), "gp_every"), (dict(gp_weight=-1.0), "gp_weight"), (dict(aux_weight="1"), "aux_weight")],
+    [
+        (dict(gp_every=0), "gp_every"),
+        (dict(gp_weight=-1.0), "gp_weight"),
+        (dict(aux_weight="1"), "aux_weight"),
+        (dict(mode_seeking_weight=-0.5), "mode_seeking_weight"),
+    ],
 )
 def test_loss_config_validate_rejects_bad_values(overrides: dict, message: str) -> None:
     with pytest.raises(FpaError, match=message):
         LossConfig(**overrides).validate()
+
+
+def test_mode_seeking_loss_matches_hand_computed_value() -> None:
+    latents = torch.tensor([[0.0, 1.0], [2.0, -1.0], [1.0, 1.0], [0.0, 0.0], [9.0, 9.0]])
+    images = torch.stack([torch.full((1, 2, 2), v) for v in (0.0, 1.0, 0.5, 0.0, 7.0)])
+    # pairs (0, 2) and (1, 3); the fifth latent has no partner.
+    # d_I = mean(|0 - .5| x4, |1 - 0| x4) = 0.75;  d_z = mean(1, 0, 2, 1) = 1
+    assert mode_seeking_loss(latents, images, eps=0.0).item() == pytest.approx(1 / 0.75)
+
+
+def test_mode_seeking_loss_punishes_collapse_and_its_gradient_spreads_the_images() -> None:
+    latents = torch.randn(8, 4)
+    collapsed = torch.zeros(8, 3, 4, 4)
+    assert mode_seeking_loss(latents, collapsed).item() == pytest.approx(1e5)
+    images = (0.1 * torch.randn(8, 3, 4, 4)).requires_grad_(True)
+    loss = mode_seeking_loss(latents, images)
+    loss.backward()
+    with torch.no_grad():
+        after = mode_seeking_loss(latents, images - 1e-3 * images.grad / images.grad.abs().max())
+        spread = lambda x: (x[:4] - x[4:]).abs().mean()  # noqa: E731
+        assert spread(images - 1e-3 * images.grad / images.grad.abs().max()) > spread(images)
+    assert after < loss
+
+
+def test_mode_seeking_loss_needs_pairs() -> None:
+    with pytest.raises(FpaError, match="at least 2 latents"):
+        mode_seeking_loss(torch.randn(1, 4), torch.randn(1, 3, 4, 4))
+    with pytest.raises(FpaError, match="one image per latent"):
+        mode_seeking_loss(torch.randn(4, 4), torch.randn(6, 3, 4, 4))

@@ -17,6 +17,10 @@ output, so results do not depend on the choice; we use the standard one.
 The weight of the gradient penalty (10), its schedule (every 4th
 discriminator step, on real images) and the weight of the auxiliary
 reconstruction loss are applied by the trainer, from :class:`LossConfig`.
+
+:func:`mode_seeking_loss` (Mao et al., "Mode Seeking Generative Adversarial Networks",
+CVPR 2019) is an optional generator term against mode collapse; it is not in the paper and
+its weight is 0 in the paper's presets.
 """
 
 from dataclasses import dataclass
@@ -36,17 +40,20 @@ class LossConfig:
     gp_every: apply the gradient penalty at steps where ``step % gp_every == 0``.
     gp_weight: multiplier of :func:`gradient_penalty` (10 in the paper's setting).
     aux_weight: multiplier of the discriminator's reconstruction loss on real images.
+    mode_seeking_weight: multiplier of :func:`mode_seeking_loss` in the generator's loss
+        (0, the paper's setting, leaves it out).
     """
 
     gp_every: int = 4
     gp_weight: float = 10.0
     aux_weight: float = 1.0
+    mode_seeking_weight: float = 0.0
 
     def validate(self) -> None:
         """Raise :class:`FpaError` for a non-positive schedule or a negative weight."""
         if isinstance(self.gp_every, bool) or not isinstance(self.gp_every, int) or self.gp_every < 1:
             raise FpaError(f"loss gp_every must be a positive integer, got {self.gp_every!r}")
-        for name in ("gp_weight", "aux_weight"):
+        for name in ("gp_weight", "aux_weight", "mode_seeking_weight"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise FpaError(f"loss {name} must be a number >= 0, got {value!r}")
@@ -96,3 +103,22 @@ def gradient_penalty(images: Tensor, outputs: DiscriminatorOutput) -> Tensor:
     if gradients is None:
         raise FpaError("gradient_penalty: the discriminator outputs do not depend on these images; pass the same batch")
     return ((gradients.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+def mode_seeking_loss(latents: Tensor, images: Tensor, eps: float = 1e-5) -> Tensor:
+    """Mode-seeking term of Mao et al. (2019): small when distinct latents give distinct images.
+
+    latents (B, d_latent) and the images (B, C, H, W) generated from them, B >= 2. The first
+    and second halves of the batch form B // 2 pairs; with d_I the mean absolute difference of
+    the paired images and d_z that of the paired latents, the term is 1 / (d_I / d_z + eps).
+    A generator that paints the same image for every latent gets 1 / eps.
+    """
+    half = images.shape[0] // 2
+    if half == 0 or latents.shape[0] != images.shape[0]:
+        raise FpaError(
+            f"mode_seeking_loss needs at least 2 latents and one image per latent; got "
+            f"{latents.shape[0]} latents and {images.shape[0]} images"
+        )
+    image_distance = (images[:half] - images[half : 2 * half]).abs().mean()
+    latent_distance = (latents[:half] - latents[half : 2 * half]).abs().mean()
+    return 1.0 / (image_distance / latent_distance + eps)

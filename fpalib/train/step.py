@@ -6,6 +6,7 @@ Losses (Irie & Schmidhuber, 2023, Sec. 3.3 and App. B; see :mod:`fpalib.train.lo
                     + aux_weight * reconstruction loss of D's decoder on the real x
                     + gp_weight * gradient penalty on x        (every gp_every-th step)
     generator:      generator_loss(D(G(z')))                  on both heads
+                    + mode_seeking_weight * mode_seeking_loss(z', G(z'))   (when the weight > 0)
 
 x (B, C, H, W) are real images, z, z' (B, latent_dim) fresh standard-normal latents.
 Each update sums gradients over ``grad_accum`` micro-batches (each loss divided by
@@ -26,7 +27,13 @@ from torch import Tensor, nn
 
 from fpalib.train.ema import unwrap
 from fpalib.train.augment import AugmentConfig, augment
-from fpalib.train.losses import LossConfig, discriminator_hinge_loss, generator_loss, gradient_penalty
+from fpalib.train.losses import (
+    LossConfig,
+    discriminator_hinge_loss,
+    generator_loss,
+    gradient_penalty,
+    mode_seeking_loss,
+)
 from fpalib.train.runtime import gradient_sync
 
 LOSS_NAMES = ("d_loss", "g_loss", "aux_loss", "gp")
@@ -107,7 +114,7 @@ class GanStep:
         return totals
 
     def _generator_update(self) -> Tensor:
-        """Returns the mean generator loss (scalar)."""
+        """Returns the mean generator loss (scalar), including the mode-seeking term if on."""
         self.optimizer_g.zero_grad(set_to_none=True)
         total = torch.zeros((), device=self.device)
         critic = unwrap(self.discriminator)
@@ -115,8 +122,11 @@ class GanStep:
             for micro in range(self.grad_accum):
                 with gradient_sync(self.generator, micro == self.grad_accum - 1):
                     with self._autocast():
-                        fake = self.generator(self._latents(self.batch_size))
+                        latents = self._latents(self.batch_size)
+                        fake = self.generator(latents)
                         loss = generator_loss(critic(self._augment(fake), aux=False))
+                        if self.loss.mode_seeking_weight > 0:
+                            loss = loss + self.loss.mode_seeking_weight * mode_seeking_loss(latents, fake.float())
                     self.scaler.scale(loss / self.grad_accum).backward()
                 total += loss.detach().float() / self.grad_accum
         self.scaler.step(self.optimizer_g)
