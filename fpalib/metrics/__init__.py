@@ -1,9 +1,10 @@
-"""Evaluation metrics: FID and KID through pytorch-fid's Inception, and the network-free SWD.
+"""Evaluation metrics: FID and KID through pytorch-fid's Inception; network-free SWD and pixel precision/recall.
 
 - :mod:`~fpalib.metrics.inception`: finding, hash-checking and loading pytorch-fid's weights;
 - :mod:`~fpalib.metrics.image_format`: the paper's JPEG/PNG protocol, in memory;
 - :mod:`~fpalib.metrics.features`: streaming feature statistics;
-- :mod:`~fpalib.metrics.fid`, :mod:`~fpalib.metrics.kid`, :mod:`~fpalib.metrics.swd`: the metrics;
+- :mod:`~fpalib.metrics.fid`, :mod:`~fpalib.metrics.kid`, :mod:`~fpalib.metrics.swd`,
+  :mod:`~fpalib.metrics.precision_recall`: the metrics;
 - :mod:`~fpalib.metrics.stats_cache`: real statistics cached as pytorch-fid ``.npz`` files;
 - :mod:`~fpalib.metrics.evaluate`: :func:`make_evaluate_fn`, shared by ``fpa evaluate`` and the trainer.
 """
@@ -15,6 +16,7 @@ from fpalib.metrics.fid import GaussianStats, frechet_distance, frechet_distance
 from fpalib.metrics.image_format import ImageFormat, through_format, to_uint8
 from fpalib.metrics.inception import load_fid_inception, resolve_weights, save_random_inception_weights
 from fpalib.metrics.kid import kernel_inception_distance, mmd2_unbiased
+from fpalib.metrics.precision_recall import pixel_features, precision_recall
 from fpalib.metrics.stats_cache import load_stats_file
 from fpalib.metrics.swd import laplacian_pyramid, sliced_wasserstein_distance
 
@@ -31,6 +33,8 @@ __all__ = [
     "load_stats_file",
     "make_evaluate_fn",
     "mmd2_unbiased",
+    "pixel_features",
+    "precision_recall",
     "resolve_weights",
     "save_random_inception_weights",
     "sliced_wasserstein_distance",

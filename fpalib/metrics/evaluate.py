@@ -10,6 +10,7 @@ resized as for training (:func:`fpalib.data.load_image`) and quantised to 8 bits
 images are quantised the same way. The real statistics are computed once and cached
 (:mod:`fpalib.metrics.stats_cache`); in a training run they are also kept in memory.
 Latents come from ``eval.seed``, so successive evaluations score the same latents.
+SWD and pixel precision/recall ("pr") compare the same real and generated 8-bit images.
 
 The Inception weights are looked up when the evaluator is made, so a missing file stops
 ``fpa train`` / ``fpa evaluate`` at once with one line rather than after hours of training.
@@ -36,6 +37,7 @@ from fpalib.metrics.image_format import ImageFormat, through_format, to_uint8
 from fpalib.metrics.inception import check_weights_hash, expected_hash_prefix, load_fid_inception, resolve_weights
 from fpalib.metrics.kid import kernel_inception_distance
 from fpalib.metrics.stats_cache import RealStats, cached_real_stats, load_stats_file, stats_key
+from fpalib.metrics.precision_recall import pixel_features, precision_recall
 from fpalib.metrics.swd import sliced_wasserstein_distance
 from fpalib.train.config import ExperimentConfig
 from fpalib.train.eval_config import EVAL_METRICS, EvalConfig
@@ -48,7 +50,7 @@ class Evaluator:
 
     eval_cfg: the settings (see :class:`~fpalib.train.config.EvalConfig`).
     real_path / image_size / channels: the real images and the training resolution.
-    metrics: names among fid, kid, swd.
+    metrics: names among fid, kid, swd, pr.
     hash_prefix: the expected SHA-256 prefix of the weights ("expected": pytorch-fid's; None: unchecked,
         for tests with random weights only).
     """
@@ -86,7 +88,7 @@ class Evaluator:
             self._weights_sha = check_weights_hash(self.weights, self.hash_prefix)
         self._inception: nn.Module | None = None
         self._real: RealStats | None = None
-        self._real_swd: Tensor | None = None
+        self._real_pixels: Tensor | None = None
         self.last_cache_hit: bool | None = None
 
     # ------------------------------------------------------------------ Inception side
@@ -165,8 +167,12 @@ class Evaluator:
                     real.kid_features.astype(np.float64), fake.kept.astype(np.float64), subsets=self.cfg.kid_subsets,
                     subset_size=self.cfg.kid_subset_size, seed=self.cfg.seed,
                 )
-        if "swd" in self.metrics:
-            results.update(self._swd(generator))
+        if "swd" in self.metrics or "pr" in self.metrics:
+            real, fake = self._pixel_sets(generator)
+            if "swd" in self.metrics:
+                results.update(sliced_wasserstein_distance(real.float(), fake.float(), seed=self.cfg.seed))
+            if "pr" in self.metrics:
+                results.update(precision_recall(pixel_features(real), pixel_features(fake)))
         return results
 
     def _generated_features(self, generator: nn.Module, device: torch.device) -> FeatureAccumulator:
@@ -176,15 +182,15 @@ class Evaluator:
         return accumulate_features(model, batches, keep=self.cfg.kid_features, total=self.cfg.num_samples,
                                    description="generated images", progress=self.progress)
 
-    def _swd(self, generator: nn.Module) -> dict[str, float]:
-        """SWD between equally many real and generated images, as 8-bit pixels (no file format)."""
-        if self._real_swd is None:
+    def _pixel_sets(self, generator: nn.Module) -> tuple[Tensor, Tensor]:
+        """Equally many real and generated images (N, C, H, W) as 8-bit pixels (no file format)."""
+        if self._real_pixels is None:
             dataset = self._real_dataset(min(self.cfg.swd_images, self.cfg.num_samples))
             loader = DataLoader(dataset, batch_size=max(self.cfg.batch_size, 64), shuffle=False)
-            self._real_swd = torch.cat([to_uint8(batch) for batch in loader])
-        count = len(self._real_swd)
+            self._real_pixels = torch.cat([to_uint8(batch) for batch in loader])
+        count = len(self._real_pixels)
         fake = torch.cat([to_uint8(images) for images in self._latent_batches(generator, count)])
-        return sliced_wasserstein_distance(self._real_swd.float(), fake.float(), seed=self.cfg.seed)
+        return self._real_pixels, fake
 
 
 def evaluation_metrics(cfg: ExperimentConfig) -> tuple[str, ...]:
@@ -200,6 +206,9 @@ def make_evaluate_fn(cfg: ExperimentConfig, device: Any = None, **options: Any) 
     Inception weights are needed and missing. ``options`` go to :class:`Evaluator`.
     """
     del device
+    if cfg.loop.eval_metric == "pr":
+        raise FpaError("loop.eval_metric cannot be pr: best.pt keeps the lowest value, and precision and recall "
+                       "are better when higher; choose fid, kid or swd and add pr with --eval.metrics swd,pr")
     metrics = evaluation_metrics(cfg)
     if cfg.loop.eval_metric not in metrics:
         raise FpaError(f"loop.eval_metric {cfg.loop.eval_metric!r} is not among the evaluated metrics "
@@ -218,4 +227,6 @@ def format_results(results: dict[str, float]) -> str:
     if "swd" in results:
         levels = ", ".join(f"{key[4:]}px {value:.2f}" for key, value in results.items() if key.startswith("swd_"))
         parts.append(f"swd {results['swd']:.2f} ({levels})")
+    if "precision" in results:
+        parts.append(f"precision {results['precision']:.3f}  recall {results['recall']:.3f}")
     return "  ".join(parts)

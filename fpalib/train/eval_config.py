@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 from fpalib.errors import FpaError
 
-EVAL_METRICS = ("fid", "kid", "swd")
+EVAL_METRICS = ("fid", "kid", "swd", "pr")
 
 
 @dataclass
 class EvalConfig:
     """Evaluation of the generator (``fpa evaluate``; in training every ``loop.eval_every`` steps).
 
-    metrics: names among fid, kid, swd; empty means ``loop.eval_metric`` (with kid beside fid).
+    metrics: names among fid, kid, swd and pr (pixel precision and recall); empty means ``loop.eval_metric`` (with kid beside fid).
     num_samples: generated images per evaluation (paper: 50K, App. B.4); FID refuses fewer than dims.
     real_path: folder of real images; None means ``data.path``.
     image_format / jpeg_quality: the format both image sets pass through before Inception
@@ -29,7 +29,7 @@ class EvalConfig:
     max_real: real images used (None: all, as in the paper).
     batch_size: images per Inception / generator forward pass.
     kid_subsets / kid_subset_size: KID's random subsets; kid_features: real/generated features kept for KID.
-    swd_images: images per set for SWD (fewer when the real set is smaller).
+    swd_images: images per set for SWD and pr (fewer when the real set is smaller).
     seed: seed of the latents, subsets and SWD projections (the same at every evaluation).
     """
 

@@ -1,0 +1,107 @@
+"""Improved precision and recall (Kynkäänniemi et al., NeurIPS 2019) on pixels; no pretrained network.
+
+Precision is the fraction of generated samples that fall inside the manifold of the real ones,
+recall the fraction of real samples that fall inside the manifold of the generated ones. A set's
+manifold is the union of balls around its samples, each with the radius of the distance to its
+k-th nearest neighbour in the same set (k = 3 in the paper). A generator that paints few
+images has high precision and low recall: this is the number that shows mode collapse, which
+SWD, a distance between patch statistics, shows only weakly.
+
+Kynkäänniemi et al. embed images with a pretrained VGG-16; these machines have no such weights,
+so :func:`pixel_features` uses the images themselves, average-pooled to ``pool`` x ``pool`` (so a
+one-pixel shift moves a sample less), as vectors in [0, 1]. Pixel distances are a cruder notion
+of similarity than VGG's: compare numbers computed the same way only.
+
+:func:`precision_recall` computes the distances in chunks with ``torch.cdist``;
+:func:`precision_recall_reference` is the plain double loop the tests compare it with.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from fpalib.errors import FpaError
+
+NEIGHBOURS = 3
+"""k of the k-th nearest neighbour radius (Kynkäänniemi et al., 2019, Sec. 3)."""
+POOL = 8
+"""Side of the average-pooled images used as features: 8x8 colour thumbnails (192 values). On the
+emoji set, two disjoint halves of the real images score precision 0.78 and recall 0.80 with 8,
+0.73 and 0.75 with 16 (measured on 818 against 818 images, seed 0)."""
+EXACT = "donot_use_mm_for_euclid_dist"
+"""cdist without the matrix-product shortcut, whose rounding would blur ties at distance 0."""
+
+
+def pixel_features(images: Tensor, pool: int = POOL) -> Tensor:
+    """Images (N, C, H, W), 8-bit values or floats in [0, 255] -> features (N, C * pool * pool) in [0, 1].
+
+    Adaptive average pooling: exact pxp block means when H and W are multiples of ``pool``.
+    """
+    if images.dim() != 4 or min(images.shape[-2:]) < pool:
+        raise FpaError(f"pixel_features needs images (N, C, H, W) of at least {pool}x{pool}; got shape "
+                       f"{tuple(images.shape)}")
+    pooled = F.adaptive_avg_pool2d(images.double() / 255.0, pool)
+    return pooled.flatten(1)
+
+
+def _kth_neighbour_radii(features: Tensor, k: int, chunk: int) -> Tensor:
+    """(N, D) -> (N,): distance from each sample to its k-th nearest other sample of the set."""
+    radii = []
+    for start in range(0, len(features), chunk):
+        distances = torch.cdist(features[start : start + chunk], features, compute_mode=EXACT)  # (b, N)
+        # the sample itself is its own nearest neighbour at distance 0: take the (k+1)-th smallest
+        radii.append(distances.kthvalue(k + 1, dim=1).values)
+    return torch.cat(radii)
+
+
+def _inside(samples: Tensor, centres: Tensor, radii: Tensor, chunk: int) -> Tensor:
+    """(M, D), (N, D), (N,) -> (M,) bool: whether each sample lies in some ball around a centre."""
+    inside = []
+    for start in range(0, len(samples), chunk):
+        distances = torch.cdist(samples[start : start + chunk], centres, compute_mode=EXACT)  # (b, N)
+        inside.append((distances <= radii).any(dim=1))
+    return torch.cat(inside)
+
+
+def precision_recall(
+    real: Tensor, fake: Tensor, k: int = NEIGHBOURS, chunk: int = 1024
+) -> dict[str, float]:
+    """Features of real (N, D) and generated (M, D) samples -> {"precision": p, "recall": r} in [0, 1].
+
+    Both sets need more than k samples. ``chunk`` rows of distances are held at a time.
+    """
+    for name, features in (("real", real), ("generated", fake)):
+        if features.dim() != 2 or len(features) <= k:
+            raise FpaError(f"precision_recall needs more than k={k} {name} samples as (N, D) features; "
+                           f"got shape {tuple(features.shape)}")
+    if real.shape[1] != fake.shape[1]:
+        raise FpaError(f"precision_recall: real and generated features differ in size ({real.shape[1]} vs {fake.shape[1]})")
+    real_radii = _kth_neighbour_radii(real, k, chunk)
+    fake_radii = _kth_neighbour_radii(fake, k, chunk)
+    precision = _inside(fake, real, real_radii, chunk).double().mean().item()
+    recall = _inside(real, fake, fake_radii, chunk).double().mean().item()
+    return {"precision": precision, "recall": recall}
+
+
+def precision_recall_reference(real: Tensor, fake: Tensor, k: int = NEIGHBOURS) -> dict[str, float]:
+    """The same as :func:`precision_recall`, one pair of samples at a time (slow; for tests)."""
+
+    def radii(points: Tensor) -> list[float]:
+        out = []
+        for i, point in enumerate(points):
+            others = sorted(float((point - other).norm()) for j, other in enumerate(points) if j != i)
+            out.append(others[k - 1])
+        return out
+
+    def fraction_inside(samples: Tensor, centres: Tensor, centre_radii: list[float]) -> float:
+        hits = 0
+        for sample in samples:
+            hits += any(float((sample - centre).norm()) <= r for centre, r in zip(centres, centre_radii, strict=True))
+        return hits / len(samples)
+
+    return {
+        "precision": fraction_inside(fake, real, radii(real)),
+        "recall": fraction_inside(real, fake, radii(fake)),
+    }
