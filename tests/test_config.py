@@ -178,3 +178,16 @@ def test_config_keys_lists_every_leaf_and_run_dir_defaults_to_the_name():
     cfg = ExperimentConfig(name="abc")
     assert str(cfg.run_dir) == "runs/abc"
     assert str(apply_overrides(cfg, ["loop.out=/tmp/x"]).run_dir) == "/tmp/x"
+
+
+def test_emoji_preset_adds_the_options_against_mode_collapse_and_paper_presets_do_not():
+    emoji = get_preset("emoji32-cpu")
+    assert (emoji.augment.names, emoji.disc.minibatch_std_group, emoji.loss.mode_seeking_weight) == (
+        ["color", "translation", "cutout"], 4, 1.0)
+    for name in ("paper-celeba64", "paper-celeba64-lightgan"):
+        cfg = get_preset(name)
+        assert (cfg.augment.names, cfg.disc.minibatch_std_group, cfg.loss.mode_seeking_weight) == ([], 0, 0.0), name
+    unet = get_preset("emoji32-cpu-unet")  # refines as measured; its disc section comes from the painter
+    assert (unet.augment.names, unet.loss.mode_seeking_weight) == ([], 0.0)
+    paper_like = apply_overrides(emoji, ["augment.policy=", "disc.minibatch_std_group=0", "loss.mode_seeking_weight=0"])
+    assert paper_like.loss == get_preset("paper-celeba64").loss and not paper_like.augment.names

@@ -103,7 +103,7 @@ def test_the_chosen_metric_must_be_evaluated(noise_images):
 
 def test_presets_evaluate_as_documented():
     emoji, paper = get_preset("emoji32-cpu"), get_preset("paper-celeba64")
-    assert (emoji.loop.eval_metric, emoji.eval.resolved_metrics(emoji.loop.eval_metric)) == ("swd", ("swd",))
+    assert (emoji.loop.eval_metric, emoji.eval.resolved_metrics(emoji.loop.eval_metric)) == ("swd", ("swd", "pr"))
     assert emoji.loop.eval_every > 0
     assert (paper.loop.eval_every, paper.eval.num_samples, paper.eval.image_format) == (5_000, 50_000, "jpeg")
     assert paper.eval.resolved_metrics(paper.loop.eval_metric) == ("fid", "kid")
