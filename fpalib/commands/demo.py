@@ -28,6 +28,8 @@ HELP = "paint sample and painting-step figures with the shipped emoji painter (o
 
 SHIPPED = Path("data/pretrained/fpa-delta-emoji32.pt")
 SHIPPED_REFINED = Path("data/pretrained/fpa-delta-emoji32-unet.pt")
+PAINTED_INDEX = 7
+"""The sample of the seed-0 grid (row 1, column 8) whose painting steps the demo draws."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="data/emoji", help="images for --train-minutes (default: %(default)s)")
     parser.add_argument("--out", default="runs/demo", help="run folder for --train-minutes (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default: %(default)s)")
+    parser.add_argument("--index", type=int, default=PAINTED_INDEX,
+                        help="which sample of the grid to paint step by step (default: %(default)s, a smiley "
+                             "with the shipped painter and seed 0)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
 
 
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                       + seed + device)
     if status == 0:
         status = cli.main(
-            ["paint", source, "--every", "2", "--out", str(figures / "demo_painting_steps.png"),
+            ["paint", source, "--every", "2", "--index", str(args.index), "--out", str(figures / "demo_painting_steps.png"),
              "--gif", str(figures / "demo_painting.gif")] + seed + device
         )
     if status == 0 and args.train_minutes is None:
