@@ -68,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
                       + seed + device)
     if status == 0:
         status = cli.main(
-            ["paint", source, "--every", "2", "--index", str(args.index), "--out", str(figures / "demo_painting_steps.png"),
-             "--gif", str(figures / "demo_painting.gif")] + seed + device
+            ["paint", source, "--every", "2", "--index", str(args.index),
+             "--out", str(figures / "demo_painting_steps.png"), "--gif", str(figures / "demo_painting.gif")]
+            + seed + device
         )
     if status == 0 and args.train_minutes is None:
         if args.refined.is_file():

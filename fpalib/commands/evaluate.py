@@ -31,8 +31,9 @@ HELP = "score a trained generator: FID/KID (pytorch-fid Inception), SWD and pixe
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_checkpoint_arguments(parser)
     parser.add_argument("--data", metavar="FOLDER", help="real images (default: the run's eval.real_path or data.path)")
-    parser.add_argument("--metrics", metavar="LIST", help="comma-separated fid, kid, swd, pr (pixel precision and recall; default: the run's eval "
-                        "metrics, i.e. loop.eval_metric, with kid beside fid)")
+    parser.add_argument("--metrics", metavar="LIST",
+                        help="comma-separated fid, kid, swd, pr (pixel precision and recall; default: the run's "
+                             "eval metrics, i.e. loop.eval_metric, with kid beside fid)")
     parser.add_argument("--num-samples", type=int, metavar="N", help="generated images (default: 50000, the paper's)")
     parser.add_argument("--format", choices=("jpeg", "png"), help="format both image sets pass through (default: jpeg)")
     parser.add_argument("--jpeg-quality", type=int, metavar="Q", help="JPEG quality 1-95 (default: 75, PIL's)")

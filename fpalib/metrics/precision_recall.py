@@ -77,7 +77,8 @@ def precision_recall(
             raise FpaError(f"precision_recall needs more than k={k} {name} samples as (N, D) features; "
                            f"got shape {tuple(features.shape)}")
     if real.shape[1] != fake.shape[1]:
-        raise FpaError(f"precision_recall: real and generated features differ in size ({real.shape[1]} vs {fake.shape[1]})")
+        raise FpaError(f"precision_recall: real and generated features differ in size "
+                       f"({real.shape[1]} vs {fake.shape[1]})")
     real_radii = _kth_neighbour_radii(real, k, chunk)
     fake_radii = _kth_neighbour_radii(fake, k, chunk)
     precision = _inside(fake, real, real_radii, chunk).double().mean().item()

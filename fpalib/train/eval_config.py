@@ -17,7 +17,8 @@ EVAL_METRICS = ("fid", "kid", "swd", "pr")
 class EvalConfig:
     """Evaluation of the generator (``fpa evaluate``; in training every ``loop.eval_every`` steps).
 
-    metrics: names among fid, kid, swd and pr (pixel precision and recall); empty means ``loop.eval_metric`` (with kid beside fid).
+    metrics: names among fid, kid, swd and pr (pixel precision and recall); empty means
+        ``loop.eval_metric`` (with kid beside fid).
     num_samples: generated images per evaluation (paper: 50K, App. B.4); FID refuses fewer than dims.
     real_path: folder of real images; None means ``data.path``.
     image_format / jpeg_quality: the format both image sets pass through before Inception
