@@ -95,8 +95,9 @@ def emoji32_cpu() -> ExperimentConfig:
     T=32 steps, latent 128, d_in 8, d'_in 128, hidden 512 (1.6M parameters); a narrower
     discriminator without self-attention (0.24M parameters; with the paper's widths and
     attention it is three times slower); batch 32; the EMA schedule scaled down (start 500,
-    every 10, reset every 100 until 1000). Measured: about 270 ms per step with
-    ``torch.set_num_threads(2)`` on a 2-core CPU, so 12K steps take about 55 minutes.
+    every 10, reset every 100 until 1000). Measured with two torch threads on an otherwise idle
+    2-core CPU: 300 steps in 92 s with everything below on (about 270 ms per step without the
+    additions), so the 12K steps take about an hour.
 
     Not in the paper, each measured on this data set (README, "Results on the emoji set"):
 
