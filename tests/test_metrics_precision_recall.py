@@ -8,7 +8,12 @@ import torch
 from fpalib.cli import main
 from fpalib.errors import FpaError
 from fpalib.metrics.evaluate import format_results, make_evaluate_fn
-from fpalib.metrics.precision_recall import pixel_features, precision_recall, precision_recall_reference
+from fpalib.metrics.precision_recall import (
+    kth_neighbour_radii,
+    pixel_features,
+    precision_recall,
+    precision_recall_reference,
+)
 from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset
 from fpalib.train.run_log import read_metrics
@@ -22,6 +27,16 @@ def test_chunked_form_matches_the_loops_on_fresh_random_sets(seed):
     fast = precision_recall(real, fake, k=3, chunk=7)
     assert fast == precision_recall_reference(real, fake, k=3)
     assert 0 < fast["precision"] < 1 and 0 < fast["recall"] < 1
+
+
+def test_known_real_radii_give_the_same_result_and_must_fit_the_set():
+    generator = torch.Generator().manual_seed(4)
+    real = torch.randn(30, 5, generator=generator, dtype=torch.float64)
+    fake = torch.randn(25, 5, generator=generator, dtype=torch.float64)
+    radii = kth_neighbour_radii(real)
+    assert precision_recall(real, fake, real_radii=radii) == precision_recall(real, fake)
+    with pytest.raises(FpaError, match="real_radii"):
+        precision_recall(real, fake, real_radii=radii[:-1])
 
 
 def test_a_collapsed_set_has_full_precision_and_little_recall():

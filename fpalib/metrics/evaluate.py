@@ -37,7 +37,7 @@ from fpalib.metrics.image_format import ImageFormat, through_format, to_uint8
 from fpalib.metrics.inception import check_weights_hash, expected_hash_prefix, load_fid_inception, resolve_weights
 from fpalib.metrics.kid import kernel_inception_distance
 from fpalib.metrics.stats_cache import RealStats, cached_real_stats, load_stats_file, stats_key
-from fpalib.metrics.precision_recall import pixel_features, precision_recall
+from fpalib.metrics.precision_recall import kth_neighbour_radii, pixel_features, precision_recall
 from fpalib.metrics.swd import sliced_wasserstein_distance
 from fpalib.train.config import ExperimentConfig
 from fpalib.train.eval_config import EVAL_METRICS, EvalConfig
@@ -89,6 +89,7 @@ class Evaluator:
         self._inception: nn.Module | None = None
         self._real: RealStats | None = None
         self._real_pixels: Tensor | None = None
+        self._real_manifold: tuple[Tensor, Tensor] | None = None  # pixel features and their k-NN radii
         self.last_cache_hit: bool | None = None
 
     # ------------------------------------------------------------------ Inception side
@@ -172,7 +173,11 @@ class Evaluator:
             if "swd" in self.metrics:
                 results.update(sliced_wasserstein_distance(real.float(), fake.float(), seed=self.cfg.seed))
             if "pr" in self.metrics:
-                results.update(precision_recall(pixel_features(real), pixel_features(fake)))
+                if self._real_manifold is None:
+                    features = pixel_features(real)
+                    self._real_manifold = features, kth_neighbour_radii(features)
+                features, radii = self._real_manifold
+                results.update(precision_recall(features, pixel_features(fake), real_radii=radii))
         return results
 
     def _generated_features(self, generator: nn.Module, device: torch.device) -> FeatureAccumulator:

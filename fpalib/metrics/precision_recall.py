@@ -46,8 +46,11 @@ def pixel_features(images: Tensor, pool: int = POOL) -> Tensor:
     return pooled.flatten(1)
 
 
-def _kth_neighbour_radii(features: Tensor, k: int, chunk: int) -> Tensor:
-    """(N, D) -> (N,): distance from each sample to its k-th nearest other sample of the set."""
+def kth_neighbour_radii(features: Tensor, k: int = NEIGHBOURS, chunk: int = 1024) -> Tensor:
+    """(N, D) -> (N,): distance from each sample to its k-th nearest other sample of the set.
+
+    The radii of a set's manifold; :class:`~fpalib.metrics.Evaluator` computes the real set's once.
+    """
     radii = []
     for start in range(0, len(features), chunk):
         distances = torch.cdist(features[start : start + chunk], features, compute_mode=EXACT)  # (b, N)
@@ -66,11 +69,12 @@ def _inside(samples: Tensor, centres: Tensor, radii: Tensor, chunk: int) -> Tens
 
 
 def precision_recall(
-    real: Tensor, fake: Tensor, k: int = NEIGHBOURS, chunk: int = 1024
+    real: Tensor, fake: Tensor, k: int = NEIGHBOURS, chunk: int = 1024, real_radii: Tensor | None = None
 ) -> dict[str, float]:
     """Features of real (N, D) and generated (M, D) samples -> {"precision": p, "recall": r} in [0, 1].
 
     Both sets need more than k samples. ``chunk`` rows of distances are held at a time.
+    ``real_radii``: :func:`kth_neighbour_radii` of ``real`` with the same k, when already known.
     """
     for name, features in (("real", real), ("generated", fake)):
         if features.dim() != 2 or len(features) <= k:
@@ -79,8 +83,11 @@ def precision_recall(
     if real.shape[1] != fake.shape[1]:
         raise FpaError(f"precision_recall: real and generated features differ in size "
                        f"({real.shape[1]} vs {fake.shape[1]})")
-    real_radii = _kth_neighbour_radii(real, k, chunk)
-    fake_radii = _kth_neighbour_radii(fake, k, chunk)
+    if real_radii is None:
+        real_radii = kth_neighbour_radii(real, k, chunk)
+    elif real_radii.shape != (len(real),):
+        raise FpaError(f"precision_recall: real_radii must be ({len(real)},); got {tuple(real_radii.shape)}")
+    fake_radii = kth_neighbour_radii(fake, k, chunk)
     precision = _inside(fake, real, real_radii, chunk).double().mean().item()
     recall = _inside(real, fake, fake_radii, chunk).double().mean().item()
     return {"precision": precision, "recall": recall}

@@ -122,7 +122,8 @@ class DiscriminatorConfig:
             raise FpaError(f"discriminator disc_output_size must be 1 or 5, got {self.disc_output_size!r}")
         if not _is_int(self.minibatch_std_group) or self.minibatch_std_group < 0:
             raise FpaError(
-                f"discriminator minibatch_std_group must be 0 (off) or a group size >= 1, got {self.minibatch_std_group!r}"
+                "discriminator minibatch_std_group must be 0 (off) or a group size >= 1, "
+                f"got {self.minibatch_std_group!r}"
             )
         if not isinstance(self.attention, bool):
             raise FpaError(f"discriminator attention must be True or False, got {self.attention!r}")
