@@ -1,48 +1,54 @@
 """Pictures of generators and of their painting steps.
 
-- :func:`to_unit`, :func:`save_grid`: images in [-1, 1] (B, C, H, W) -> [0, 1] and a PNG grid.
-- :func:`normalise_steps`: the paper's display normalisation of painting steps (Fig. 5-7).
+- :func:`to_unit`, :func:`save_grid`: images in [-1, 1] (B, C, H, W) -> [0, 1] and a PNG grid;
+  :func:`sharp_png`: a PNG enlarged with nearest-neighbour, for notebooks (browsers smooth).
+- :func:`display_steps` (modes ``"output"``, the default, and ``"paper"``) and
+  :func:`normalise_steps` (the paper's normalisation), from :mod:`fpalib.step_display`.
 - :func:`painting_steps_figure`, :func:`save_painting_gif`, :func:`steps_slider`: the rank-one
-  update of each step beside the cumulative image, as a figure, a GIF and a notebook widget.
+  update of each step beside the image so far, as a figure, a GIF and a notebook widget, all in
+  the same display mode; :func:`gif_display` shows a GIF in a notebook with a PNG fallback.
 - :func:`loss_curve_figure`: losses from a JSONL metrics log.
 
 ``steps`` arguments are a :class:`fpalib.models.PaintingSteps` (or any pair with ``.updates``
 and ``.cumulative``) of shape (B, T, C, H, W); a (B, T, H, W) pair, such as the
 :class:`fpalib.rules.RuleSteps` of one attention head, is shown as one grey channel.
 matplotlib and ipywidgets are imported inside the functions that need them; figures are
-``matplotlib.figure.Figure`` objects, never pyplot state.
+``matplotlib.figure.Figure`` objects, never pyplot state. Every picture of painted pixels is
+drawn pixel-sharp (nearest-neighbour).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import torch
-from PIL import Image
 from torch import Tensor
 
 from .errors import FpaError
+from .step_display import (
+    DISPLAY_MODES,
+    DisplaySteps,
+    display_steps,
+    normalise_steps,
+    step_pair_image,
+    to_uint8,
+    to_unit,
+    update_limit,
+)
+from .step_widget import gif_display, painting_step_png, sharp_png, steps_slider
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+__all__ = [
+    "DISPLAY_MODES", "DisplaySteps", "before_after_figure", "display_steps", "fast_weights_figure",
+    "gif_display", "loss_curve_figure", "normalise_steps", "painting_step_png", "painting_steps_figure",
+    "save_grid", "save_painting_gif", "sharp_png", "steps_slider", "to_uint8", "to_unit",
+]
+
 LOSS_KEYS = ("d_loss", "g_loss", "aux_loss", "gp")
-
-
-class DisplaySteps(NamedTuple):
-    """Painting steps of one sample ready to show: updates, cumulative (T, C, H, W) in [0, 1]."""
-
-    updates: Tensor
-    cumulative: Tensor
-
-
-def to_unit(images: Tensor) -> Tensor:
-    """Map images from [-1, 1] to [0, 1], clamping anything outside."""
-    return ((images + 1) / 2).clamp(0, 1)
 
 
 def save_grid(images: Tensor, path: str | Path, nrow: int = 8, padding: int = 2) -> Path:
@@ -55,31 +61,21 @@ def save_grid(images: Tensor, path: str | Path, nrow: int = 8, padding: int = 2)
     return path
 
 
-def normalise_steps(steps: Any, index: int = 0) -> DisplaySteps:
-    """Display normalisation of the paper (Sec. 4, Fig. 5 caption) for sample ``index``.
-
-    Each step's image (update or cumulative) is divided by the Frobenius norm of the final
-    image W_T and passed through tanh. As in the paper, the colour scale is then specific to
-    each picture: every (C, H, W) image is min-max scaled to [0, 1] on its own (a constant
-    image becomes 0.5). A small update can therefore look as vivid as the whole image.
-    Returns a :class:`DisplaySteps` with (T, C, H, W) tensors in [0, 1].
-    """
-    updates, cumulative = (_sample(x, index) for x in (steps.updates, steps.cumulative))
-    scale = cumulative[-1].norm().clamp_min(1e-12)
-    return DisplaySteps(*(_per_image_unit(torch.tanh(x / scale)) for x in (updates, cumulative)))
-
-
 def painting_steps_figure(
-    steps: Any, index: int = 0, every: int = 1, max_columns: int = 16, title: str | None = None
+    steps: Any, index: int = 0, every: int = 1, max_columns: int = 16, title: str | None = None,
+    mode: str = "output", out_tanh: bool = True,
 ) -> Figure:
-    """Two rows over the steps of sample ``index``: rank-one updates (top), images W_t (bottom).
+    """Two rows over the steps of sample ``index``: rank-one updates (top), images (bottom).
 
+    mode: ``"output"`` (the image row is tanh(W_t) as the painter would output it, the update
+    row on one symmetric scale, 0 = mid-grey) or ``"paper"`` (the paper's per-picture
+    normalisation); see :mod:`fpalib.step_display`. out_tanh: whether the painter applies tanh.
     Shows every ``every``-th step (always the last one), at most ``max_columns`` of them evenly
     spread; step numbers (1-based) under the images; 1-channel images in grey.
     """
     from matplotlib.figure import Figure
 
-    shown = normalise_steps(steps, index)
+    shown = display_steps(steps, index, mode, out_tanh=out_tanh)
     columns = _chosen_steps(shown.updates.shape[0], every, max_columns)
     figure = Figure(figsize=(1.1 * len(columns) + 0.6, 2.6), layout="constrained")
     axes = figure.subplots(2, len(columns), squeeze=False)
@@ -90,24 +86,32 @@ def painting_steps_figure(
             axis.set_xticks([])
             axis.set_yticks([])
         axes[1, column].set_xlabel(str(t + 1))
-    axes[0, 0].set_ylabel("update")
-    axes[1, 0].set_ylabel("image")
+    if mode == "output":
+        limit = update_limit(_one_sample(steps.updates, index))
+        axes[0, 0].set_ylabel(f"update\n\u00b1{limit:.2g}", fontsize=8)
+        axes[1, 0].set_ylabel("image", fontsize=8)
+    else:
+        axes[0, 0].set_ylabel("update\n(paper)", fontsize=8)
+        axes[1, 0].set_ylabel("image\n(paper)", fontsize=8)
     if title:
         figure.suptitle(title)
     return figure
 
 
 def save_painting_gif(
-    steps: Any, path: str | Path, index: int = 0, duration_ms: int = 120, scale: int = 4
+    steps: Any, path: str | Path, index: int = 0, duration_ms: int = 120, scale: int = 4,
+    mode: str = "output", out_tanh: bool = True,
 ) -> Path:
     """Write an animated GIF of sample ``index``: one frame per step, update | image side by side.
 
-    Frames are upscaled ``scale`` times with nearest-neighbour; the last frame stays 10x longer.
+    Same display ``mode`` and ``out_tanh`` as :func:`painting_steps_figure`. Frames are enlarged
+    ``scale`` times with nearest-neighbour; the last frame stays 10x longer. GIF frames hold at
+    most 256 colours, so colours may be rounded; the PNG figure and the slider are exact.
     """
     if duration_ms < 1 or scale < 1:
         raise FpaError(f"GIF duration_ms and scale must be at least 1; got {duration_ms}, {scale}")
-    shown = normalise_steps(steps, index)
-    frames = [_pair_frame(shown, t, scale) for t in range(shown.updates.shape[0])]
+    shown = display_steps(steps, index, mode, out_tanh=out_tanh)
+    frames = [step_pair_image(shown, t, scale) for t in range(shown.updates.shape[0])]
     durations = [duration_ms] * (len(frames) - 1) + [10 * duration_ms]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,45 +119,6 @@ def save_painting_gif(
         path, save_all=True, append_images=frames[1:], duration=durations, loop=0, disposal=1
     )
     return path
-
-
-def steps_slider(steps: Any, scale: int = 4) -> Any:
-    """An ipywidgets box: a step slider (and a sample slider when B > 1) over update | image.
-
-    Moving a slider redraws the pair of the chosen step as a PNG in an ``ipywidgets.Image``
-    and updates a caption ("sample s: step t of T"). Returns the ``ipywidgets.VBox``
-    ``[HBox(sliders), Image, Label]``; display it in a notebook. Setting a slider's ``.value``
-    from code redraws as well, so the widget can be driven (and tested) without a browser.
-    """
-    import ipywidgets as widgets
-
-    batch, steps_count = steps.updates.shape[:2]
-    step = widgets.IntSlider(value=steps_count, min=1, max=steps_count, description="step")
-    sample = widgets.IntSlider(value=0, min=0, max=batch - 1, description="sample")
-    picture = widgets.Image(format="png")
-    caption = widgets.Label()
-    cache: dict[int, DisplaySteps] = {}
-
-    def redraw(_change: Any = None) -> None:
-        if sample.value not in cache:
-            cache[sample.value] = normalise_steps(steps, sample.value)
-        picture.value = painting_step_png(cache[sample.value], step.value, scale)
-        caption.value = f"sample {sample.value}: step {step.value} of {steps_count} (update | image)"
-
-    step.observe(redraw, names="value")
-    sample.observe(redraw, names="value")
-    redraw()
-    sliders = [step, sample] if batch > 1 else [step]
-    return widgets.VBox([widgets.HBox(sliders), picture, caption])
-
-
-def painting_step_png(shown: DisplaySteps, step: int, scale: int = 4) -> bytes:
-    """PNG bytes of update | image at 1-based ``step`` of normalised steps (what the slider shows)."""
-    if not 1 <= step <= shown.updates.shape[0]:
-        raise FpaError(f"step {step} is out of range 1..{shown.updates.shape[0]}")
-    buffer = io.BytesIO()
-    _pair_frame(shown, step - 1, scale).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def loss_curve_figure(
@@ -185,27 +150,6 @@ def loss_curve_figure(
     return figure
 
 
-def _sample(x: Tensor, index: int) -> Tensor:
-    """(B, T, C, H, W) or (B, T, H, W) -> (T, C, H, W) float32 on the CPU for sample ``index``."""
-    if x.dim() not in (4, 5):
-        raise FpaError(
-            f"painting steps must be (B, T, C, H, W) or (B, T, H, W); got {tuple(x.shape)}"
-        )
-    if not -x.shape[0] <= index < x.shape[0]:
-        raise FpaError(f"sample index {index} is out of range for a batch of {x.shape[0]}")
-    x = x[index].detach().float().cpu()
-    return x.unsqueeze(1) if x.dim() == 3 else x
-
-
-def _per_image_unit(images: Tensor) -> Tensor:
-    """Min-max scale each image of (T, C, H, W) to [0, 1]; constant images -> 0.5."""
-    flat = images.flatten(1)
-    low, high = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
-    span = high - low
-    scaled = torch.where(span > 0, (flat - low) / span.clamp_min(1e-12), torch.full_like(flat, 0.5))
-    return scaled.view_as(images)
-
-
 def _chosen_steps(steps_count: int, every: int, max_columns: int) -> list[int]:
     """0-based steps to show: every ``every``-th and the last, thinned to ``max_columns``."""
     if every < 1 or max_columns < 1:
@@ -219,22 +163,19 @@ def _chosen_steps(steps_count: int, every: int, max_columns: int) -> list[int]:
     return chosen
 
 
+def _one_sample(x: Tensor, index: int) -> Tensor:
+    """Sample ``index`` of a (B, ...) tensor, checked."""
+    if not -x.shape[0] <= index < x.shape[0]:
+        raise FpaError(f"sample index {index} is out of range for a batch of {x.shape[0]}")
+    return x[index]
+
+
 def _imshow(axis: Any, image: Tensor) -> None:
     """Show one (C, H, W) image in [0, 1]; one channel in grey."""
     if image.shape[0] == 1:
         axis.imshow(image[0].numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     else:
         axis.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
-
-
-def _pair_frame(shown: DisplaySteps, t: int, scale: int) -> Image.Image:
-    """PIL image of step t: update | gap | cumulative image, upscaled ``scale`` times."""
-    update, image = shown.updates[t], shown.cumulative[t]
-    gap = torch.ones(image.shape[0], image.shape[1], max(1, image.shape[2] // 16))
-    pair = torch.cat([update, gap, image], dim=2)  # (C, H, 2W + gap)
-    pixels = (pair * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    frame = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
-    return frame.resize((frame.width * scale, frame.height * scale), Image.NEAREST)
 
 
 def _smooth(values: list[float], factor: float) -> list[float]:

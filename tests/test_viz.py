@@ -1,10 +1,13 @@
-"""Tests of fpalib.viz: grids, step normalisation, step figures, GIFs, the slider, loss curves."""
+"""Tests of fpalib.viz: grids, step display, step figures, GIFs, the slider, loss curves."""
 
 from __future__ import annotations
 
+import base64
+import io
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -71,6 +74,19 @@ def test_painting_steps_figure_layout(channels):
     assert figure._suptitle.get_text() == "demo"
 
 
+def test_painting_steps_figure_labels_its_mode_and_draws_nearest():
+    steps = random_steps(steps=4)
+    output = viz.painting_steps_figure(steps)
+    assert output.axes[0].get_ylabel().startswith("update\n\u00b1") and output.axes[4].get_ylabel() == "image"
+    assert output.axes[4].get_images()[0].get_interpolation() == "nearest"
+    paper = viz.painting_steps_figure(steps, mode="paper")
+    assert paper.axes[0].get_ylabel() == "update\n(paper)"
+    np.testing.assert_allclose(paper.axes[4].get_images()[0].get_array(),
+                               viz.normalise_steps(steps, 0).cumulative[0].permute(1, 2, 0).numpy())
+    with pytest.raises(FpaError, match="unknown display mode"):
+        viz.painting_steps_figure(steps, mode="vivid")
+
+
 def test_painting_steps_figure_every_step_when_few():
     figure = viz.painting_steps_figure(random_steps(steps=5), every=1)
     assert [axis.get_xlabel() for axis in figure.axes[5:]] == ["1", "2", "3", "4", "5"]
@@ -111,14 +127,56 @@ def test_steps_slider_shows_the_chosen_step_of_the_chosen_sample():
     step_slider, sample_slider = box.children[0].children
     picture, caption = box.children[1], box.children[2]
     assert caption.value == "sample 0: step 6 of 6 (update | image)"
-    assert picture.value == viz.painting_step_png(viz.normalise_steps(steps, 0), 6, scale=2)
+    assert picture.value == viz.painting_step_png(viz.display_steps(steps, 0), 6, scale=2)
     sample_slider.value = 2
     step_slider.value = 3
     assert caption.value == "sample 2: step 3 of 6 (update | image)"
-    assert picture.value == viz.painting_step_png(viz.normalise_steps(steps, 2), 3, scale=2)
-    assert picture.value != viz.painting_step_png(viz.normalise_steps(steps, 1), 3, scale=2)
+    assert picture.value == viz.painting_step_png(viz.display_steps(steps, 2), 3, scale=2)
+    assert picture.value != viz.painting_step_png(viz.display_steps(steps, 1), 3, scale=2)
+    paper = viz.steps_slider(steps, scale=2, mode="paper")
+    assert paper.children[1].value == viz.painting_step_png(viz.normalise_steps(steps, 0), 6, scale=2)
     with pytest.raises(FpaError, match="out of range"):
-        viz.painting_step_png(viz.normalise_steps(steps, 0), 7)
+        viz.painting_step_png(viz.display_steps(steps, 0), 7)
+
+
+def test_steps_slider_is_pixel_sharp_and_carries_a_png_fallback():
+    steps = random_steps(batch=2, steps=3, height=8, width=16)
+    box = viz.steps_slider(steps)  # default scale: about 192 pixels per image height
+    picture = box.children[1]
+    with Image.open(io.BytesIO(bytes(picture.value))) as png:
+        assert png.size == (24 * (16 + 1 + 16), 24 * 8)
+        assert (picture.layout.width, picture.layout.height) == (f"{png.width}px", f"{png.height}px")
+        block = np.asarray(png.convert("RGB"))[:24, :24]
+        assert (block == block[0, 0]).all()  # one painted pixel = one sharp 24 x 24 block
+    assert "fpa-pixelated" in picture._dom_classes
+    assert "image-rendering: pixelated" in box.children[3].value
+    bundle = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"]) == bytes(picture.value)
+    box.children[0].children[0].value = 1
+    assert base64.b64decode(box._repr_mimebundle_()["image/png"]) == bytes(picture.value)
+
+
+def test_gif_display_embeds_the_gif_with_a_png_of_its_last_frame(tmp_path):
+    path = viz.save_painting_gif(random_steps(steps=4), tmp_path / "steps.gif", scale=2)
+    bundle = viz.gif_display(path)._repr_mimebundle_()
+    assert base64.b64encode(path.read_bytes()).decode() in bundle["text/html"]
+    assert "image-rendering: pixelated" in bundle["text/html"]
+    with Image.open(io.BytesIO(base64.b64decode(bundle["image/png"]))) as last, Image.open(path) as gif:
+        gif.seek(3)
+        assert last.size == gif.size and np.array_equal(np.asarray(last), np.asarray(gif.convert("RGB")))
+    assert bundle["text/plain"] == "steps.gif: animated GIF, 4 frames, 42x16"
+    with pytest.raises(FpaError, match="no GIF at"):
+        viz.gif_display(tmp_path / "missing.gif")
+
+
+def test_sharp_png_enlarges_with_nearest_neighbour(tmp_path):
+    path = viz.save_grid(torch.rand(4, 3, 16, 16) * 2 - 1, tmp_path / "grid.png", nrow=2)
+    with Image.open(path) as original, Image.open(io.BytesIO(viz.sharp_png(path, 3))) as sharp:
+        assert sharp.size == (3 * original.width, 3 * original.height)
+        np.testing.assert_array_equal(np.asarray(sharp)[::3, ::3], np.asarray(original.convert("RGB")))
+    with pytest.raises(FpaError, match="scale"):
+        viz.sharp_png(path, 0)
 
 
 def test_loss_curve_figure_plots_present_keys():

@@ -1,0 +1,148 @@
+"""How the painting steps of one sample become pictures: two display modes and pixel-exact frames.
+
+A painter's steps are the rank-one updates and the fast weight matrices W_t (t = 1..T) before
+the output tanh (:class:`fpalib.models.PaintingSteps`, (B, T, C, H, W)). Two display modes map
+the steps of one sample to pictures in [0, 1]:
+
+``"output"`` (the default everywhere)
+    The **image** at step t is what the painter would output if it stopped after step t:
+    tanh(W_t) (the output tanh of Sec. 3.1, applied after step t instead of T), mapped from
+    [-1, 1] to [0, 1] exactly as sample grids map images (:func:`to_unit`, then :func:`to_uint8`
+    when saved), so the image after the last step equals the sample in a grid pixel for pixel.
+    The **update** of step t (per channel i the rank-one matrix W^i_t - W^i_{t-1}, for the delta
+    rule sigma(beta^i_t) (v^i_t - W^i_{t-1} phi(k^i_t)) (x) phi(k^i_t), Eq. 9) is shown on one symmetric scale for the whole sequence: 0 is mid-grey, +L white and -L black,
+    where L is a high percentile (99 by default) of |update| over all steps, channels and pixels
+    of that sample. Small late updates stay visible and comparable with early ones; the few
+    values beyond L are clipped.
+``"paper"``
+    The normalisation of the paper's step figures (Sec. 4, Fig. 5 caption): each update and each
+    W_t is divided by the Frobenius norm of W_T, passed through tanh and min-max scaled on its
+    own. Caveat: the colour range of every picture is set by its own extremes, so a tiny update
+    looks as vivid as the whole image and a few saturated pixels of W_t (which the output tanh
+    squashes) can turn the picture dark; the image row is then not what the painter outputs.
+
+:func:`step_pair_image` draws one step as update | gap | image, enlarged by an integer factor
+with nearest-neighbour (every painted pixel becomes a sharp ``scale`` x ``scale`` block).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from .errors import FpaError
+
+DISPLAY_MODES = ("output", "paper")
+DEFAULT_PERCENTILE = 99.0
+
+
+class DisplaySteps(NamedTuple):
+    """Painting steps of one sample ready to show: updates, cumulative (T, C, H, W) in [0, 1]."""
+
+    updates: Tensor
+    cumulative: Tensor
+
+
+def to_unit(images: Tensor) -> Tensor:
+    """Map images from [-1, 1] to [0, 1], clamping anything outside."""
+    return ((images + 1) / 2).clamp(0, 1)
+
+
+def to_uint8(pictures: Tensor) -> Tensor:
+    """[0, 1] -> uint8 0..255, rounded as ``torchvision.utils.save_image`` does (sample grids)."""
+    return (pictures * 255 + 0.5).clamp(0, 255).to(torch.uint8)
+
+
+def display_steps(
+    steps: Any, index: int = 0, mode: str = "output", *, out_tanh: bool = True,
+    percentile: float = DEFAULT_PERCENTILE,
+) -> DisplaySteps:
+    """The steps of sample ``index`` as pictures in [0, 1], in display ``mode`` (module docstring).
+
+    steps: ``.updates`` and ``.cumulative`` of shape (B, T, C, H, W), or (B, T, H, W) shown as
+    one grey channel. out_tanh: whether the painter applies tanh to W_T (``FPAConfig.out_tanh``);
+    when off, the image row is W_t itself mapped from [-1, 1]. percentile: in (0, 100], the
+    percentile of |update| that sets the update scale L (``"output"`` mode only).
+    Returns a :class:`DisplaySteps` of two (T, C, H, W) tensors.
+    """
+    check_mode(mode)
+    if mode == "paper":
+        return normalise_steps(steps, index)
+    updates, cumulative = (_sample(x, index) for x in (steps.updates, steps.cumulative))
+    images = to_unit(torch.tanh(cumulative) if out_tanh else cumulative)  # the output after step t
+    limit = update_limit(updates, percentile)
+    return DisplaySteps((0.5 + 0.5 * updates / limit).clamp(0, 1), images)
+
+
+def update_limit(updates: Tensor, percentile: float = DEFAULT_PERCENTILE) -> float:
+    """L: the ``percentile`` of |updates| over all entries (1.0 when every update is zero)."""
+    if not 0.0 < percentile <= 100.0:
+        raise FpaError(f"percentile must be in (0, 100]; got {percentile}")
+    magnitudes = updates.detach().abs().flatten().float()
+    rank = max(1, math.ceil(percentile / 100.0 * magnitudes.numel()))
+    limit = float(magnitudes.kthvalue(rank).values) if magnitudes.numel() else 0.0
+    return limit if limit > 0.0 else 1.0
+
+
+def normalise_steps(steps: Any, index: int = 0) -> DisplaySteps:
+    """The paper's display normalisation (Sec. 4, Fig. 5 caption) for sample ``index``.
+
+    Each step's picture (update or W_t) is divided by the Frobenius norm of the final image
+    W_T and passed through tanh; then every (C, H, W) picture is min-max scaled to [0, 1] on its
+    own (a constant picture becomes 0.5). See the caveat in the module docstring.
+    Returns a :class:`DisplaySteps` with (T, C, H, W) tensors in [0, 1].
+    """
+    updates, cumulative = (_sample(x, index) for x in (steps.updates, steps.cumulative))
+    scale = cumulative[-1].norm().clamp_min(1e-12)
+    return DisplaySteps(*(_per_image_unit(torch.tanh(x / scale)) for x in (updates, cumulative)))
+
+
+def check_mode(mode: str) -> None:
+    """Raise :class:`FpaError` unless ``mode`` is one of :data:`DISPLAY_MODES`."""
+    if mode not in DISPLAY_MODES:
+        raise FpaError(f"unknown display mode {mode!r}; choose one of {', '.join(DISPLAY_MODES)}")
+
+
+def auto_scale(height: int, target: int = 192) -> int:
+    """An integer enlargement that shows an image of ``height`` pixels about ``target`` pixels tall."""
+    return max(1, round(target / max(1, height)))
+
+
+def step_pair_image(shown: DisplaySteps, t: int, scale: int) -> Image.Image:
+    """PIL image of 0-based step t: update | white gap | image, each pixel a scale x scale block."""
+    if scale < 1:
+        raise FpaError(f"scale must be at least 1; got {scale}")
+    update, image = shown.updates[t], shown.cumulative[t]
+    gap = torch.ones(image.shape[0], image.shape[1], max(1, image.shape[2] // 16))
+    pair = torch.cat([update, gap, image], dim=2)  # (C, H, 2W + gap)
+    return upscale(to_uint8(pair), scale)
+
+
+def upscale(pixels: Tensor, scale: int) -> Image.Image:
+    """uint8 (C, H, W) -> PIL image scale times larger, nearest-neighbour (grey for C == 1)."""
+    array = pixels.permute(1, 2, 0).numpy()
+    frame = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+    return frame.resize((frame.width * scale, frame.height * scale), Image.NEAREST)
+
+
+def _sample(x: Tensor, index: int) -> Tensor:
+    """(B, T, C, H, W) or (B, T, H, W) -> (T, C, H, W) float32 on the CPU for sample ``index``."""
+    if x.dim() not in (4, 5):
+        raise FpaError(f"painting steps must be (B, T, C, H, W) or (B, T, H, W); got {tuple(x.shape)}")
+    if not -x.shape[0] <= index < x.shape[0]:
+        raise FpaError(f"sample index {index} is out of range for a batch of {x.shape[0]}")
+    x = x[index].detach().float().cpu()
+    return x.unsqueeze(1) if x.dim() == 3 else x
+
+
+def _per_image_unit(images: Tensor) -> Tensor:
+    """Min-max scale each image of (T, C, H, W) to [0, 1]; constant images -> 0.5."""
+    flat = images.flatten(1)
+    low, high = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
+    span = high - low
+    scaled = torch.where(span > 0, (flat - low) / span.clamp_min(1e-12), torch.full_like(flat, 0.5))
+    return scaled.view_as(images)
