@@ -10,7 +10,13 @@ discriminator, optimisers and RNG states) is exported into ``data/pretrained/``:
     <name>.metrics.jsonl   the run's training log (losses, images/s, evaluations), if any
 
 ``fpalib.train.checkpoint.load_generator`` (and so ``fpa generate/paint/interpolate``)
-accepts the ``.pt`` file like a run folder; its weights come back as float32.
+accepts the ``.pt`` file like a run folder, or just its name (``fpa-delta-emoji32``) for a
+shipped one; its weights come back as float32.
+
+The shipped files travel with the package: a wheel (``pip install .``) copies
+``data/pretrained/*.pt`` and ``*.md`` into ``fpalib/_pretrained/`` (see ``setup.py``), and
+:func:`shipped_dir` finds that copy, or ``data/pretrained`` beside the package in a source
+checkout or an editable install, so nothing depends on the working directory.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from fpalib.errors import FpaError
 
 PRETRAINED_KIND = "fpa-pretrained"
 PRETRAINED_DIR = Path("data/pretrained")
+"""Where the shipped files live in a source checkout (and where ``fpa export`` writes by default)."""
+PACKAGED_DIR = "_pretrained"
+"""The folder inside the installed package that holds the shipped files of a wheel."""
 
 
 def cpu_description() -> str:
@@ -154,6 +163,33 @@ def card_config_from_markdown(text: str) -> dict[str, Any]:
         raise FpaError("the model card has no readable 'Full configuration' JSON block") from None
 
 
-def shipped_checkpoints(folder: str | Path = PRETRAINED_DIR) -> list[Path]:
-    """The shipped ``.pt`` files in ``folder`` (sorted)."""
-    return sorted(Path(folder).glob("*.pt"))
+def shipped_dir() -> Path:
+    """The folder of the shipped checkpoints and model cards, found through the package.
+
+    The installed package's ``fpalib/_pretrained`` (wheel), else ``data/pretrained`` next to the
+    package folder (source checkout, editable install). Raises FpaError when neither exists.
+    """
+    package = Path(fpalib.__file__).resolve().parent
+    candidates = (package / PACKAGED_DIR, package.parent / PRETRAINED_DIR)
+    for folder in candidates:
+        if any(folder.glob("*.pt")):
+            return folder
+    raise FpaError(
+        f"no shipped checkpoints next to the fpalib package (looked in {candidates[0]} and {candidates[1]}); "
+        "reinstall fpalib from a full clone (`pip install .`) or restore data/pretrained with git"
+    )
+
+
+def shipped_path(name: str) -> Path:
+    """The shipped file ``name`` (e.g. "fpa-delta-emoji32.pt"; ".pt" is added when there is no suffix)."""
+    filename = name if Path(name).suffix else f"{name}.pt"
+    path = shipped_dir() / filename
+    if not path.is_file():
+        available = ", ".join(p.stem for p in shipped_checkpoints()) or "none"
+        raise FpaError(f"no shipped file {filename!r}; shipped checkpoints: {available}")
+    return path
+
+
+def shipped_checkpoints(folder: str | Path | None = None) -> list[Path]:
+    """The shipped ``.pt`` files in ``folder`` (default: :func:`shipped_dir`), sorted."""
+    return sorted(Path(shipped_dir() if folder is None else folder).glob("*.pt"))

@@ -1,21 +1,38 @@
 """Measurement helpers shared by the benchmarks and the tests: time and autograd memory.
 
 Timings use :class:`torch.utils.benchmark.Timer` (it synchronises CUDA and reports a median
-over repeated blocks); memory is measured as the bytes of the distinct tensors an autograd
+over repeated blocks), imported on first use: importing it loads ``torch.utils.cpp_extension``,
+which logs "No CUDA runtime is found, using CUDA_HOME=..." on a CPU-only machine that has a
+CUDA toolkit folder; that warning says nothing about timing on the CPU and is silenced here.
+Memory is measured as the bytes of the distinct tensors an autograd
 graph keeps for its backward pass, which is deterministic on every device.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import torch
-from torch.utils import benchmark
+
+CPP_EXTENSION_LOGGER = "torch.utils.cpp_extension"
+
+
+def _benchmark_module():
+    """``torch.utils.benchmark``, imported without cpp_extension's CUDA_HOME warning."""
+    logger = logging.getLogger(CPP_EXTENSION_LOGGER)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        from torch.utils import benchmark
+    finally:
+        logger.setLevel(level)
+    return benchmark
 
 
 def median_seconds(fn: Callable[[], object], *, min_run_time: float = 0.5) -> float:
     """Median wall time of one call of ``fn`` in seconds (CUDA-synchronised)."""
-    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    timer = _benchmark_module().Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median
 
 

@@ -10,9 +10,14 @@ Every notebook starts with::
 sets the number of torch threads, and sets modest matplotlib defaults for inline figures. At
 full parameters ``paths.figures`` and ``paths.runs`` are the repository's ``figures/`` and
 ``runs/``; in smoke mode (the notebook tests in CI) both point into a fresh temporary folder, so
-a test never overwrites committed figures or cached runs. ``paths.data`` is always the
-repository's ``data/`` (data sets are shared, never written by the notebooks except when
-:func:`ensure_emoji` fetches a missing emoji set).
+a test never overwrites committed figures or cached runs. ``paths.data`` is the ``data``
+argument, else ``$FPA_DATA``, else the repository's ``data/`` (data sets are shared, never
+written by the notebooks except when :func:`ensure_emoji` fetches a missing emoji set).
+
+Notebooks also run outside a repository (a copy of ``notebooks/`` anywhere, fpalib installed
+with ``pip install .``): then the working directory takes the repository's place (its
+``figures/``, ``runs/`` and ``data/``), and the shipped checkpoints come from the installed
+package (:func:`fpalib.pretrained.shipped_dir`), as they always do.
 
 Nothing here is model code: the notebooks build models and rules from :mod:`fpalib` itself.
 """
@@ -20,6 +25,7 @@ Nothing here is model code: the notebooks build models and rules from :mod:`fpal
 from __future__ import annotations
 
 import atexit
+import os
 import random
 import shutil
 import tempfile
@@ -31,6 +37,7 @@ import torch
 
 from fpalib.errors import FpaError
 
+DATA_ENV = "FPA_DATA"
 EMOJI_FOLDER = "emoji"
 PRETRAINED_FOLDER = "pretrained"
 FIGURE_DPI = 90
@@ -41,9 +48,10 @@ SAVE_DPI = 100
 class NotebookPaths:
     """Folders a notebook reads from and writes to.
 
-    root: the repository root. figures: where reusable figures are saved. runs: training runs
-    (cached checkpoints). data: data sets and shipped checkpoints. smoke: True when figures and
-    runs are temporary folders.
+    root: the repository root (the working directory outside a repository). figures: where
+    reusable figures are saved. runs: training runs (cached checkpoints). data: data sets.
+    smoke: True when figures and runs are temporary folders. shipped: the folder of shipped
+    checkpoints (None: ``data/pretrained``).
     """
 
     root: Path
@@ -51,6 +59,7 @@ class NotebookPaths:
     runs: Path
     data: Path
     smoke: bool = False
+    shipped: Path | None = None
 
     @property
     def emoji(self) -> Path:
@@ -59,8 +68,8 @@ class NotebookPaths:
 
     @property
     def pretrained(self) -> Path:
-        """The folder of shipped checkpoints, ``data/pretrained``."""
-        return self.data / PRETRAINED_FOLDER
+        """The folder of shipped checkpoints: ``shipped``, else ``data/pretrained``."""
+        return self.data / PRETRAINED_FOLDER if self.shipped is None else self.shipped
 
 
 def find_repo_root(start: str | Path | None = None) -> Path:
@@ -83,19 +92,29 @@ def seed_all(seed: int) -> None:
 
 
 def setup_notebook(
-    smoke: bool, seed: int = 0, threads: int | None = None, start: str | Path | None = None
+    smoke: bool, seed: int = 0, threads: int | None = None, start: str | Path | None = None,
+    data: str | Path | None = None,
 ) -> NotebookPaths:
     """Prepare a notebook run and return its :class:`NotebookPaths` (see the module docstring).
 
     smoke: write figures and runs into a temporary folder (removed when the kernel exits).
     seed: seeds python, numpy and torch. threads: ``torch.set_num_threads`` (None: unchanged).
-    start: where to begin the search for the repository root (default: the working directory).
+    start: where to begin the search for the repository root (default: the working directory,
+    which is also the root when no repository is found). data: the data folder (default:
+    ``$FPA_DATA``, else ``<root>/data``).
     """
+    from fpalib.pretrained import shipped_dir
+
     if threads is not None:
         if threads < 1:
             raise FpaError(f"threads must be at least 1; got {threads}")
         torch.set_num_threads(threads)
-    root = find_repo_root(start)
+    start = Path.cwd() if start is None else Path(start)
+    try:
+        root = find_repo_root(start)
+    except FpaError:
+        root = start.resolve()
+    data = Path(data or os.environ.get(DATA_ENV) or root / "data").resolve()
     if smoke:
         scratch = Path(tempfile.mkdtemp(prefix="fpalib-notebook-smoke-"))
         atexit.register(shutil.rmtree, scratch, ignore_errors=True)
@@ -106,7 +125,7 @@ def setup_notebook(
     runs.mkdir(parents=True, exist_ok=True)
     seed_all(seed)
     _matplotlib_defaults()
-    return NotebookPaths(root=root, figures=figures, runs=runs, data=root / "data", smoke=smoke)
+    return NotebookPaths(root=root, figures=figures, runs=runs, data=data, smoke=smoke, shipped=shipped_dir())
 
 
 def _matplotlib_defaults() -> None:

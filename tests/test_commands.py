@@ -113,6 +113,26 @@ def test_paint_writes_the_steps_figure_and_gif(fpa_run, tmp_path):
     assert Image.open(gif).n_frames == 4  # the smoke painter paints in 4 steps
 
 
+def test_paint_shows_the_generated_sample_by_default_and_the_paper_display_on_request(fpa_run, tmp_path, capsys):
+    grid, gif, paper = tmp_path / "grid.png", tmp_path / "out.gif", tmp_path / "paper.gif"
+    assert main(["generate", str(fpa_run), "--num", "3", "--grid", "--nrow", "3", "--seed", "1", "--out", str(grid)]) == 0
+    assert main(["paint", str(fpa_run), "--seed", "1", "--index", "2", "--out", str(tmp_path / "a.png"),
+                 "--gif", str(gif)]) == 0
+    assert main(["paint", str(fpa_run), "--seed", "1", "--index", "2", "--out", str(tmp_path / "b.png"),
+                 "--gif", str(paper), "--display", "paper"]) == 0
+    sample = np.asarray(Image.open(grid).convert("RGB"))[2:18, 2 + 2 * 18 : 18 + 2 * 18].astype(int)
+    last_frames = []
+    for path in (gif, paper):
+        with Image.open(path) as frames:
+            frames.seek(frames.n_frames - 1)
+            last_frames.append(np.asarray(frames.convert("RGB"))[::4, -64::4].astype(int))  # scale 4
+    assert np.abs(last_frames[0] - sample).mean() < 3  # the GIF's palette may round colours
+    assert not np.array_equal(last_frames[0], last_frames[1])
+    capsys.readouterr()
+    assert main(["paint", str(fpa_run), "--out", str(tmp_path / "c.png"), "--display", "vivid"]) == 2
+    assert error_line(capsys) == "error: unknown display mode 'vivid'; choose one of output, paper"
+
+
 def test_paint_refuses_a_lightgan_run(lightgan_run, tmp_path, capsys):
     assert main(["paint", str(lightgan_run), "--out", str(tmp_path / "x.png")]) == 2
     assert error_line(capsys) == "error: paint needs an FPA checkpoint, this run trains lightgan"

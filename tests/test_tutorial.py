@@ -27,10 +27,26 @@ def test_repo_root_outside_a_repository_raises(tmp_path):
 
 def test_full_setup_uses_repository_folders(monkeypatch):
     monkeypatch.chdir(REPO_ROOT / "tests")
+    monkeypatch.delenv("FPA_DATA", raising=False)
     paths = setup_notebook(smoke=False, seed=3)
-    assert paths == NotebookPaths(REPO_ROOT, REPO_ROOT / "figures", REPO_ROOT / "runs", REPO_ROOT / "data", False)
+    shipped = REPO_ROOT / "data" / "pretrained"
+    assert paths == NotebookPaths(REPO_ROOT, REPO_ROOT / "figures", REPO_ROOT / "runs", REPO_ROOT / "data", False, shipped)
     assert paths.emoji == REPO_ROOT / "data" / "emoji"
-    assert paths.pretrained == REPO_ROOT / "data" / "pretrained"
+    assert paths.pretrained == shipped
+
+
+def test_setup_outside_a_repository_uses_the_working_directory_and_the_package(tmp_path, monkeypatch):
+    from fpalib.pretrained import shipped_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FPA_DATA", raising=False)
+    paths = setup_notebook(smoke=False)
+    assert (paths.root, paths.figures, paths.runs) == (tmp_path, tmp_path / "figures", tmp_path / "runs")
+    assert paths.data == tmp_path / "data" and paths.pretrained == shipped_dir()
+    assert any(paths.pretrained.glob("*.pt"))
+    monkeypatch.setenv("FPA_DATA", str(tmp_path / "shared"))
+    assert setup_notebook(smoke=True).emoji == tmp_path / "shared" / "emoji"
+    assert setup_notebook(smoke=True, data=tmp_path / "mine").data == tmp_path / "mine"
 
 
 def test_smoke_setup_writes_into_fresh_temporary_folders(monkeypatch):

@@ -1,44 +1,57 @@
 """``fpa demo``: the end-to-end demonstration behind ``make demo``.
 
-By default it paints with the shipped delta-rule painter (``data/pretrained/
-fpa-delta-emoji32.pt``, no training, seconds on a CPU) and writes into ``figures/``:
+By default it paints with the shipped delta-rule painter (``fpa-delta-emoji32.pt``, found
+through the installed package, see :func:`fpalib.pretrained.shipped_dir`; no training, seconds
+on a CPU) and writes into ``--figures`` (default ``figures/demo/``, which git ignores, so a
+clone stays clean after ``make demo``):
 
     demo_samples.png           a grid of samples
     demo_painting_steps.png    the paper's two-row figure: rank-one updates and the image so far
+                               (``--display output``: as the painter outputs it, the default;
+                               ``--display paper``: the paper's normalisation)
     demo_painting.gif          the same steps as an animation
     demo_before_after.png      painter | painter + U-Net pairs (paper Fig. 9 style), from the
                                shipped U-Net refinement of that painter (``--refined``)
 
 ``--train-minutes M`` instead trains the ``emoji32-cpu`` painter for M minutes in ``--out``
-(resuming that run folder on every call) and paints with the result.
+(resuming that run folder on every call) on ``--data`` (default ``$FPA_DATA/emoji``, else
+``data/emoji``) and paints with the result.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from fpalib import cli
 from fpalib.errors import FpaError
+from fpalib.pretrained import PRETRAINED_DIR, shipped_dir
+from fpalib.step_display import DISPLAY_MODES, check_mode
 from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset
 from fpalib.train.trainer import Trainer
 
 HELP = "paint sample and painting-step figures with the shipped emoji painter (or train one first)"
 
-SHIPPED = Path("data/pretrained/fpa-delta-emoji32.pt")
-SHIPPED_REFINED = Path("data/pretrained/fpa-delta-emoji32-unet.pt")
+SHIPPED_NAME, SHIPPED_REFINED_NAME = "fpa-delta-emoji32.pt", "fpa-delta-emoji32-unet.pt"
+SHIPPED = PRETRAINED_DIR / SHIPPED_NAME
+"""The demo painter's place in a source checkout (installed copies are found by :func:`shipped_dir`)."""
+DEFAULT_FIGURES = Path("figures/demo")
 PAINTED_INDEX = 7
 """The sample of the seed-0 grid (row 1, column 8) whose painting steps the demo draws."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", type=Path, default=SHIPPED, help="painter to use (default: %(default)s)")
-    parser.add_argument("--refined", type=Path, default=SHIPPED_REFINED,
-                        help="painter + U-Net for the before/after figure (default: %(default)s; skipped if absent)")
-    parser.add_argument("--figures", type=Path, default=Path("figures"), help="where figures go (default: %(default)s)")
+    parser.add_argument("--weights", type=Path, help=f"painter to use (default: the shipped {SHIPPED_NAME})")
+    parser.add_argument("--refined", type=Path,
+                        help=f"painter + U-Net for the before/after figure (default: the shipped "
+                             f"{SHIPPED_REFINED_NAME}; skipped if absent)")
+    parser.add_argument("--figures", type=Path, default=DEFAULT_FIGURES, help="where figures go (default: %(default)s)")
+    parser.add_argument("--display", default="output", metavar="|".join(DISPLAY_MODES),
+                        help="painting steps as the painter outputs them (default) or normalised as in the paper")
     parser.add_argument("--train-minutes", type=float, metavar="M", help="train emoji32-cpu for M minutes first")
-    parser.add_argument("--data", default="data/emoji", help="images for --train-minutes (default: %(default)s)")
+    parser.add_argument("--data", help="images for --train-minutes (default: $FPA_DATA/emoji, else data/emoji)")
     parser.add_argument("--out", default="runs/demo", help="run folder for --train-minutes (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default: %(default)s)")
     parser.add_argument("--index", type=int, default=PAINTED_INDEX,
@@ -48,19 +61,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    source = str(args.weights)
+    check_mode(args.display)
+    weights = args.weights or shipped_dir() / SHIPPED_NAME
+    refined = args.refined or _shipped_or_missing(SHIPPED_REFINED_NAME)
+    source = str(weights)
     if args.train_minutes is not None:
+        data = args.data or Path(os.environ.get("FPA_DATA", "data")) / "emoji"
         cfg = apply_overrides(
             get_preset("emoji32-cpu"),
-            [f"data.path={args.data}", f"loop.out={args.out}", f"loop.max_minutes={args.train_minutes}"],
+            [f"data.path={data}", f"loop.out={args.out}", f"loop.max_minutes={args.train_minutes}"],
         )
         summary = Trainer(cfg, device=args.device).train()
         print(f"trained to step {summary['step']} ({summary['stopped']})")
         source = args.out
-    elif not args.weights.is_file():
+    elif not weights.is_file():
         raise FpaError(
-            f"no painter at {args.weights}; restore it with `git checkout -- {args.weights}` "
-            "or train one with `fpa demo --train-minutes 3`"
+            f"no painter at {weights}; give one with --weights, restore the shipped one with "
+            f"`git checkout -- {SHIPPED}`, or train one with `fpa demo --train-minutes 3`"
         )
     figures, seed = args.figures, ["--seed", str(args.seed)]
     device = [] if args.device is None else ["--device", args.device]
@@ -68,15 +85,23 @@ def run(args: argparse.Namespace) -> int:
                       + seed + device)
     if status == 0:
         status = cli.main(
-            ["paint", source, "--every", "2", "--index", str(args.index),
+            ["paint", source, "--every", "2", "--index", str(args.index), "--display", args.display,
              "--out", str(figures / "demo_painting_steps.png"), "--gif", str(figures / "demo_painting.gif")]
             + seed + device
         )
     if status == 0 and args.train_minutes is None:
-        if args.refined.is_file():
-            status = cli.main(["before-after", str(args.refined), "--num", "12",
+        if refined.is_file():
+            status = cli.main(["before-after", str(refined), "--num", "12",
                                "--out", str(figures / "demo_before_after.png")] + seed + device)
         else:
-            print(f"no U-Net refinement at {args.refined}: skipped demo_before_after.png "
+            print(f"no U-Net refinement at {refined}: skipped demo_before_after.png "
                   f"(train one with `fpa train --preset emoji32-cpu-unet --refine-from {source}`)")
     return status
+
+
+def _shipped_or_missing(name: str) -> Path:
+    """The shipped file ``name``; where nothing is shipped, its checkout path (which is absent)."""
+    try:
+        return shipped_dir() / name
+    except FpaError:
+        return PRETRAINED_DIR / name

@@ -1,9 +1,13 @@
 """``fpa paint``: show how a trained painter paints one image, step by step.
 
-    fpa paint runs/emoji32 --seed 3 --out figures/steps.png [--gif figures/steps.gif]
+    fpa paint runs/emoji32 --seed 3 --out figures/steps.png [--gif figures/steps.gif] [--display paper]
 
 The figure has two rows over the painting steps: the rank-one update of each step and the
-image accumulated so far (normalised for display as in the paper's Fig. 5-7). The sample is
+image accumulated so far. ``--display output`` (default) shows the image after step t as the
+painter would output it, tanh(W_t), so the last one is the sample exactly as ``fpa generate``
+draws it, and the updates on one symmetric scale (0 = mid-grey); ``--display paper`` uses the
+paper's normalisation of Fig. 5-7 (each picture divided by |W_T|, tanh, its own colour range),
+see :mod:`fpalib.step_display`. The sample is
 number ``--index`` of a batch drawn with ``--seed``. Needs an FPA or FPA/U-Net checkpoint; for
 an FPA/U-Net the steps are its frozen painter's, and ``--unet-out PNG`` also draws the painted
 image before and after the U-Net.
@@ -20,6 +24,7 @@ from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
 from fpalib.models import FPAWithUNet
 from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint
+from fpalib.step_display import DISPLAY_MODES, check_mode
 from fpalib.train.runtime import resolve_device
 from fpalib.viz import before_after_figure, painting_steps_figure, save_painting_gif
 
@@ -33,12 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default: %(default)s)")
     parser.add_argument("--index", type=int, default=0, help="which sample of the seeded batch (default: 0)")
     parser.add_argument("--every", type=int, default=1, metavar="K", help="show every K-th step (default: 1)")
+    parser.add_argument("--display", default="output", metavar="|".join(DISPLAY_MODES),
+                        help="output: the image as the painter outputs it after each step (default); "
+                             "paper: the paper's per-picture normalisation")
     parser.add_argument("--unet-out", type=Path, metavar="PNG", help="FPA/U-Net: the image before and after the U-Net")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.index < 0 or args.every < 1:
         raise FpaError(f"--index must be 0 or more and --every at least 1; got {args.index} and {args.every}")
+    check_mode(args.display)
     state = load_checkpoint(args.run)
     cfg = checkpoint_config(state)
     if cfg.generator not in ("fpa", "fpa-unet"):
@@ -58,11 +67,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote the image before and after the U-Net to {args.unet_out}")
     steps = type(steps)(*(tensor.float().cpu() for tensor in steps))
     title = f"{cfg.name}, step {state['step']}, seed {args.seed}, sample {args.index}"
-    figure = painting_steps_figure(steps, index=args.index, every=args.every, title=title)
+    display = {"mode": args.display, "out_tanh": cfg.model.out_tanh}
+    figure = painting_steps_figure(steps, index=args.index, every=args.every, title=title, **display)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.out, dpi=120)
     print(f"wrote the painting steps to {args.out}")
     if args.gif is not None:
-        save_painting_gif(steps, args.gif, index=args.index)
+        save_painting_gif(steps, args.gif, index=args.index, **display)
         print(f"wrote the animation to {args.gif}")
     return 0

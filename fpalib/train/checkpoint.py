@@ -31,7 +31,7 @@ from torch import nn
 import fpalib
 from fpalib.errors import FpaError
 from fpalib.models import build_generator, ema_part, with_ema_part
-from fpalib.pretrained import PRETRAINED_KIND
+from fpalib.pretrained import PRETRAINED_KIND, shipped_dir
 from fpalib.train.config import ExperimentConfig, from_dict, with_image_size
 from fpalib.train.ema import EMA
 
@@ -88,8 +88,16 @@ def _fsync_directory(folder: Path) -> None:
 
 
 def resolve_checkpoint(path_or_run_dir: str | Path) -> Path:
-    """A .pt file as given, or ``<run>/checkpoints/latest.pt`` for a run folder."""
+    """A .pt file as given, ``<run>/checkpoints/latest.pt`` for a run folder, or a shipped
+    checkpoint by its bare name ("fpa-delta-emoji32", found through the package)."""
     path = Path(path_or_run_dir)
+    if not path.exists() and path.parent == Path(".") and path.suffix in ("", ".pt"):
+        try:
+            shipped = shipped_dir() / f"{path.stem}.pt"
+        except FpaError:
+            shipped = None
+        if shipped is not None and shipped.is_file():
+            return shipped
     if path.is_dir():
         path = checkpoint_path(path)
         if not path.is_file():
