@@ -2,6 +2,9 @@
 
 - :func:`steps_slider`: an ipywidgets box with a step slider (and a sample slider) over the
   picture update | image of the chosen step, drawn by :func:`painting_step_png`.
+- :func:`steps_strip_png`: the slider's pictures at a few steps side by side, as one PNG, the
+  static stand-in for the slider (a notebook saved with its widget state makes an HTML export
+  show the widget itself, which needs a network connection to draw).
 - :func:`gif_display`: an animated GIF for ``IPython.display.display``.
 - :func:`sharp_png`: a PNG file enlarged with nearest-neighbour (e.g. a sample grid).
 
@@ -35,6 +38,18 @@ def painting_step_png(shown: DisplaySteps, step: int, scale: int = 4) -> bytes:
     if not 1 <= step <= shown.updates.shape[0]:
         raise FpaError(f"step {step} is out of range 1..{shown.updates.shape[0]}")
     return _png_bytes(step_pair_image(shown, step - 1, scale))
+
+
+def steps_strip_png(shown: DisplaySteps, steps: list[int], scale: int = 4) -> bytes:
+    """PNG bytes of update | image at each 1-based step of ``steps``, left to right, white gaps between."""
+    if not steps:
+        raise FpaError("give at least one step for the strip")
+    pairs = [Image.open(io.BytesIO(painting_step_png(shown, step, scale))).convert("RGB") for step in steps]
+    gap = 4 * scale
+    strip = Image.new("RGB", (sum(p.width for p in pairs) + gap * (len(pairs) - 1), pairs[0].height), "white")
+    for position, pair in enumerate(pairs):
+        strip.paste(pair, (position * (pair.width + gap), 0))
+    return _png_bytes(strip)
 
 
 def steps_slider(steps: Any, scale: int | None = None, mode: str = "output", out_tanh: bool = True) -> Any:
@@ -144,4 +159,4 @@ def _png_bytes(picture: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["GifDisplay", "gif_display", "painting_step_png", "sharp_png", "steps_slider"]
+__all__ = ["GifDisplay", "gif_display", "painting_step_png", "sharp_png", "steps_slider", "steps_strip_png"]

@@ -6,7 +6,8 @@
   :func:`normalise_steps` (the paper's normalisation), from :mod:`fpalib.step_display`.
 - :func:`painting_steps_figure`, :func:`save_painting_gif`, :func:`steps_slider`: the rank-one
   update of each step beside the image so far, as a figure, a GIF and a notebook widget, all in
-  the same display mode; :func:`gif_display` shows a GIF in a notebook with a PNG fallback.
+  the same display mode; :func:`steps_strip_png` is the slider's static stand-in and
+  :func:`gif_display` shows a GIF in a notebook with a PNG fallback.
 - :func:`loss_curve_figure`: losses from a JSONL metrics log.
 
 ``steps`` arguments are a :class:`fpalib.models.PaintingSteps` (or any pair with ``.updates``
@@ -37,7 +38,7 @@ from .step_display import (
     to_unit,
     update_limit,
 )
-from .step_widget import gif_display, painting_step_png, sharp_png, steps_slider
+from .step_widget import gif_display, painting_step_png, sharp_png, steps_slider, steps_strip_png
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DISPLAY_MODES", "DisplaySteps", "before_after_figure", "display_steps", "fast_weights_figure",
     "gif_display", "loss_curve_figure", "normalise_steps", "painting_step_png", "painting_steps_figure",
-    "save_grid", "save_painting_gif", "sharp_png", "steps_slider", "to_uint8", "to_unit",
+    "save_grid", "save_painting_gif", "sharp_png", "steps_slider", "steps_strip_png", "to_uint8", "to_unit",
 ]
 
 LOSS_KEYS = ("d_loss", "g_loss", "aux_loss", "gp")

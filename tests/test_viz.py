@@ -157,6 +157,19 @@ def test_steps_slider_is_pixel_sharp_and_carries_a_png_fallback():
     assert base64.b64decode(box._repr_mimebundle_()["image/png"]) == bytes(picture.value)
 
 
+def test_steps_strip_puts_the_slider_pictures_side_by_side():
+    shown = viz.display_steps(random_steps(steps=5), 0)
+    with Image.open(io.BytesIO(viz.steps_strip_png(shown, [2, 5], scale=2))) as strip:
+        pair_width = 2 * (10 + 1 + 10)
+        assert strip.size == (2 * pair_width + 8, 2 * 8)
+        pixels = np.asarray(strip.convert("RGB"))
+    with Image.open(io.BytesIO(viz.painting_step_png(shown, 5, scale=2))) as last:
+        np.testing.assert_array_equal(pixels[:, -pair_width:], np.asarray(last.convert("RGB")))
+    assert (pixels[:, pair_width : pair_width + 8] == 255).all()
+    with pytest.raises(FpaError, match="at least one step"):
+        viz.steps_strip_png(shown, [])
+
+
 def test_gif_display_embeds_the_gif_with_a_png_of_its_last_frame(tmp_path):
     path = viz.save_painting_gif(random_steps(steps=4), tmp_path / "steps.gif", scale=2)
     bundle = viz.gif_display(path)._repr_mimebundle_()
