@@ -71,6 +71,17 @@ def test_demo_paints_from_given_weights(exported: Path, tmp_path: Path, capsys):
     assert "skipped demo_before_after.png" in capsys.readouterr().out
 
 
+def test_demo_writes_by_default_where_git_ignores_and_takes_a_display_mode(exported: Path, tmp_path: Path, monkeypatch):
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--weights", str(exported), "--refined", "none.pt", "--display", "paper"]) == 0
+    assert sorted(p.name for p in (tmp_path / "figures" / "demo").iterdir()) == [
+        "demo_painting.gif", "demo_painting_steps.png", "demo_samples.png"]
+    ignored = subprocess.run(["git", "check-ignore", "-q", "figures/demo/demo_samples.png"], cwd=REPO_ROOT)
+    assert ignored.returncode == 0, "make demo's output folder must be git-ignored (a clone stays clean)"
+
+
 def test_demo_draws_before_and_after_from_a_shipped_refinement(exported: Path, noise_images: Path, tmp_path: Path):
     refined = tmp_path / "refined"
     assert main(["train", "--preset", "smoke", "--generator", "fpa-unet", "--refine-from", str(exported),
@@ -117,3 +128,26 @@ def test_every_shipped_checkpoint_generates_finite_images_and_matches_its_card(p
     assert torch.isfinite(images).all() and images.abs().max() <= 1
     card = path.with_suffix(".md").read_text()
     assert card_config_from_markdown(card) == json.loads(json.dumps(load_checkpoint(path)["config"]))
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_shipped_files_as_package_data(tmp_path: Path):
+    """A non-editable install must find the painters without the repository (setup.py build hook)."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    shutil.copytree(REPO_ROOT / "fpalib", source / "fpalib", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO_ROOT / "data" / "pretrained", source / "data" / "pretrained")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("fpalib-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for path in SHIPPED_FILES:
+        assert f"fpalib/_pretrained/{path.name}" in names
+        assert f"fpalib/_pretrained/{path.with_suffix('.md').name}" in names
