@@ -10,8 +10,9 @@ the steps of one sample to pictures in [0, 1]:
     [-1, 1] to [0, 1] exactly as sample grids map images (:func:`to_unit`, then :func:`to_uint8`
     when saved), so the image after the last step equals the sample in a grid pixel for pixel.
     The **update** of step t (per channel i the rank-one matrix W^i_t - W^i_{t-1}, for the delta
-    rule sigma(beta^i_t) (v^i_t - W^i_{t-1} phi(k^i_t)) (x) phi(k^i_t), Eq. 9) is shown on one symmetric scale for the whole sequence: 0 is mid-grey, +L white and -L black,
-    where L is a high percentile (99 by default) of |update| over all steps, channels and pixels
+    rule beta^i_t (v^i_t - W^i_{t-1} phi(k^i_t)) (x) phi(k^i_t) with the rate beta^i_t = sigma(.),
+    Eq. 9) is shown on one symmetric scale for the whole sequence: 0 is mid-grey, +L white and -L
+    black, where L is a high percentile (99 by default) of |update| over all steps, channels and pixels
     of that sample. Small late updates stay visible and comparable with early ones; the few
     values beyond L are clipped.
 ``"paper"``

@@ -115,7 +115,8 @@ def test_paint_writes_the_steps_figure_and_gif(fpa_run, tmp_path):
 
 def test_paint_shows_the_generated_sample_by_default_and_the_paper_display_on_request(fpa_run, tmp_path, capsys):
     grid, gif, paper = tmp_path / "grid.png", tmp_path / "out.gif", tmp_path / "paper.gif"
-    assert main(["generate", str(fpa_run), "--num", "3", "--grid", "--nrow", "3", "--seed", "1", "--out", str(grid)]) == 0
+    generate = ["generate", str(fpa_run), "--num", "3", "--grid", "--nrow", "3", "--seed", "1", "--out", str(grid)]
+    assert main(generate) == 0
     assert main(["paint", str(fpa_run), "--seed", "1", "--index", "2", "--out", str(tmp_path / "a.png"),
                  "--gif", str(gif)]) == 0
     assert main(["paint", str(fpa_run), "--seed", "1", "--index", "2", "--out", str(tmp_path / "b.png"),

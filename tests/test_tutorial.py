@@ -30,7 +30,8 @@ def test_full_setup_uses_repository_folders(monkeypatch):
     monkeypatch.delenv("FPA_DATA", raising=False)
     paths = setup_notebook(smoke=False, seed=3)
     shipped = REPO_ROOT / "data" / "pretrained"
-    assert paths == NotebookPaths(REPO_ROOT, REPO_ROOT / "figures", REPO_ROOT / "runs", REPO_ROOT / "data", False, shipped)
+    expected = NotebookPaths(REPO_ROOT, REPO_ROOT / "figures", REPO_ROOT / "runs", REPO_ROOT / "data", False, shipped)
+    assert paths == expected
     assert paths.emoji == REPO_ROOT / "data" / "emoji"
     assert paths.pretrained == shipped
 
