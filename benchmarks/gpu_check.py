@@ -65,13 +65,13 @@ def sizes(dry: bool) -> dict:
         return dict(rule_batches=[4, 1], rule_dim=8, rule_steps=[4, 8], time=0.01, paint_preset="smoke",
                     paint_batches=[1, 4], paint_modes=("eager",), paint_dtypes=("float32",),
                     train_presets=["smoke"], timed_preset="smoke", timed_overrides=["loop.steps=4"],
-                    ddp_preset="smoke", ddp_steps=2, samples=64, test_timeout=300)
+                    ddp_preset="smoke", ddp_steps=2, samples=64, test_paths=["tests/test_devices.py"])
     return dict(rule_batches=[60, 1], rule_dim=64, rule_steps=[16, 32, 64, 128, 256], time=0.25,
                 paint_preset="paper-celeba64", paint_batches=[1, 256], paint_modes=bench_paint.MODES,
                 paint_dtypes=tuple(bench_paint.DTYPES), train_presets=["paper-celeba64", "paper-celeba64-lightgan",
                                                                        "emoji32-cpu"],
                 timed_preset="paper-celeba64", timed_overrides=[], ddp_preset="paper-celeba64", ddp_steps=10,
-                samples=None, test_timeout=300)
+                samples=None, test_paths=["tests"])
 
 
 # ---------------------------------------------------------------------------------------- parts
@@ -79,10 +79,10 @@ def part_tests(args, device, size) -> dict:
     """``pytest -m cuda`` in a subprocess; counts from its JUnit XML."""
     xml_path = args.out / "cuda_tests.xml"
     command = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider",
-               "--continue-on-collection-errors", f"--junitxml={xml_path}", "tests"]
+               "--continue-on-collection-errors", f"--junitxml={xml_path}", *size["test_paths"]]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=size["test_timeout"])
+                          timeout=300)
     counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
     failures = []
     if xml_path.is_file():
@@ -99,7 +99,7 @@ def part_tests(args, device, size) -> dict:
                 counts["skipped"] += 1
             else:
                 counts["passed"] += 1
-    return {"command": "python -m pytest -m cuda tests", "returncode": done.returncode, **counts,
+    return {"command": "python -m pytest -m cuda " + " ".join(size["test_paths"]), "returncode": done.returncode, **counts,
             "failures": failures, "tail": done.stdout.strip().splitlines()[-3:]}
 
 
@@ -213,13 +213,29 @@ def part_ddp(args, device, size) -> dict:
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     result = {"command": "torchrun --standalone --nproc_per_node 1 (torch.distributed.run)",
               "returncode": done.returncode, "wall_s": time.perf_counter() - started}
-    if done.returncode != 0 or not Path(spec["result"]).is_file():
-        raise RuntimeError(f"torchrun exited with {done.returncode}: " + " | ".join(done.stderr.strip().splitlines()[-3:]))
-    return {**result, **json.loads(Path(spec["result"]).read_text())}
+    seen = json.loads(Path(spec["result"]).read_text()) if Path(spec["result"]).is_file() else {}
+    if done.returncode != 0 or "error" in seen or not seen:
+        why = seen.get("error") or " | ".join(done.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"torchrun exited with {done.returncode}: {why}")
+    return {**result, **seen}
 
 
 def ddp_worker(spec_text: str) -> None:
     """Runs inside torchrun: train a few steps and record the process group and the DDP wrapping."""
+    spec = json.loads(spec_text)
+    seen = {"error": "the worker was interrupted"}
+    try:
+        seen = ddp_training(spec)
+    except Exception as error:  # the parent reads the reason from the result file
+        seen = {"error": f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}"}
+        raise
+    finally:
+        if int(os.environ.get("RANK", "0")) == 0:
+            Path(spec["result"]).write_text(json.dumps(seen))
+
+
+def ddp_training(spec: dict) -> dict:
+    """Train under torchrun as ``spec`` says; what the process group and the DDP wrapping looked like."""
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
@@ -227,7 +243,6 @@ def ddp_worker(spec_text: str) -> None:
     from fpalib.train.presets import get_preset
     from fpalib.train.trainer import Trainer
 
-    spec = json.loads(spec_text)
     cfg = apply_overrides(get_preset(spec["preset"]), spec["overrides"])
     trainer = Trainer(cfg, device=spec["device"], new=True, progress=False)
     seen = {"backend": dist.get_backend() if dist.is_initialized() else None,
@@ -240,8 +255,7 @@ def ddp_worker(spec_text: str) -> None:
                 finite=all(math.isfinite(v) for v in losses.values()))
     if seen["backend"] is None or not seen["wrapped_in_ddp"]:
         seen["note"] = "the trainer did not join a process group under torchrun"
-    if int(os.environ.get("RANK", "0")) == 0:
-        Path(spec["result"]).write_text(json.dumps(seen))
+    return seen
 
 
 # ---------------------------------------------------------------------------------------- driver
@@ -274,6 +288,16 @@ def run_part(name: str, function, args, device, size) -> dict:
     return outcome
 
 
+def write_report(results: dict, out: Path, seconds: float) -> str:
+    """Judge the targets, write report.json and report.md into ``out``; the Markdown."""
+    results["environment"]["total_s"] = seconds
+    results["targets"] = gpu_report.evaluate_targets(results)
+    (out / "report.json").write_text(json.dumps(results, indent=1, default=str))
+    report = gpu_report.markdown(results)
+    (out / "report.md").write_text(report)
+    return report
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("gpu-check"), help="report folder (created)")
@@ -287,9 +311,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]
     unknown = [p for p in parts if p not in PARTS]
-    if unknown or args.minutes <= 0:
-        parser.error(f"--parts takes {', '.join(PARTS)} (got {', '.join(unknown)}) and --minutes a positive number"
-                     if unknown else f"--minutes must be positive, got {args.minutes}")
+    if unknown or not parts:
+        parser.error(f"--parts takes a comma-separated list among {', '.join(PARTS)}; got {args.parts!r}")
+    if args.minutes <= 0:
+        parser.error(f"--minutes must be positive; got {args.minutes}")
     args.parts = parts
     return args
 
@@ -313,13 +338,9 @@ def main(argv=None) -> int:
     results = {"environment": environment(device, args.dry), "parts": {}}
     functions = {"tests": part_tests, "rules": part_rules, "paint": part_paint, "train": part_train,
                  "timed": part_timed, "ddp": part_ddp}
-    for name in args.parts:
+    for name in args.parts:  # the report is rewritten after every part: a killed run leaves the parts done
         results["parts"][name] = run_part(name, functions[name], args, device, size)
-    results["environment"]["total_s"] = time.perf_counter() - started
-    results["targets"] = gpu_report.evaluate_targets(results)
-    (args.out / "report.json").write_text(json.dumps(results, indent=1, default=str))
-    report = gpu_report.markdown(results)
-    (args.out / "report.md").write_text(report)
+        report = write_report(results, args.out, time.perf_counter() - started)
     print(report)
     failed = [name for name, part in results["parts"].items() if part["status"] != "ok"]
     return 1 if failed else 0
