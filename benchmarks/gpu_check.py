@@ -84,7 +84,7 @@ def part_tests(args, device, size) -> dict:
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
     counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
-    failures = []
+    failures, not_collected = [], []
     if xml_path.is_file():
         for case in ElementTree.parse(xml_path).iter("testcase"):
             name = f"{case.get('classname', '')}::{case.get('name', '')}"
@@ -92,6 +92,8 @@ def part_tests(args, device, size) -> dict:
             if "failure" in kinds:
                 counts["failed"] += 1
                 failures.append(name)
+            elif "error" in kinds and case.find("error").get("message") == "collection failure":
+                not_collected.append(f"{name.strip(':')}: {collection_reason(case.find('error').text or '')}")
             elif "error" in kinds:
                 counts["errors"] += 1
                 failures.append(name)
@@ -100,7 +102,13 @@ def part_tests(args, device, size) -> dict:
             else:
                 counts["passed"] += 1
     return {"command": "python -m pytest -m cuda " + " ".join(size["test_paths"]), "returncode": done.returncode, **counts,
-            "failures": failures, "tail": done.stdout.strip().splitlines()[-3:]}
+            "failures": failures, "not_collected": not_collected, "tail": done.stdout.strip().splitlines()[-3:]}
+
+
+def collection_reason(text: str) -> str:
+    """The last error line of a collection failure (e.g. "E   ModuleNotFoundError: No module named ...")."""
+    lines = [line.lstrip("E ").strip() for line in text.splitlines() if line.startswith("E ")]
+    return lines[-1] if lines else "collection failed"
 
 
 def part_rules(args, device, size) -> dict:
@@ -112,10 +120,13 @@ def part_rules(args, device, size) -> dict:
 
 
 def part_paint(args, device, size) -> dict:
-    """bench_paint rows of the painter."""
-    modes = tuple(m for m in size["paint_modes"] if args.compile or m != "compile")
+    """bench_paint rows of the painter; torch.compile at batch 1 only (each compilation takes long)."""
+    modes = tuple(m for m in size["paint_modes"] if m != "compile")
     rows = bench_paint.measure_painting(size["paint_preset"], device, size["paint_batches"], modes,
                                         size["paint_dtypes"], min_run_time=size["time"])
+    if args.compile and "compile" in size["paint_modes"]:
+        rows += bench_paint.measure_painting(size["paint_preset"], device, [1], ("eager", "compile"),
+                                             size["paint_dtypes"], min_run_time=size["time"])[1::2]
     return {"preset": size["paint_preset"], "paper_images_per_s": bench_paint.PAPER_IMAGES_PER_S, "rows": rows}
 
 
@@ -142,7 +153,8 @@ def part_timed(args, device, size) -> dict:
     trainer = Trainer(cfg, device=device, new=True, progress=False)
     amp = trainer.gan_step.amp_dtype
     summary = trainer.train()
-    result = {"preset": size["timed_preset"], "image_size": cfg.data.image_size, "minutes": args.minutes,
+    result = {"preset": size["timed_preset"], "image_size": cfg.data.image_size,
+              "minutes": None if args.dry else args.minutes,
               "steps": summary["step"], "elapsed_s": summary["elapsed_s"], "images_per_s": summary["images_per_s"],
               "autocast": str(amp).replace("torch.", "") if amp is not None else "off (float32)",
               "last_losses": summary["last_losses"], "ema_start_step": cfg.ema.start_step,

@@ -123,6 +123,9 @@ def _tests(data: dict) -> str:
             f"{data['skipped']} skipped (exit status {data['returncode']}).")
     if data["failures"]:
         text += "\n\nFailed: " + ", ".join(f"`{name}`" for name in data["failures"][:20])
+    if data.get("not_collected"):
+        text += "\n\nTest modules that could not be imported here (their tests did not run): " + "; ".join(
+            f"`{line}`" for line in data["not_collected"])
     return text
 
 
@@ -149,7 +152,8 @@ def _timed(data: dict) -> str:
         scored = (f"SWD x1e3 {scores['swd']:.1f}, precision {scores['precision']:.3f}, recall {scores['recall']:.3f} "
                   f"({scores['images']} EMA samples against {scores['images']} real images, "
                   f"{data['image_size']}x{data['image_size']})")
-    return (f"`{data['preset']}` (its painter and the authors' discriminator) for {data['minutes']:g} min: "
+    budget = f"for {data['minutes']:g} min" if data["minutes"] else "for a fixed number of steps"
+    return (f"`{data['preset']}` (its painter and the authors' discriminator) {budget}: "
             f"{data['steps']} steps in {data['elapsed_s']:.0f} s, {data['images_per_s']:.0f} images/s, autocast "
             f"{data['autocast']}. Last logged losses: {losses or '-'}.\n\n{scored}.\n\n"
             f"The EMA follows the paper's schedule (averaging starts after step {data['ema_start_step']}; before, it is "
