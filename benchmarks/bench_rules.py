@@ -3,6 +3,7 @@
 Usage:
     python benchmarks/bench_rules.py                     # CPU (and CUDA when present)
     python benchmarks/bench_rules.py --steps 64 --device cpu --min-run-time 2
+    python benchmarks/bench_rules.py --device cuda --batch 60,1 --steps 16,32,64,128,256
 
 The paper's painting shape is 20 images x 3 channels = 60 matrices of 64 x 64 painted in
 T = 64 steps (Irie & Schmidhuber, 2023, App. B). Rows compare, in the same run:
@@ -13,7 +14,8 @@ T = 64 steps (Irie & Schmidhuber, 2023, App. B). Rows compare, in the same run:
                       forward+backward needs, on pre-made tensors: what no implementation of
                       this algorithm can beat
 "fwd" is an inference call (no autograd graph); "fwd+bwd" a training call with gradients for
-keys, values and learning rates; "graph MiB" the memory the autograd graph keeps for backward.
+keys, values and learning rates; "graph MiB" the memory the autograd graph keeps for backward;
+"peak MiB" (CUDA only) the peak CUDA memory of one forward+backward above what was allocated.
 """
 
 from __future__ import annotations
