@@ -131,7 +131,8 @@ def run(device: torch.device, batch: int, dim: int, steps_list: list[int], min_r
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto", help="cpu, cuda, or auto (cpu, plus cuda when present)")
-    parser.add_argument("--batch", default="60", help="comma-separated matrices painted at once (20 images x 3 channels)")
+    parser.add_argument("--batch", default="60",
+                        help="comma-separated numbers of matrices painted at once (60 = 20 images x 3 channels)")
     parser.add_argument("--dim", type=int, default=64, help="d_key = d_value (image side)")
     parser.add_argument("--steps", default="16,32,64,128", help="comma-separated painting steps T")
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds of timing per measurement")

@@ -101,8 +101,9 @@ def part_tests(args, device, size) -> dict:
                 counts["skipped"] += 1
             else:
                 counts["passed"] += 1
-    return {"command": "python -m pytest -m cuda " + " ".join(size["test_paths"]), "returncode": done.returncode, **counts,
-            "failures": failures, "not_collected": not_collected, "tail": done.stdout.strip().splitlines()[-3:]}
+    return {"command": "python -m pytest -m cuda " + " ".join(size["test_paths"]), "returncode": done.returncode,
+            **counts, "failures": failures, "not_collected": not_collected,
+            "tail": done.stdout.strip().splitlines()[-3:]}
 
 
 def collection_reason(text: str) -> str:
@@ -343,6 +344,7 @@ def main(argv=None) -> int:
     device = torch.device("cpu" if args.dry else "cuda")
     if args.workers is None:
         args.workers = 0 if args.dry else 4
+    args.out = args.out.resolve()  # the subprocesses run in the repository root
     args.out.mkdir(parents=True, exist_ok=True)
     torch.backends.cudnn.benchmark = True
     size = sizes(args.dry)

@@ -101,7 +101,8 @@ def markdown(results: dict) -> str:
     """The whole report."""
     env = results["environment"]
     lines = ["# fpalib GPU check", "",
-             f"{env['date_utc']} · {env['device']} · torch {env['torch']} · CUDA {env['cuda']} · cuDNN {env['cudnn']}"
+             f"{env['date_utc']} · {env['device']} · torch {env['torch']} · CUDA {env['cuda']} "
+             f"· cuDNN {env['cudnn']}"
              f" · Python {env['python']} · {env['mode']} run · {env.get('total_s', 0):.0f} s in all", "",
              "Missing modules: " + (", ".join(env["missing_modules"]) or "none"), ""]
     if env["mode"] == "dry":
@@ -156,8 +157,8 @@ def _timed(data: dict) -> str:
     return (f"`{data['preset']}` (its painter and the authors' discriminator) {budget}: "
             f"{data['steps']} steps in {data['elapsed_s']:.0f} s, {data['images_per_s']:.0f} images/s, autocast "
             f"{data['autocast']}. Last logged losses: {losses or '-'}.\n\n{scored}.\n\n"
-            f"The EMA follows the paper's schedule (averaging starts after step {data['ema_start_step']}; before, it is "
-            f"the generator at the last multiple of {data['ema_reset_every']} steps).\n\n"
+            f"The EMA follows the paper's schedule (averaging starts after step {data['ema_start_step']}; "
+            f"before, it is the generator at the last multiple of {data['ema_reset_every']} steps).\n\n"
             f"![EMA samples]({data['figures']['samples']})\n\n![painting steps]({data['figures']['painting_steps']})")
 
 
