@@ -30,7 +30,9 @@ evaluated only on CUDA.
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
+import inspect
 import json
 import math
 import os
@@ -57,6 +59,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("tests", "rules", "paint", "train", "timed", "ddp")
 NEEDED_MODULES = ("torchvision", "numpy", "PIL", "matplotlib", "tqdm", "pytest", "scipy", "pytorch_fid", "triton")
 """Modules fpalib or this check use; the report lists the missing ones (pytorch_fid: SWD/PR, triton: compile)."""
+TORCH_APIS = (("torch.amp", "custom_fwd"), ("torch.amp", "custom_bwd"), ("torch.amp", "GradScaler"),
+              ("torch", "autocast"), ("torch.linalg", "solve_triangular"), ("torch", "Tensor.mT"),
+              ("torch.nn.functional", "scaled_dot_product_attention"), ("torch.autograd.graph", "saved_tensors_hooks"),
+              ("torch.utils.benchmark", "Timer.blocked_autorange"), ("torch.cuda", "is_bf16_supported"),
+              ("torch.cuda", "CUDAGraph"), ("torch", "compile"), ("torch.hub", "HASH_REGEX"),
+              ("torch.distributed.run", "main"), ("torch.nn.parallel", "DistributedDataParallel.no_sync"))
+"""The newer torch functions fpalib and this check call (module, attribute path); the report lists missing ones."""
 
 
 def sizes(dry: bool) -> dict:
@@ -281,7 +290,23 @@ def environment(device: torch.device, dry: bool) -> dict:
         "cudnn": torch.backends.cudnn.version() if cuda else None, "python": platform.python_version(),
         "bf16_supported": torch.cuda.is_bf16_supported() if cuda else None,
         "missing_modules": [name for name in NEEDED_MODULES if importlib.util.find_spec(name) is None],
+        "missing_torch_apis": missing_torch_apis(),
     }
+
+
+def missing_torch_apis() -> list[str]:
+    """The entries of TORCH_APIS this torch does not have, plus ``torch.load(weights_only=...)``."""
+    missing = []
+    for module, path in TORCH_APIS:
+        try:
+            found = importlib.import_module(module)
+            for name in path.split("."):
+                found = getattr(found, name)
+        except (ImportError, AttributeError):
+            missing.append(f"{module}.{path}")
+    if "weights_only" not in inspect.signature(torch.load).parameters:
+        missing.append("torch.load(weights_only=...)")
+    return missing
 
 
 def run_part(name: str, function, args, device, size) -> dict:

@@ -104,7 +104,8 @@ def markdown(results: dict) -> str:
              f"{env['date_utc']} · {env['device']} · torch {env['torch']} · CUDA {env['cuda']} "
              f"· cuDNN {env['cudnn']}"
              f" · Python {env['python']} · {env['mode']} run · {env.get('total_s', 0):.0f} s in all", "",
-             "Missing modules: " + (", ".join(env["missing_modules"]) or "none"), ""]
+             "Missing modules: " + (", ".join(env["missing_modules"]) or "none") + ". Torch functions fpalib uses "
+             "that this torch lacks: " + (", ".join(env.get("missing_torch_apis", [])) or "none") + ".", ""]
     if env["mode"] == "dry":
         lines += ["**Dry run**: every part at tiny sizes on the CPU; its numbers measure nothing.", ""]
     lines += ["## Targets", "", "| target | wanted | measured | status |", "|---|---|---|---|"]

@@ -66,3 +66,11 @@ def test_a_failed_part_leaves_its_target_not_measured():
     statuses = [t["status"] for t in gpu_report.evaluate_targets(results)]
     assert statuses == ["met", "not measured", "met", "met"]
     assert "failed" in gpu_report.evaluate_targets(results)[1]["measured"]
+
+
+def test_the_report_names_torch_functions_this_torch_lacks(monkeypatch):
+    import gpu_check
+
+    monkeypatch.setattr(gpu_check, "TORCH_APIS", (("torch", "Tensor.mT"), ("torch.linalg", "no_such_solver"),
+                                                   ("torch.no_such_module", "f")))
+    assert gpu_check.missing_torch_apis() == ["torch.linalg.no_such_solver", "torch.no_such_module.f"]
