@@ -74,7 +74,7 @@ def sizes(dry: bool) -> dict:
         return dict(rule_batches=[4, 1], rule_dim=8, rule_steps=[4, 8], time=0.01, paint_preset="smoke",
                     paint_batches=[1, 4], paint_modes=("eager",), paint_dtypes=("float32",),
                     train_presets=["smoke"], timed_preset="smoke", timed_overrides=["loop.steps=4"],
-                    ddp_preset="smoke", ddp_steps=2, samples=64, test_paths=["tests/test_devices.py"])
+                    ddp_preset="smoke", ddp_steps=2, samples=None, test_paths=["tests/test_devices.py"])
     return dict(rule_batches=[60, 1], rule_dim=64, rule_steps=[16, 32, 64, 128, 256], time=0.25,
                 paint_preset="paper-celeba64", paint_batches=[1, 256], paint_modes=bench_paint.MODES,
                 paint_dtypes=tuple(bench_paint.DTYPES), train_presets=["paper-celeba64", "paper-celeba64-lightgan",
@@ -179,11 +179,11 @@ def part_timed(args, device, size) -> dict:
 
 
 def training_images(args, size) -> Path:
-    """``--data``; in a dry run without it, 24 random 16x16 images written into the report folder."""
-    if args.data.is_dir():
-        return args.data
+    """``--data``; in a dry run 24 random 16x16 images written into the report folder (fast to scan)."""
     if not args.dry:
-        raise FileNotFoundError(f"{args.data} holds no images; fetch them with `fpa data emoji` or pass --data")
+        if not args.data.is_dir():
+            raise FileNotFoundError(f"{args.data} holds no images; fetch them with `fpa data emoji` or pass --data")
+        return args.data
     folder = args.out / "dry-images"
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
