@@ -74,13 +74,13 @@ def sizes(dry: bool) -> dict:
         return dict(rule_batches=[4, 1], rule_dim=8, rule_steps=[4, 8], time=0.01, paint_preset="smoke",
                     paint_batches=[1, 4], paint_modes=("eager",), paint_dtypes=("float32",),
                     train_presets=["smoke"], timed_preset="smoke", timed_overrides=["loop.steps=4"],
-                    ddp_preset="smoke", ddp_steps=2, samples=None, test_paths=["tests/test_devices.py"])
+                    ddp_preset="smoke", ddp_steps=2, test_paths=["tests/test_devices.py"])
     return dict(rule_batches=[60, 1], rule_dim=64, rule_steps=[16, 32, 64, 128, 256], time=0.25,
                 paint_preset="paper-celeba64", paint_batches=[1, 256], paint_modes=bench_paint.MODES,
                 paint_dtypes=tuple(bench_paint.DTYPES), train_presets=["paper-celeba64", "paper-celeba64-lightgan",
                                                                        "emoji32-cpu"],
                 timed_preset="paper-celeba64", timed_overrides=[], ddp_preset="paper-celeba64", ddp_steps=10,
-                samples=None, test_paths=["tests"])
+                test_paths=["tests"])
 
 
 # ---------------------------------------------------------------------------------------- parts
@@ -172,7 +172,7 @@ def part_timed(args, device, size) -> dict:
     generator = trainer.ema_generator.eval()
     result["figures"] = draw_samples(generator, args.out, cfg.name, summary["step"])
     try:
-        result["scores"] = score(generator, data, cfg, size["samples"])
+        result["scores"] = score(generator, data, cfg)
     except ImportError as error:  # fpalib.metrics imports pytorch-fid
         result["scores"] = {"error": f"not measured: {error} (SWD/PR import fpalib.metrics, which needs it)"}
     return result
@@ -209,13 +209,13 @@ def draw_samples(generator, out: Path, name: str, step: int) -> dict:
     return {"samples": "samples_ema.png", "painting_steps": "painting_steps.png"}
 
 
-def score(generator, data: Path, cfg, count: int | None) -> dict:
+def score(generator, data: Path, cfg) -> dict:
     """SWD (x1e3) and pixel precision/recall of EMA samples against the real images (all of them)."""
     from fpalib.data import ImageFolder
     from fpalib.metrics.evaluate import Evaluator
     from fpalib.train.eval_config import EvalConfig
 
-    count = count or len(ImageFolder(data, cfg.data.image_size))
+    count = len(ImageFolder(data, cfg.data.image_size))
     evaluator = Evaluator(EvalConfig(num_samples=count, swd_images=count), str(data), cfg.data.image_size,
                           metrics=("swd", "pr"), progress=False)
     return {"images": count, **evaluator(generator)}
