@@ -56,7 +56,7 @@ import bench_train  # noqa: E402
 import gpu_report  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("tests", "rules", "paint", "train", "timed", "ddp")
+PARTS = gpu_report.PARTS
 NEEDED_MODULES = ("torchvision", "numpy", "PIL", "matplotlib", "tqdm", "pytest", "scipy", "pytorch_fid", "triton")
 """Modules fpalib or this check use; the report lists the missing ones (pytorch_fid: SWD/PR, triton: compile)."""
 TORCH_APIS = (("torch.amp", "custom_fwd"), ("torch.amp", "custom_bwd"), ("torch.amp", "GradScaler"),

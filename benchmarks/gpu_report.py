@@ -18,6 +18,8 @@ STEP_TARGET = 1.5
 """A paper-celeba64 training step: at most this many times the LightGAN generator's step."""
 TOTAL_TARGET_S = 8 * 60
 """The whole check on one H100/H200."""
+PARTS = ("tests", "rules", "paint", "train", "timed", "ddp")
+"""The parts of the check, in the order they run."""
 
 
 def _part(results: dict, name: str) -> dict | None:
@@ -84,16 +86,12 @@ def evaluate_targets(results: dict) -> list[dict]:
                            _why_not(results, "train") if not train else "a preset is missing"))
 
     environment = results["environment"]
-    full = environment["mode"] == "full" and all(p in results["parts"] for p in bench_parts())
+    full = environment["mode"] == "full" and all(p in results["parts"] for p in PARTS)
     value = environment.get("total_s") if full else None
     targets.append(_target("the whole check (all parts)", f"<= {TOTAL_TARGET_S / 60:.0f} min", value,
                            value is not None and value <= TOTAL_TARGET_S,
                            f"{value / 60:.1f} min" if value else "", "not a full run of every part"))
     return targets
-
-
-def bench_parts() -> tuple[str, ...]:
-    return ("tests", "rules", "paint", "train", "timed", "ddp")
 
 
 # ---------------------------------------------------------------------------------------- Markdown
