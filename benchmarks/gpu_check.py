@@ -89,7 +89,7 @@ def part_tests(args, device, size) -> dict:
     xml_path = args.out / "cuda_tests.xml"
     command = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider",
                "--continue-on-collection-errors", f"--junitxml={xml_path}", *size["test_paths"]]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = subprocess_env()
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
     counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
@@ -113,6 +113,13 @@ def part_tests(args, device, size) -> dict:
     return {"command": "python -m pytest -m cuda " + " ".join(size["test_paths"]), "returncode": done.returncode,
             **counts, "failures": failures, "not_collected": not_collected,
             "tail": done.stdout.strip().splitlines()[-3:]}
+
+
+def subprocess_env() -> dict[str, str]:
+    """This environment with the repository first on PYTHONPATH and every entry absolute (the
+    subprocesses run in the repository root; a carried wheel may be on PYTHONPATH)."""
+    entries = [str(Path(entry).resolve()) for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *entries])}
 
 
 def collection_reason(text: str) -> str:
@@ -230,7 +237,7 @@ def part_ddp(args, device, size) -> dict:
                           "loop.amp=true"] + ([] if args.dry else ["data.image_size=64"])}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
                str(Path(__file__).resolve()), "--ddp-worker", json.dumps(spec)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = subprocess_env()
     started = time.perf_counter()
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     result = {"command": "torchrun --standalone --nproc_per_node 1 (torch.distributed.run)",
