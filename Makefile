@@ -5,7 +5,8 @@
 #   make data    fetch the emoji images into data/emoji (idempotent)
 #   make demo    setup + `fpa demo`: figures from the shipped emoji painter into figures/demo/ (git-ignored)
 #   make test    setup, `fpa doctor`, then the whole pytest suite (what CI runs)
-#   make bench   run every script in benchmarks/
+#   make bench   run every benchmarks/bench_*.py script
+#   make gpu-check  benchmarks/gpu_check.py on a CUDA machine, report in gpu-check/ (no install: PYTHONPATH=.)
 #   make clean   remove runs/ and the files in figures/ that git does not track (keeps data/)
 
 PYTHON ?= python3
@@ -15,7 +16,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.fpalib-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data demo test bench clean
+.PHONY: help setup data demo test bench gpu-check clean
 
 help:
 	@sed -n 's/^#   make /make /p' Makefile
@@ -43,10 +44,15 @@ test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
-	@set -e; for script in benchmarks/*.py; do \
+	@set -e; for script in benchmarks/bench_*.py; do \
 		[ -e "$$script" ] || continue; \
 		echo "== $$script"; $(BIN)/python "$$script"; \
 	done
+
+# Runs with the venv's python when there is one, else $(PYTHON) as is: a bare GPU machine
+# with torch (>= 2.11) and no pip can run it from the checkout.
+gpu-check:
+	PYTHONPATH=. $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) benchmarks/gpu_check.py --out gpu-check
 
 clean:
 	rm -rf runs .pytest_cache

@@ -26,6 +26,10 @@ step: the generator runs once without gradients (fakes for D) and once with forw
     optim+EMA    both Adam steps and one EMA update
     other        step minus the sum of the rows (autograd glue, losses, zero_grad, ...)
 
+With ``--amp`` (on CUDA) one more row times the complete step under bfloat16 autocast, as
+``fpa train`` runs it on a GPU. A preset whose generator is LightGAN
+(``paper-celeba64-lightgan``) has the LightGAN column only.
+
 Table 2, generated images per second (inference, EMA-style ``no_grad``) at batch 1 and 256.
 The paper reports about 55 images/s at batch 1 on a V100 for its FPA and about 160 for
 LightGAN (Irie & Schmidhuber, 2023, App. C.2).
@@ -35,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 
 import torch
 from torch import nn
@@ -135,15 +138,26 @@ def optimiser_and_ema_time(generator: nn.Module, disc: nn.Module, cfg, min_run_t
     return seconds
 
 
-def step_time(cfg, generator: nn.Module, disc: nn.Module, device, min_run_time: float) -> float:
-    """Mean seconds of one GanStep over 4 consecutive steps (one with the gradient penalty)."""
+def variants_of(preset: str) -> tuple[str, ...]:
+    """The benchmark columns of a preset: all three, or "lightgan" alone for a LightGAN preset."""
+    return ("lightgan",) if get_preset(preset).generator == "lightgan" else VARIANTS
+
+
+def step_time(
+    cfg, generator: nn.Module, disc: nn.Module, device, min_run_time: float, amp_dtype: torch.dtype | None = None
+) -> float:
+    """Mean seconds of one GanStep over 4 consecutive steps (one with the gradient penalty).
+
+    amp_dtype: autocast dtype of the step (None: float32), as the trainer's ``loop.amp`` uses it.
+    """
     batch = cfg.optim.batch_size
     real = torch.rand(batch, cfg.data.channels, cfg.data.image_size, cfg.data.image_size, device=device) * 2 - 1
     generator, disc = copy.deepcopy(generator), copy.deepcopy(disc)
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas)
-    scaler = torch.amp.GradScaler(device.type, enabled=False)
-    gan_step = GanStep(generator, disc, opt_g, opt_d, scaler, cfg.loss, batch_size=batch)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    gan_step = GanStep(generator, disc, opt_g, opt_d, scaler, cfg.loss, batch_size=batch, amp_dtype=amp_dtype,
+                       augment=cfg.augment)
     ema = EMA(generator, EMAConfig(start_step=0, update_every=1, reset_until=-1))
 
     def four_steps():
@@ -164,36 +178,63 @@ def images_per_second(generator: nn.Module, batch: int, device, min_run_time: fl
     return batch / median_seconds(call, min_run_time=min_run_time)
 
 
-def run_preset(preset: str, device: torch.device, min_run_time: float, batches: list[int]) -> None:
+def measure_preset(
+    preset: str, device: torch.device, min_run_time: float, batches: list[int], amp: bool = False
+) -> dict:
+    """Table 1 and 2 of one preset: ``{"ms": {variant: {row: ms}}, "images_per_s": {variant: {batch: n}}}``.
+
+    amp: also time the step under bfloat16 autocast (row "step bf16"; CUDA only).
+    """
     rows: dict[str, dict[str, float]] = {}
     speed: dict[str, dict[int, float]] = {}
-    for variant in VARIANTS:
+    for variant in variants_of(preset):
         cfg, generator, disc = build_variant(preset, variant, device)
         times = component_times(cfg, generator, disc, device, min_run_time)
         times["step"] = step_time(cfg, generator, disc, device, min_run_time)
         times["other"] = times["step"] - sum(v for k, v in times.items() if k != "step")
-        rows[variant] = times
+        if amp and device.type == "cuda":
+            times["step bf16"] = step_time(cfg, generator, disc, device, min_run_time, torch.bfloat16)
+        rows[variant] = {name: seconds * 1e3 for name, seconds in times.items()}
         generator.eval()
         speed[variant] = {b: images_per_second(generator, b, device, min_run_time) for b in batches}
+    return {"preset": preset, "device": device_name(device), "ms": rows, "images_per_s": speed}
+
+
+ROW_NAMES = ["input gen", "LSTM", "rule", "generator", "disc", "loss+gp", "optim+EMA", "other", "step", "step bf16"]
+
+
+def format_preset(result: dict) -> str:
+    """The two Markdown tables of a :func:`measure_preset` result."""
+    preset, rows, speed = result["preset"], result["ms"], result["images_per_s"]
+    variants = list(rows)
     cfg = get_preset(preset)
-    print(f"\n### {preset} on {device_name(device)}: batch {cfg.optim.batch_size}, "
-          f"{cfg.data.image_size}x{cfg.data.image_size}, T={cfg.model.steps}, hidden {cfg.model.hidden}\n")
-    names = ["input gen", "LSTM", "rule", "generator", "disc", "loss+gp", "optim+EMA", "other", "step"]
-    print("| ms per training step | " + " | ".join(VARIANTS) + " | loop / parallel |")
-    print("|---|" + "---:|" * (len(VARIANTS) + 1))
-    for name in names:
-        cells = [f"{rows[v][name] * 1e3:.1f}" if name in rows[v] else "-" for v in VARIANTS]
-        ratio = "-"
-        if name in rows["fpa parallel"] and rows["fpa parallel"][name] > 0:
-            ratio = f"{rows['fpa loop'][name] / rows['fpa parallel'][name]:.2f}x"
-        label = f"**{name}**" if name == "step" else name
-        print(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
-    print("\n| generated images/s | " + " | ".join(VARIANTS) + " | parallel / loop |")
-    print("|---|" + "---:|" * (len(VARIANTS) + 1))
-    for b in batches:
-        cells = [f"{speed[v][b]:.1f}" for v in VARIANTS]
-        print(f"| batch {b} | " + " | ".join(cells) + f" | {speed['fpa parallel'][b] / speed['fpa loop'][b]:.2f}x |")
-    sys.stdout.flush()
+    compare = "fpa parallel" in rows and "fpa loop" in rows
+    lines = [f"### {preset} on {result['device']}: batch {cfg.optim.batch_size}, "
+             f"{cfg.data.image_size}x{cfg.data.image_size}, T={cfg.model.steps}, hidden {cfg.model.hidden}", ""]
+    lines.append("| ms per training step | " + " | ".join(variants) + (" | loop / parallel |" if compare else " |"))
+    lines.append("|---|" + "---:|" * (len(variants) + compare))
+    for name in ROW_NAMES:
+        if not any(name in rows[v] for v in variants):
+            continue
+        cells = [f"{rows[v][name]:.1f}" if name in rows[v] else "-" for v in variants]
+        ratio = ""
+        if compare:
+            ok = name in rows["fpa parallel"] and rows["fpa parallel"][name] > 0
+            ratio = f" {rows['fpa loop'][name] / rows['fpa parallel'][name]:.2f}x |" if ok else " - |"
+        label = f"**{name}**" if name.startswith("step") else name
+        lines.append(f"| {label} | " + " | ".join(cells) + " |" + ratio)
+    lines += ["", "| generated images/s | " + " | ".join(variants) + (" | parallel / loop |" if compare else " |")]
+    lines.append("|---|" + "---:|" * (len(variants) + compare))
+    for b in next(iter(speed.values())):
+        cells = [f"{speed[v][b]:.1f}" for v in variants]
+        ratio = f" {speed['fpa parallel'][b] / speed['fpa loop'][b]:.2f}x |" if compare else ""
+        lines.append(f"| batch {b} | " + " | ".join(cells) + " |" + ratio)
+    return "\n".join(lines)
+
+
+def run_preset(preset: str, device: torch.device, min_run_time: float, batches: list[int], amp: bool = False) -> None:
+    """Measure one preset and print its tables."""
+    print("\n" + format_preset(measure_preset(preset, device, min_run_time, batches, amp)), flush=True)
 
 
 def device_name(device: torch.device) -> str:
@@ -208,6 +249,7 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     parser.add_argument("--batches", default="1,256", help="generation batch sizes")
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per measurement")
+    parser.add_argument("--amp", action="store_true", help="on CUDA, also time the step under bfloat16 autocast")
     args = parser.parse_args()
     devices = [torch.device("cpu")] if args.device != "cuda" else []
     if args.device in ("cuda", "all") and torch.cuda.is_available():
@@ -215,7 +257,7 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     for device in devices:
         for preset in args.presets.split(","):
-            run_preset(preset, device, args.min_run_time, [int(b) for b in args.batches.split(",")])
+            run_preset(preset, device, args.min_run_time, [int(b) for b in args.batches.split(",")], args.amp)
 
 
 if __name__ == "__main__":

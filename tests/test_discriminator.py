@@ -198,7 +198,7 @@ def test_forward_rejects_images_of_the_wrong_shape(shape: tuple[int, ...]) -> No
         disc(torch.zeros(shape))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_runs_on_cuda_under_autocast(dtype: torch.dtype) -> None:
     torch.manual_seed(0)

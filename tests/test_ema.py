@@ -140,7 +140,7 @@ def test_config_validate_rejects_bad_values(overrides: dict, message: str) -> No
         EMA(tiny_model(), EMAConfig(**overrides))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 def test_average_stays_on_the_model_device() -> None:
     model = tiny_model().cuda()
     ema = EMA(model, SMALL_SCHEDULE)

@@ -12,7 +12,7 @@ from fpalib.rules import RULES, delta_rule, get_rule, hebbian_rule, oja_rule
 from fpalib.rules.delta import delta_rule_parallel_autograd
 
 F64 = torch.float64
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+CUDA = pytest.mark.cuda  # skipped without a GPU (conftest.py)
 
 
 def make_inputs(batch, steps, d_key, d_value, *, seed, dtype=F64, lr_range=(0.0, 1.0), init=True, device="cpu"):

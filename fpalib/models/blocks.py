@@ -51,7 +51,9 @@ class Blur(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         channels = x.shape[1]
-        weight = self.kernel.to(dtype=x.dtype).expand(channels, 1, 3, 3)
+        # A copy: DistributedDataParallel (torch 2.11) re-broadcasts buffers in place at every
+        # forward, which would invalidate a view of the buffer saved for an earlier backward.
+        weight = self.kernel.to(dtype=x.dtype, copy=True).expand(channels, 1, 3, 3)
         padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
         return F.conv2d(padded, weight, groups=channels)
 

@@ -2,9 +2,10 @@
 
 Single process: ``start_runtime("cpu" | "cuda" | None)`` picks the device (None = CUDA when
 available). Launched by ``torchrun --nproc_per_node N`` (the environment then holds RANK,
-WORLD_SIZE and LOCAL_RANK), the process joins the default process group (NCCL on CUDA, Gloo
-on CPU) and uses the GPU ``cuda:LOCAL_RANK``. Nothing custom: plain
-``torch.distributed`` and ``DistributedDataParallel``.
+WORLD_SIZE, LOCAL_RANK and TORCHELASTIC_RUN_ID), the process joins the default process group
+(NCCL on CUDA, Gloo on CPU) and uses the GPU ``cuda:LOCAL_RANK``; so does a single process
+under torchrun (N = 1), so that ``torchrun --nproc_per_node 1`` exercises the DDP path.
+Nothing custom: plain ``torch.distributed`` and ``DistributedDataParallel``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Runtime:
     rank: int = 0
     world_size: int = 1
     owns_process_group: bool = False
+    in_process_group: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -38,8 +40,8 @@ class Runtime:
 
     @property
     def distributed(self) -> bool:
-        """More than one process trains together."""
-        return self.world_size > 1
+        """The process trains in a torch.distributed group (under torchrun, even alone)."""
+        return self.in_process_group or self.world_size > 1
 
 
 def resolve_device(name: str | torch.device | None = None) -> torch.device:
@@ -58,7 +60,7 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
 def start_runtime(device: str | torch.device | None = None) -> Runtime:
     """The runtime of this process; joins the torchrun process group when launched by one."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
+    if world_size <= 1 and not launched_by_torchrun():
         return Runtime(resolve_device(device))
     requested = resolve_device(device)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -68,7 +70,12 @@ def start_runtime(device: str | torch.device | None = None) -> Runtime:
     owns = not dist.is_initialized()
     if owns:
         dist.init_process_group(backend="nccl" if requested.type == "cuda" else "gloo")
-    return Runtime(requested, dist.get_rank(), dist.get_world_size(), owns)
+    return Runtime(requested, dist.get_rank(), dist.get_world_size(), owns, in_process_group=True)
+
+
+def launched_by_torchrun() -> bool:
+    """torchrun (torch.distributed.run) started this process: it sets TORCHELASTIC_RUN_ID and RANK."""
+    return "TORCHELASTIC_RUN_ID" in os.environ and "RANK" in os.environ
 
 
 def stop_runtime(runtime: Runtime) -> None:
