@@ -16,6 +16,7 @@ the first execution trained instead of starting over.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -223,3 +224,24 @@ def side_by_side_figure(
         axis.set_title(caption)
         axis.set_axis_off()
     return figure
+
+
+def score_checkpoint(
+    checkpoint: str | Path, real_path: str | Path, *, num_samples: int, seed: int = 0,
+    metrics: Sequence[str] = ("swd", "pr"),
+) -> dict[str, float]:
+    """What ``fpa evaluate CHECKPOINT --data REAL_PATH --metrics ... --num-samples N --seed S``
+    prints, as ``{metric: value}`` (EMA weights, on the CPU, nothing logged).
+
+    With ``swd`` and ``pr``: ``num_samples`` generated images (latents drawn with ``seed``)
+    against as many real images (a ``seed``-ed random subset); see
+    :class:`fpalib.metrics.evaluate.Evaluator`.
+    """
+    from fpalib.metrics.evaluate import Evaluator, evaluation_metrics
+
+    state = load_checkpoint(checkpoint)
+    cfg = checkpoint_config(state)
+    cfg.eval = dataclasses.replace(cfg.eval, num_samples=num_samples, seed=seed, metrics=tuple(metrics)).validate()
+    evaluator = Evaluator(cfg.eval, str(real_path), cfg.data.image_size, cfg.data.channels,
+                          evaluation_metrics(cfg), progress=False)
+    return evaluator(generator_from_checkpoint(state, ema=True, device="cpu"), int(state.get("step", 0)))

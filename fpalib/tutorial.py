@@ -151,12 +151,23 @@ def _matplotlib_defaults() -> None:
 
 
 def ensure_emoji(paths: NotebookPaths) -> Path:
-    """``paths.emoji``, fetched with ``fpa data emoji``'s code (npm registry) when it is missing."""
+    """The emoji image folder: ``paths.emoji`` (fetched with ``fpa data emoji``'s code from the
+    npm registry when it is missing), or, where that fails (no npm, no network), the shipped
+    32x32 atlas unpacked into ``data/emoji-32px`` (see :mod:`fpalib.emoji_atlas`)."""
     from fpalib.emoji import prepare_emoji
+    from fpalib.emoji_atlas import UNPACKED_FOLDER, unpack_atlas
 
     if paths.emoji.is_dir() and (paths.emoji / "metadata.csv").is_file():
         return paths.emoji
-    prepare_emoji(paths.emoji)
+    unpacked = paths.root / UNPACKED_FOLDER
+    if (unpacked / "source.json").is_file():
+        return unpack_atlas(unpacked)
+    try:
+        prepare_emoji(paths.emoji)
+    except FpaError as error:
+        print(f"{error}\nusing the shipped 32x32 copy of the emoji set instead (data/emoji-atlas; "
+              "images larger than 32x32 are upsampled from it)")
+        return unpack_atlas(unpacked)
     return paths.emoji
 
 

@@ -125,3 +125,18 @@ def test_side_by_side_figure_has_one_captioned_panel_per_set():
         side_by_side_figure({})
     with pytest.raises(FpaError, match=r"\(N, C, H, W\)"):
         side_by_side_figure({"flat": torch.zeros(3, 8, 8)})
+
+
+def test_score_checkpoint_prints_what_fpa_evaluate_prints(smoke_cfg, tmp_path: Path, capsys):
+    from fpalib import cli
+    from fpalib.experiments import score_checkpoint
+    from fpalib.metrics.evaluate import format_results
+
+    run = train_or_load(smoke_cfg, tmp_path / "run", steps=1, progress=False)
+    data = smoke_cfg.data.path
+    scores = score_checkpoint(run.source, data, num_samples=16, seed=3)
+    assert set(scores) >= {"swd", "precision", "recall"} and 0 <= scores["recall"] <= 1
+    assert cli.main(["evaluate", str(run.source), "--data", data, "--metrics", "swd,pr", "--num-samples", "16",
+                     "--seed", "3", "--no-log"]) == 0
+    assert capsys.readouterr().out.strip() == f"step 1: {format_results(scores)}"
+    assert score_checkpoint(run.source, data, num_samples=16, seed=4)["swd"] != scores["swd"]  # the seed is used

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from fpalib.emoji import DEFAULT_OUT, DEFAULT_VERSION, PACKAGE, EmojiOptions, prepare_emoji
+from fpalib.emoji_atlas import ATLAS_FOLDER, ATLAS_IMAGE, UNPACKED_FOLDER, build_atlas, unpack_atlas
+from fpalib.errors import FpaError
 
 HELP = "download and prepare a training data set (emoji: Noto Emoji artwork as 64x64 PNGs)"
 
@@ -30,11 +32,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     emoji.add_argument(
         "--force", action="store_true", help="rebuild even if --out already holds an emoji set made here"
     )
+    source = emoji.add_mutually_exclusive_group()
+    source.add_argument(
+        "--from-atlas", action="store_true",
+        help=f"no npm: write the shipped 32x32 copy ({ATLAS_FOLDER}/{ATLAS_IMAGE}) as an image folder "
+        f"into --out (default then: {UNPACKED_FOLDER})",
+    )
+    source.add_argument(
+        "--write-atlas", type=Path, metavar="DIR",
+        help="after fetching, tile the set at 32x32 into DIR (how the shipped atlas was made)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     options = EmojiOptions(
         version=args.version, skin_tones=args.skin_tones, flags=args.flags, components=args.components
     )
-    prepare_emoji(args.out, options, force=args.force)
+    if args.from_atlas:
+        if options != EmojiOptions() or args.version != DEFAULT_VERSION:
+            raise FpaError("--from-atlas holds only the base emoji of the default version; "
+                           "drop --skin-tones/--flags/--components/--version or fetch with npm")
+        out = UNPACKED_FOLDER if args.out == DEFAULT_OUT else args.out
+        print(f"wrote {len(list(unpack_atlas(out).rglob('*.png')))} 32x32 emoji images to '{out}'")
+        return 0
+    result = prepare_emoji(args.out, options, force=args.force)
+    if args.write_atlas is not None:
+        print(f"wrote {build_atlas(result.out, args.write_atlas)}")
     return 0

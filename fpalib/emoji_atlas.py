@@ -1,0 +1,117 @@
+"""A compact shipped copy of the emoji set at 32x32: one PNG atlas, for machines without Node.js.
+
+``fpa data emoji`` needs npm to fetch the Noto Emoji artwork. So that the tutorial also runs
+where npm is missing (Colab, Binder, a locked-down laptop), the repository ships the same 1636
+base emoji, already reduced to 32x32 exactly as :func:`fpalib.data.load_image` reduces the
+64x64 files (Lanczos), tiled into one RGB PNG::
+
+    data/emoji-atlas/emoji32.png     ATLAS_COLUMNS tiles per row, row-major in metadata.csv order
+    data/emoji-atlas/metadata.csv    file,name,category,subcategory,skin_tone (as fpa data emoji)
+    data/emoji-atlas/ATTRIBUTION.md  Noto Emoji (Apache-2.0) and emoji-data (MIT) licences
+
+:func:`unpack_atlas` writes the tiles back as ``<category>/<name>.png`` (32x32) with
+``metadata.csv``, ``ATTRIBUTION.md`` and ``source.json``, a folder that
+:class:`fpalib.data.ImageFolder` and every notebook read like the fetched set; at 32x32 the
+images are pixel for pixel those of the fetched set. Larger sizes are upsampled from 32x32, so
+only 32x32 experiments match the fetched set. :func:`build_atlas` makes the atlas from a fetched
+set (how the shipped file was made: ``fpa data emoji --write-atlas``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from fpalib.data import load_image
+from fpalib.errors import FpaError
+
+ATLAS_SIZE = 32
+ATLAS_COLUMNS = 41
+ATLAS_FOLDER = Path("data/emoji-atlas")
+ATLAS_IMAGE = "emoji32.png"
+UNPACKED_FOLDER = Path("data/emoji-32px")
+COPIED_FILES = ("metadata.csv", "ATTRIBUTION.md")
+SHIPPED_ATLAS = Path(__file__).resolve().parents[1] / ATLAS_FOLDER   # the repository's copy
+
+
+def _metadata_files(folder: Path) -> list[str]:
+    """The ``file`` column of ``folder/metadata.csv`` (relative PNG paths, in order)."""
+    metadata = folder / "metadata.csv"
+    if not metadata.is_file():
+        raise FpaError(f"'{metadata}' is missing; pass a folder made by `fpa data emoji` (or the shipped atlas)")
+    with open(metadata, newline="", encoding="utf-8") as handle:
+        return [row["file"] for row in csv.DictReader(handle)]
+
+
+def build_atlas(emoji: str | Path, out: str | Path = ATLAS_FOLDER) -> Path:
+    """Tile every image of the fetched set ``emoji`` at 32x32 into ``out/emoji32.png``; return its path.
+
+    Each tile is ``load_image(file, 32)``, stored as uint8 (exact: the loader's values are
+    uint8 / 127.5 - 1). metadata.csv and ATTRIBUTION.md are copied next to it.
+    """
+    emoji, out = Path(emoji), Path(out)
+    files = _metadata_files(emoji)
+    rows = math.ceil(len(files) / ATLAS_COLUMNS)
+    sheet = np.full((rows * ATLAS_SIZE, ATLAS_COLUMNS * ATLAS_SIZE, 3), 255, dtype=np.uint8)
+    for index, file in enumerate(files):
+        tile = load_image(emoji / file, ATLAS_SIZE)                                   # (3, 32, 32) in [-1, 1]
+        pixels = tile.add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()      # (32, 32, 3)
+        row, column = divmod(index, ATLAS_COLUMNS)
+        sheet[row * ATLAS_SIZE:(row + 1) * ATLAS_SIZE, column * ATLAS_SIZE:(column + 1) * ATLAS_SIZE] = pixels
+    out.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(out / ATLAS_IMAGE, optimize=True)
+    shutil.copyfile(emoji / "metadata.csv", out / "metadata.csv")
+    note = (f"# Emoji atlas: attribution\n\n`{ATLAS_IMAGE}` tiles the {len(files)} images of the set described below, "
+            f"each reduced to {ATLAS_SIZE}x{ATLAS_SIZE}\n(Lanczos), {ATLAS_COLUMNS} per row in metadata.csv order; "
+            "made by `fpa data emoji --write-atlas`.\nThe licences below apply to it unchanged.\n\n")
+    original = (emoji / "ATTRIBUTION.md").read_text(encoding="utf-8")
+    (out / "ATTRIBUTION.md").write_text(note + original.replace("# ", "## ", 1), encoding="utf-8")
+    return out / ATLAS_IMAGE
+
+
+def atlas_tiles(atlas: str | Path = SHIPPED_ATLAS) -> tuple[np.ndarray, list[str]]:
+    """The atlas as ``(N, 32, 32, 3)`` uint8 tiles and their relative file names (metadata order)."""
+    atlas = Path(atlas)
+    files = _metadata_files(atlas)
+    sheet_path = atlas / ATLAS_IMAGE
+    if not sheet_path.is_file():
+        raise FpaError(f"'{sheet_path}' is missing; restore it with `git checkout -- {ATLAS_FOLDER}`")
+    with Image.open(sheet_path) as opened:
+        sheet = np.asarray(opened.convert("RGB"))
+    rows = math.ceil(len(files) / ATLAS_COLUMNS)
+    if sheet.shape[:2] != (rows * ATLAS_SIZE, ATLAS_COLUMNS * ATLAS_SIZE):
+        raise FpaError(f"'{sheet_path}' is {sheet.shape[1]}x{sheet.shape[0]} pixels, not the "
+                       f"{ATLAS_COLUMNS}x{rows} tiles of 32x32 that metadata.csv lists; restore the atlas folder")
+    grid = sheet.reshape(rows, ATLAS_SIZE, ATLAS_COLUMNS, ATLAS_SIZE, 3).transpose(0, 2, 1, 3, 4)
+    return grid.reshape(rows * ATLAS_COLUMNS, ATLAS_SIZE, ATLAS_SIZE, 3)[: len(files)], files
+
+
+def unpack_atlas(out: str | Path = UNPACKED_FOLDER, atlas: str | Path = SHIPPED_ATLAS) -> Path:
+    """Write the atlas as an image folder ``out`` (32x32 PNGs, metadata.csv, ATTRIBUTION.md,
+    source.json); a complete folder from an earlier call is kept. Returns ``out``."""
+    out, atlas = Path(out), Path(atlas)
+    files = _metadata_files(atlas)
+    if (out / "source.json").is_file() and all((out / file).is_file() for file in files):
+        return out
+    tiles, files = atlas_tiles(atlas)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.partial-", dir=out.parent) as work_dir:
+        staged = Path(work_dir) / "emoji"
+        for tile, file in zip(tiles, files):
+            (staged / file).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(tile).save(staged / file)
+        for name in COPIED_FILES:
+            shutil.copyfile(atlas / name, staged / name)
+        source = {"atlas": str(ATLAS_FOLDER / ATLAS_IMAGE), "image_size": ATLAS_SIZE, "count": len(files)}
+        (staged / "source.json").write_text(json.dumps(source, indent=2) + "\n", encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        staged.rename(out)
+    return out
