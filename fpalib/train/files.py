@@ -84,14 +84,14 @@ def append_line(path: str | Path, line: str) -> None:
         raise ValueError("append_line takes a single line")
     path = Path(path)
     data = (line + "\n").encode("utf-8")
-    with path.open("a+b") as file:
-        size = file.seek(0, os.SEEK_END)
-        size = _drop_damaged_tail(file, size, path)
+    with path.open("a+b", buffering=0) as file:  # unbuffered: a failed write is seen here, not at close
+        size = _drop_damaged_tail(file, file.seek(0, os.SEEK_END), path)
         try:
-            file.write(data)
-            file.flush()
+            written = 0
+            while written < len(data):  # a short write is followed by one that raises (ENOSPC, EFBIG)
+                written += file.write(data[written:])
         except OSError:
-            file.truncate(size)
+            os.ftruncate(file.fileno(), size)
             raise
 
 

@@ -9,6 +9,7 @@ releases the lock when the holder exits, however it exits (``kill -9`` included)
 lock file never blocks a later run. Where ``fcntl`` does not exist (Windows) the lock is a no-op.
 :func:`claim_run_folder` takes the lock (after moving an old run aside for ``--new``) and removes
 the temporary files of checkpoint or log writes that a killed process left behind.
+:func:`refuse_other_run_kind` keeps one kind of run from replacing another's ``metrics.jsonl``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ except ImportError:  # Windows
     fcntl = None
 
 LOCK_FILE = ".lock"
+RUN_KINDS = {"GAN training": ("checkpoints", "config.json"), "few-shot": ("fewshot.pt",)}
+"""The files that mark a folder as a run of each kind (``fpa train``, ``fpa fewshot``)."""
 
 
 class RunLock:
@@ -116,3 +119,15 @@ def claim_run_folder(run_dir: Path, *, new: bool = False) -> tuple[RunLock, Path
     lock = RunLock(run_dir).acquire()
     removed = [path for folder in (run_dir, run_dir / "checkpoints") for path in remove_stale_temporaries(folder, "*")]
     return lock, moved, removed
+
+
+def refuse_other_run_kind(folder: str | Path, kind: str) -> None:
+    """FpaError when ``folder`` holds a run of a kind other than ``kind`` (a key of :data:`RUN_KINDS`)."""
+    folder = Path(folder)
+    for other, markers in RUN_KINDS.items():
+        found = [name for name in markers if (folder / name).exists()]
+        if other != kind and found:
+            raise FpaError(
+                f"{folder} holds a {other} run ({found[0]}); a {kind} run there would replace its metrics.jsonl, "
+                "so pass another --out folder"
+            )

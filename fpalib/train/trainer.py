@@ -54,7 +54,7 @@ from fpalib.train.checkpoint import (BEST, LATEST, checkpoint_config, checkpoint
 from fpalib.train.config import ExperimentConfig, config_differences, save_config_file, to_dict
 from fpalib.train.ema import EMA
 from fpalib.train.interrupts import catch_interrupts
-from fpalib.train.run_folder import RunLock, claim_run_folder
+from fpalib.train.run_folder import RunLock, claim_run_folder, refuse_other_run_kind
 from fpalib.train.run_log import LOSS_CURVE_FILE, METRICS_FILE, LossWindow, MetricsLog
 from fpalib.train.runtime import Runtime, all_reduce_sum, barrier, start_runtime, stop_runtime, wrap_for_training
 from fpalib.train.sampler import ResumableBatchSampler
@@ -102,6 +102,7 @@ class Trainer:
                 tqdm.write(f"removed {len(removed)} temporary file(s) of an interrupted write in {self.run_dir}")
         barrier(self.runtime)
         try:
+            refuse_other_run_kind(self.run_dir, "GAN training")
             self._build(cfg)
         except BaseException:
             self._lock.release()
