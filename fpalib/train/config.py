@@ -24,6 +24,7 @@ import copy
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -335,19 +336,25 @@ def _coerce_bool(value: Any, key: str) -> bool:
 
 
 def _coerce_number(value: Any, kind: type, key: str) -> int | float:
-    if isinstance(value, str):
-        try:
-            number: Any = float(value.strip()) if kind is float else _parse_int(value.strip())
-        except ValueError:
-            raise FpaError(f"config key {key!r}: expected {kind.__name__}; got {value!r}") from None
-        return number
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """``value`` as an int or float; FpaError naming ``key`` for text that is no number, a
+    fraction given for an int, and numbers that are not finite or overflow (nan, inf, 1e400)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise FpaError(f"config key {key!r}: expected {kind.__name__}; got {value!r}")
-    if kind is int:
-        if float(value) != int(value):
+    try:
+        if isinstance(value, str):
+            number: Any = float(value.strip()) if kind is float else _parse_int(value.strip())
+        elif kind is int and float(value) != int(value):
             raise FpaError(f"config key {key!r}: expected an integer; got {value!r}")
-        return int(value)
-    return float(value)
+        else:
+            number = kind(value)
+    except ValueError:
+        raise FpaError(f"config key {key!r}: expected {kind.__name__}; got {value!r}") from None
+    except OverflowError:  # int('1e400'), int(inf)
+        number = math.inf
+    if not math.isfinite(number) or (kind is int and abs(number) >= 2**63):
+        bound = " below 2**63 in size" if kind is int else ""
+        raise FpaError(f"config key {key!r}: expected a finite {kind.__name__}{bound}; got {value!r}")
+    return number
 
 
 def _parse_int(text: str) -> int:
@@ -393,7 +400,9 @@ def load_config_file(path: str | Path, base: ExperimentConfig | None = None) -> 
     if not path.is_file():
         raise FpaError(f"config file {path} does not exist")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise FpaError(f"config file {path} is not UTF-8 text (byte {error.start}); save it as UTF-8 JSON") from None
     except json.JSONDecodeError as error:
         raise FpaError(f"config file {path} is not valid JSON: {error}") from None
     return from_dict(data, base=base)

@@ -14,6 +14,7 @@ the temporary files of checkpoint or log writes that a killed process left behin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -40,6 +41,7 @@ class RunLock:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self._descriptor: int | None = None
+        self._created = False
 
     @property
     def held(self) -> bool:
@@ -54,6 +56,7 @@ class RunLock:
         if self.folder.exists() and not self.folder.is_dir():
             raise FpaError(f"run folder {self.folder} is a file, not a folder; pass --out with a folder path")
         try:
+            self._created = not self.folder.exists()
             self.folder.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:
@@ -76,10 +79,16 @@ class RunLock:
         return self
 
     def release(self) -> None:
-        """Let go of the lock (the lock file stays; it is harmless)."""
-        if self._descriptor is not None:
-            os.close(self._descriptor)  # closing the descriptor releases the flock
-            self._descriptor = None
+        """Let go of the lock. The lock file stays (it is harmless), unless this object created the
+        folder and nothing else was written there (a run that failed to start leaves no trace)."""
+        if self._descriptor is None:
+            return
+        with contextlib.suppress(OSError):
+            if self._created and [path.name for path in self.folder.iterdir()] == [LOCK_FILE]:
+                (self.folder / LOCK_FILE).unlink()
+                self.folder.rmdir()
+        os.close(self._descriptor)  # closing the descriptor releases the flock
+        self._descriptor = None
 
     def __enter__(self) -> RunLock:
         return self.acquire()

@@ -113,7 +113,7 @@ class Trainer:
         loop, device = cfg.loop, self.runtime.device
         seed_everything(loop.seed)
         self.dataset = ImageFolder(cfg.data.path, cfg.data.image_size, cfg.data.channels, cfg.data.hflip)
-        check_batch_size(self.dataset, cfg.optim.batch_size * self.runtime.world_size)
+        check_batch_size(self.dataset, cfg.optim.batch_size * self.runtime.world_size, "--optim.batch_size")
         self.sampler = ResumableBatchSampler(
             len(self.dataset), cfg.optim.batch_size, seed=loop.seed,
             rank=self.runtime.rank, world_size=self.runtime.world_size,
