@@ -17,6 +17,7 @@ import argparse
 import difflib
 import errno
 import importlib
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -40,6 +41,8 @@ COMMANDS: dict[str, str] = {
 }
 
 USAGE_ERROR = 2
+FILE_METAVARS = ("PNG", "GIF")
+"""Options with these metavars name one output file (checked before the command runs)."""
 INTERRUPTED = 130
 
 _OS_ERROR_HINTS = {
@@ -88,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub = commands.add_parser(name, help=loaded.HELP, description=loaded.HELP)
             loaded.add_arguments(sub)
             options = [option for action in sub._actions for option in action.option_strings]
-            sub.set_defaults(command_module=loaded, command_name=name, command_options=options)
+            files = {action.dest: (action.option_strings[-1], action.metavar) for action in sub._actions
+                     if action.metavar in FILE_METAVARS}
+            sub.set_defaults(command_module=loaded, command_name=name, command_options=options, output_files=files)
     return parser
 
 
@@ -106,6 +111,19 @@ def unknown_arguments_error(args: argparse.Namespace, unparsed: Sequence[str]) -
         f"unknown arguments for 'fpa {args.command_name}': {' '.join(unparsed)}{hint}; "
         f"run `fpa {args.command_name} --help` for the options"
     )
+
+
+def check_output_files(args: argparse.Namespace) -> None:
+    """FpaError when an output-file option names a folder or a name without an extension."""
+    for dest, (option, metavar) in args.output_files.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        example = f"{value}/figure.{metavar.lower()}"
+        if os.path.isdir(value):
+            raise FpaError(f"{option} {value} is a folder; give a file name, e.g. {example}")
+        if not os.path.splitext(str(value))[1]:
+            raise FpaError(f"{option} {value} has no file extension; give e.g. {value}.{metavar.lower()}")
 
 
 def given_numbers(argv: Sequence[str]) -> list[str]:
@@ -158,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise args.import_error
         if unparsed:
             raise unknown_arguments_error(args, unparsed)
+        check_output_files(args)
         return args.command_module.run(args)
     except FpaError as exc:
         print(f"error: {exc}", file=sys.stderr)
