@@ -33,6 +33,7 @@ from typing import Any
 
 from fpalib.errors import FpaError
 from fpalib.models import LightGANConfig, PainterConfig, RefinedConfig, UNetConfig
+from fpalib.train.files import write_text_atomically
 from fpalib.models.refined import RefineConfig
 from fpalib.models.discriminator import DiscriminatorConfig
 from fpalib.train.ema import EMAConfig
@@ -409,5 +410,5 @@ def load_config_file(path: str | Path, base: ExperimentConfig | None = None) -> 
 
 
 def save_config_file(cfg: ExperimentConfig, path: str | Path) -> None:
-    """Write the config as indented JSON (readable by :func:`load_config_file`)."""
-    Path(path).write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    """Write the config as indented JSON (readable by :func:`load_config_file`), atomically."""
+    write_text_atomically(path, json.dumps(to_dict(cfg), indent=2) + "\n")
