@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
 import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +30,7 @@ from fpalib.train.trainer import Trainer
 from test_fewshot import small_episodes, tiny_model, write_class_folder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextlib.contextmanager
@@ -100,12 +105,24 @@ def test_a_failed_export_keeps_the_previous_export_readable(noise_images, tmp_pa
 # 4 --------------------------------------------------------------------------- two writers
 def test_a_second_trainer_on_a_run_folder_in_use_is_refused_until_the_first_ends(noise_images, tmp_path):
     first = Trainer(smoke_config(noise_images, tmp_path, "loop.steps=1"), progress=False)
-    with pytest.raises(FpaError, match=r"run folder .* is in use by another process \(pid \d+"):
+    with pytest.raises(FpaError, match=r"run folder .* is in use by this process: an earlier Trainer"):
         Trainer(smoke_config(noise_images, tmp_path, "loop.steps=2"), progress=False)
     first.train()
     second = Trainer(smoke_config(noise_images, tmp_path, "loop.steps=2"), progress=False).train()
     assert (second["start_step"], second["step"]) == (1, 2)
     assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2]
+
+
+@pytest.mark.slow  # a second Python process imports torch: about 10-30 s
+def test_a_second_fpa_train_process_is_refused_naming_the_first(noise_images, tmp_path):
+    first = Trainer(smoke_config(noise_images, tmp_path, "loop.steps=1"), progress=False)
+    other = subprocess.run([sys.executable, "-m", "fpalib", "train", "--preset", "smoke", "--data", str(noise_images),
+                            "--out", str(tmp_path), "--steps", "2"], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert other.returncode == 2, other.stderr
+    assert re.search(rf"error: run folder .* is in use by another process \(pid {os.getpid()}: ", other.stderr)
+    del first  # releases the lock
+    assert Trainer(smoke_config(noise_images, tmp_path, "loop.steps=1"), progress=False).train()["step"] == 1
 
 
 # 5 --------------------------------------------------------------------------- fewshot over a GAN run

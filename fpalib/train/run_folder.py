@@ -66,6 +66,11 @@ class RunLock:
         except OSError:
             holder = os.read(descriptor, 4096).decode("utf-8", errors="replace").strip() or "unknown"
             os.close(descriptor)
+            if holder.startswith(f"pid {os.getpid()}:"):
+                raise FpaError(
+                    f"run folder {self.folder} is in use by this process: an earlier Trainer on it has not "
+                    "finished train(); let it finish, or delete it (del trainer) before making another"
+                ) from None
             raise FpaError(
                 f"run folder {self.folder} is in use by another process ({holder}); wait for it to end or stop "
                 "it, or pass --out to use another folder"
@@ -89,6 +94,9 @@ class RunLock:
                 self.folder.rmdir()
         os.close(self._descriptor)  # closing the descriptor releases the flock
         self._descriptor = None
+
+    def __del__(self) -> None:
+        self.release()
 
     def __enter__(self) -> RunLock:
         return self.acquire()
