@@ -168,7 +168,7 @@ def _as_tensors(inputs: dict[str, Any]) -> tuple[dict[str, Tensor], torch.dtype,
                 raise FpaError(f"lr must be numbers (a tensor, a NumPy array or a float); got {type(value).__name__}")
             value = torch.as_tensor(array.astype(np.float64), device=device)
             if value.dim() == 0:
-                value = value.expand(inputs["keys"].shape[:2])
+                value = value.expand(inputs["keys"].shape[:2]).contiguous()
         tensors[name] = value.to(compute)
     return tensors, compute, result_dtype
 

@@ -33,11 +33,11 @@ from typing import Any
 
 from fpalib.errors import FpaError
 from fpalib.models import LightGANConfig, PainterConfig, RefinedConfig, UNetConfig
-from fpalib.train.files import write_text_atomically
 from fpalib.models.refined import RefineConfig
 from fpalib.models.discriminator import DiscriminatorConfig
 from fpalib.train.ema import EMAConfig
 from fpalib.train.eval_config import EvalConfig
+from fpalib.train.files import write_text_atomically
 from fpalib.train.augment import AugmentConfig
 from fpalib.train.losses import LossConfig
 
@@ -337,24 +337,20 @@ def _coerce_bool(value: Any, key: str) -> bool:
 
 
 def _coerce_number(value: Any, kind: type, key: str) -> int | float:
-    """``value`` as an int or float; FpaError naming ``key`` for text that is no number, a
-    fraction given for an int, and numbers that are not finite or overflow (nan, inf, 1e400)."""
+    """``value`` as ``kind``; FpaError naming ``key`` unless it is a finite number (an int below 2**63)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise FpaError(f"config key {key!r}: expected {kind.__name__}; got {value!r}")
     try:
-        if isinstance(value, str):
-            number: Any = float(value.strip()) if kind is float else _parse_int(value.strip())
-        elif kind is int and float(value) != int(value):
-            raise FpaError(f"config key {key!r}: expected an integer; got {value!r}")
-        else:
-            number = kind(value)
+        number: Any = (float if kind is float else _parse_int)(value.strip()) if isinstance(value, str) else kind(value)
     except ValueError:
         raise FpaError(f"config key {key!r}: expected {kind.__name__}; got {value!r}") from None
-    except OverflowError:  # int('1e400'), int(inf)
+    except OverflowError:  # int(inf), int('1e400')
         number = math.inf
+    if kind is int and not isinstance(value, str) and math.isfinite(number) and number != value:
+        raise FpaError(f"config key {key!r}: expected an integer; got {value!r}")
     if not math.isfinite(number) or (kind is int and abs(number) >= 2**63):
-        bound = " below 2**63 in size" if kind is int else ""
-        raise FpaError(f"config key {key!r}: expected a finite {kind.__name__}{bound}; got {value!r}")
+        raise FpaError(f"config key {key!r}: expected a finite {kind.__name__}{' below 2**63' * (kind is int)}; "
+                       f"got {value!r}")
     return number
 
 
@@ -401,7 +397,7 @@ def load_config_file(path: str | Path, base: ExperimentConfig | None = None) -> 
     if not path.is_file():
         raise FpaError(f"config file {path} does not exist")
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
         raise FpaError(f"config file {path} is not UTF-8 text (byte {error.start}); save it as UTF-8 JSON") from None
     except json.JSONDecodeError as error:
