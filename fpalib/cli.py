@@ -20,6 +20,7 @@ import importlib
 import os
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -164,8 +165,21 @@ def system_error(exc: BaseException, argv: Sequence[str]) -> FpaError | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``fpa`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run ``fpa`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    Warnings are printed as one ``warning: <message>`` line each.
+    """
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning_line
+        return _run(list(sys.argv[1:] if argv is None else argv))
+
+
+def _show_warning_line(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _run(argv: list[str]) -> int:
+    """:func:`main` without the warning set-up."""
     try:
         parser = build_parser()
         try:

@@ -23,6 +23,7 @@ from fpalib.fewshot import FewShotTask, FewShotTrainConfig, train_fewshot
 from fpalib.pretrained import export_pretrained
 from fpalib.train.checkpoint import load_checkpoint, load_generator
 from fpalib.train.config import apply_overrides
+from fpalib.train.files import append_line
 from fpalib.train.presets import get_preset
 from fpalib.train.run_log import MetricsLog, read_metrics
 from fpalib.train.step import GanStep
@@ -66,16 +67,30 @@ def test_an_append_on_a_full_disk_leaves_no_half_record_and_the_run_resumes(tmp_
     assert MetricsLog(path, keep_until=3, write=True).records == records  # a resume reads it
 
 
-def test_a_damaged_last_line_from_an_old_crash_is_dropped_on_resume_with_a_warning(tmp_path):
+@pytest.fixture
+def damaged_log(tmp_path) -> tuple[Path, list[dict]]:
+    """A metrics.jsonl of 3 records whose last line was cut off by a crash; (path, the records)."""
     path = tmp_path / "metrics.jsonl"
     records = write_log(path, 3)
     with path.open("a") as file:
         file.write('{"step": 4, "d_lo')
+    return path, records
+
+
+def test_a_damaged_last_line_from_a_crash_is_dropped_on_resume_with_a_warning(damaged_log):
+    path, records = damaged_log
     with pytest.warns(UserWarning, match="damaged"):
         log = MetricsLog(path, keep_until=4, write=True)
     assert log.records == records and read_metrics(path) == records
     log.append({"step": 4, "fid": 3.0})
     assert read_metrics(path) == [*records, {"step": 4, "fid": 3.0}]
+
+
+def test_fpa_evaluate_drops_a_damaged_last_line_instead_of_appending_onto_it(damaged_log):
+    path, records = damaged_log
+    with pytest.warns(UserWarning, match="dropped a damaged last line"):
+        append_line(path, json.dumps({"step": 3, "swd": 1.5}))
+    assert read_metrics(path) == [*records, {"step": 3, "swd": 1.5}]
 
 
 # 2 --------------------------------------------------------------------------- the resume rewrite
