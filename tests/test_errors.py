@@ -14,6 +14,7 @@ from fpalib import cli
 from fpalib.train.checkpoint import load_checkpoint
 from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset
+from fpalib.train.run_folder import RunLock
 from fpalib.train.trainer import Trainer
 from test_data_safety import file_size_limit
 
@@ -162,3 +163,9 @@ def test_a_run_folder_that_is_a_file_is_one_line(noise_images, tmp_path, capsys)
     (tmp_path / "r").write_text("")
     status, err = fpa(capsys, "train", "--preset", "smoke", "--data", noise_images, "--out", tmp_path / "r")
     assert status == 2 and "is a file" in err, err
+
+
+def test_fpa_fewshot_refuses_a_run_folder_in_use(tmp_path, capsys):
+    with RunLock(tmp_path / "fewshot"):
+        status, err = fpa(capsys, "fewshot", "--data", tmp_path, "--out", tmp_path / "fewshot")
+    assert status == 2 and "is in use by this process" in err, err
