@@ -2,8 +2,8 @@
 
 :class:`RunLock` is an exclusive ``fcntl.flock`` on ``<run>/.lock``.
 
-The trainer takes the lock before it decides whether to resume and holds it until training
-ends; a second process on the same folder gets an FpaError naming the process that holds it
+The trainer (and ``fpa fewshot``) takes the lock before it decides whether to resume and holds
+it until training ends; a second process on the same folder gets an FpaError naming the process that holds it
 (its pid and command line, which the holder writes into the lock file). The operating system
 releases the lock when the holder exits, however it exits (``kill -9`` included), so a stale
 lock file never blocks a later run. Where ``fcntl`` does not exist (Windows) the lock is a no-op.
@@ -68,8 +68,8 @@ class RunLock:
             os.close(descriptor)
             if holder.startswith(f"pid {os.getpid()}:"):
                 raise FpaError(
-                    f"run folder {self.folder} is in use by this process: an earlier Trainer on it has not "
-                    "finished train(); let it finish, or delete it (del trainer) before making another"
+                    f"run folder {self.folder} is in use by this process: an earlier Trainer (or lock) on it has "
+                    "not finished; let its train() finish, or delete it (del trainer) before making another"
                 ) from None
             raise FpaError(
                 f"run folder {self.folder} is in use by another process ({holder}); wait for it to end or stop "
