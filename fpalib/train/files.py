@@ -27,14 +27,16 @@ TEMPORARY_SUFFIX = ".tmp"
 def write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it onto ``path``.
 
-    The folder is created when missing. On any exception the temporary file is removed and the
-    exception propagates; ``path`` is then untouched.
+    The folder is created when missing. The file keeps the permissions of the one it replaces
+    (a new file gets those of ``open``: 0o666 less the umask). On any exception the temporary
+    file is removed and the exception propagates; ``path`` is then untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
+            os.chmod(temporary, _mode_for(path))
             write(file)
             file.flush()
             os.fsync(file.fileno())
@@ -43,6 +45,16 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> Non
         Path(temporary).unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits of ``path``, or 0o666 less the umask when it does not exist."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_text_atomically(path: str | Path, text: str) -> None:
