@@ -17,6 +17,7 @@ from fpalib.train.presets import get_preset
 from fpalib.train.run_folder import RunLock
 from fpalib.train.trainer import Trainer
 from test_data_safety import file_size_limit
+from test_fewshot import write_class_folder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -169,3 +170,12 @@ def test_fpa_fewshot_refuses_a_run_folder_in_use(tmp_path, capsys):
     with RunLock(tmp_path / "fewshot"):
         status, err = fpa(capsys, "fewshot", "--data", tmp_path, "--out", tmp_path / "fewshot")
     assert status == 2 and "is in use by this process" in err, err
+
+
+def test_fpa_fewshot_cannot_write_its_figure_is_one_line(tmp_path, capsys):
+    classes = write_class_folder(tmp_path / "classes")
+    status, err = fpa(capsys, "fewshot", "--data", classes, "--out", tmp_path / "fs", "--n-way", 3, "--k-shot", 2,
+                      "--image-size", 8, "--layers", 1, "--heads", 2, "--hidden", 32, "--steps", 1,
+                      "--eval-episodes", 4, "--figure", "/proc/fpa-test/figure.png")
+    assert status == 2 and "/proc/fpa-test" in err, err
+    assert (tmp_path / "fs" / "fewshot.pt").is_file()  # the trained run itself is kept
