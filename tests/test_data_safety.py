@@ -23,7 +23,6 @@ from fpalib.fewshot import FewShotTask, FewShotTrainConfig, train_fewshot
 from fpalib.pretrained import export_pretrained
 from fpalib.train.checkpoint import load_checkpoint, load_generator
 from fpalib.train.config import apply_overrides
-from fpalib.train.files import append_line
 from fpalib.train.presets import get_preset
 from fpalib.train.run_log import MetricsLog, read_metrics
 from fpalib.train.step import GanStep
@@ -87,6 +86,8 @@ def test_a_damaged_last_line_from_a_crash_is_dropped_on_resume_with_a_warning(da
 
 
 def test_fpa_evaluate_drops_a_damaged_last_line_instead_of_appending_onto_it(damaged_log):
+    from fpalib.train.files import append_line  # imported here: the other tests also run on older versions
+
     path, records = damaged_log
     with pytest.warns(UserWarning, match="dropped a damaged last line"):
         append_line(path, json.dumps({"step": 3, "swd": 1.5}))

@@ -14,7 +14,6 @@ from fpalib import cli
 from fpalib.train.checkpoint import load_checkpoint
 from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset
-from fpalib.train.run_folder import RunLock
 from fpalib.train.trainer import Trainer
 from test_data_safety import file_size_limit
 from test_fewshot import write_class_folder
@@ -167,6 +166,8 @@ def test_a_run_folder_that_is_a_file_is_one_line(noise_images, tmp_path, capsys)
 
 
 def test_fpa_fewshot_refuses_a_run_folder_in_use(tmp_path, capsys):
+    from fpalib.train.run_folder import RunLock  # imported here: the other tests also run on older versions
+
     with RunLock(tmp_path / "fewshot"):
         status, err = fpa(capsys, "fewshot", "--data", tmp_path, "--out", tmp_path / "fewshot")
     assert status == 2 and "is in use by this process" in err, err
