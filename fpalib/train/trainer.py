@@ -209,9 +209,9 @@ class Trainer:
                     window.add(values, with_penalty)
                     bar.update(1)
                     self._periodic_work(window, started, bar)
-            if self._saved_step != self.step:
-                self._save(LATEST)
-                self._write_samples()
+                if self._saved_step != self.step:  # inside: a first Ctrl-C here does not stop the save
+                    self._save(LATEST)
+                    self._write_samples()
         finally:
             bar.close()
             self._lock.release()
