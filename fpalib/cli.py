@@ -5,15 +5,22 @@ Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
 dependency, a broken torch install ...) does not break the other commands: it is
 listed as unavailable and running it prints one error line. A
 :class:`~fpalib.errors.FpaError` raised by a command is printed as
-``error: <message>`` on stderr and the exit status is 2.
+``error: <message>`` on stderr and the exit status is 2; so are failures of the operating
+system (a read-only folder, a full disk: ``OSError``) and requests the machine cannot satisfy
+(out of memory, numeric overflow), see :func:`system_error`. Ctrl-C at any moment prints
+``interrupted`` and exits with 130; no traceback in any of these cases.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import importlib
+import os
+import re
 import sys
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -35,6 +42,24 @@ COMMANDS: dict[str, str] = {
 }
 
 USAGE_ERROR = 2
+FILE_METAVARS = ("PNG", "GIF")
+"""Options with these metavars name one output file (checked before the command runs)."""
+INTERRUPTED = 130
+
+_OS_ERROR_HINTS = {
+    errno.ENOSPC: "free some disk space",
+    errno.EFBIG: "the file-size limit (ulimit -f) or the file system's limit was reached",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EACCES: "choose a folder you may write to",
+    errno.EPERM: "choose a folder you may write to",
+    errno.EROFS: "the file system is read-only; choose another folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "a file of that name is in the way",
+    errno.EISDIR: "it is a folder; give a file path",
+    errno.ENOENT: "check the path",
+}
+_MEMORY_MESSAGES = ("out of memory", "not enough memory", "can't allocate memory", "cannot allocate memory",
+                    "negative dimension")
 
 
 def _load_command(name: str, module_path: str) -> ModuleType | FpaError:
@@ -67,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub = commands.add_parser(name, help=loaded.HELP, description=loaded.HELP)
             loaded.add_arguments(sub)
             options = [option for action in sub._actions for option in action.option_strings]
-            sub.set_defaults(command_module=loaded, command_name=name, command_options=options)
+            files = {action.dest: (action.option_strings[-1], action.metavar) for action in sub._actions
+                     if action.metavar in FILE_METAVARS}
+            sub.set_defaults(command_module=loaded, command_name=name, command_options=options, output_files=files)
     return parser
 
 
@@ -87,22 +114,93 @@ def unknown_arguments_error(args: argparse.Namespace, unparsed: Sequence[str]) -
     )
 
 
+def check_output_files(args: argparse.Namespace) -> None:
+    """FpaError when an output-file option names a folder or a name without an extension."""
+    for dest, (option, metavar) in args.output_files.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        example = f"{value}/figure.{metavar.lower()}"
+        if os.path.isdir(value):
+            raise FpaError(f"{option} {value} is a folder; give a file name, e.g. {example}")
+        if not os.path.splitext(str(value))[1]:
+            raise FpaError(f"{option} {value} has no file extension; give e.g. {value}.{metavar.lower()}")
+
+
+def given_numbers(argv: Sequence[str]) -> list[str]:
+    """The options of ``argv`` given a number, largest first, as ``--option VALUE``."""
+    found = []
+    for index, token in enumerate(argv):
+        if not token.startswith("--"):
+            continue
+        option, _, value = token.partition("=")
+        if not value and index + 1 < len(argv):
+            value = argv[index + 1]
+        try:
+            size = abs(float(value))
+        except ValueError:
+            continue
+        found.append((size, f"{option} {value}"))
+    return [text for _, text in sorted(found, reverse=True)]
+
+
+def system_error(exc: BaseException, argv: Sequence[str]) -> FpaError | None:
+    """The one-line FpaError for an OS failure or a request the machine cannot satisfy; None otherwise."""
+    if isinstance(exc, OSError):
+        what = f"{exc.filename}: " if exc.filename else ""
+        hint = _OS_ERROR_HINTS.get(exc.errno, "check the path, its permissions and the free disk space")
+        return FpaError(f"{what}{exc.strerror or exc}; {hint}")
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    numbers = given_numbers(argv)
+    lower = f"lower the largest number given ({', '.join(numbers[:3])})" if numbers else "ask for less"
+    if isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and any(message in text.lower() for message in _MEMORY_MESSAGES)
+    ):
+        asked = re.search(r"allocate (\d+) bytes", text)
+        detail = f"{int(asked.group(1)) / 2**30:.3g} GiB asked for" if asked else text[:160]
+        return FpaError(f"not enough memory for this request ({detail}); {lower}")
+    if isinstance(exc, OverflowError) or (isinstance(exc, RuntimeError) and "overflow" in text.lower()):
+        return FpaError(f"a number is too large to compute with ({text[:160]}); {lower}")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``fpa`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
-    parser = build_parser()
+    """Run ``fpa`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    Warnings are printed as one ``warning: <message>`` line each.
+    """
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning_line
+        return _run(list(sys.argv[1:] if argv is None else argv))
+
+
+def _show_warning_line(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _run(argv: list[str]) -> int:
+    """:func:`main` without the warning set-up."""
     try:
-        args, unparsed = parser.parse_known_args(argv)
-    except SystemExit as exc:  # --help, --version and usage errors
-        return exc.code if isinstance(exc.code, int) else USAGE_ERROR
-    try:
+        parser = build_parser()
+        try:
+            args, unparsed = parser.parse_known_args(argv)
+        except SystemExit as exc:  # --help, --version and usage errors
+            return exc.code if isinstance(exc.code, int) else USAGE_ERROR
         if hasattr(args, "import_error"):  # arguments of an unavailable command cannot be checked
             raise args.import_error
         if unparsed:
             raise unknown_arguments_error(args, unparsed)
+        check_output_files(args)
         return args.command_module.run(args)
     except FpaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+    except (OSError, MemoryError, OverflowError, RuntimeError) as exc:
+        error = system_error(exc, argv)
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_ERROR

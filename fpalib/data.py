@@ -131,6 +131,8 @@ class ImageFolder(Dataset):
         if channels not in (1, 3):
             raise FpaError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels!r}")
         self.root = Path(root)
+        if self.root.is_file():
+            raise FpaError(f"image folder '{self.root}' is a file; pass --data with the folder that holds the images")
         if not self.root.is_dir():
             raise FpaError(
                 f"image folder '{self.root}' does not exist; run `fpa data emoji` for the emoji set "
@@ -186,14 +188,15 @@ class ImageFolder(Dataset):
             self._warn_skipped([path], "could not be decoded; other images are used in their place")
 
 
-def check_batch_size(dataset: Dataset, batch_size: int) -> None:
-    """Raise FpaError when ``batch_size`` is not positive or exceeds ``len(dataset)``."""
+def check_batch_size(dataset: Dataset, batch_size: int, option: str = "--batch-size") -> None:
+    """Raise FpaError when ``batch_size`` is not positive or exceeds ``len(dataset)``; the
+    message tells to lower ``option``."""
     if batch_size < 1:
         raise FpaError(f"batch size must be at least 1, got {batch_size}")
     if len(dataset) < batch_size:
         raise FpaError(
             f"the data set has {len(dataset)} image(s), fewer than the batch size {batch_size}; "
-            "lower --batch-size or add images"
+            f"lower {option} or add images"
         )
 
 

@@ -37,6 +37,7 @@ from .data import check_image_size, find_images, load_image
 from .errors import FpaError
 from .models.deltanet import FewShotDeltaNet, FewShotModelConfig
 from .train.checkpoint import torch_save_atomically
+from .train.run_folder import refuse_other_run_kind
 from .train.run_log import METRICS_FILE, MetricsLog
 
 if TYPE_CHECKING:
@@ -322,6 +323,8 @@ def train_fewshot(model: FewShotDeltaNet, task: FewShotTask, cfg: FewShotTrainCo
         step, minutes_before = state["step"], state["minutes"]
         if state["stopped"]:
             return FewShotResult(**state["result"])
+    if out is not None:
+        refuse_other_run_kind(out, "few-shot")
     log = MetricsLog(Path(out) / METRICS_FILE, keep_until=step if state else None, write=True) if out else None
     started, stopped, window = time.perf_counter(), "", []
     bar = tqdm(total=cfg.steps, initial=step, desc="few-shot", disable=not progress, dynamic_ncols=True)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +91,13 @@ def export_pretrained(
     checkpoint: str | Path, out_dir: str | Path, name: str, *, command: str, hardware: str | None = None,
     metrics: dict[str, float] | None = None, notes: str = "",
 ) -> Path:
-    """Write ``<out_dir>/<name>.pt`` and ``<name>.md`` from a training run or checkpoint file."""
-    from fpalib.train.checkpoint import load_checkpoint, resolve_checkpoint
+    """Write ``<out_dir>/<name>.pt`` and ``<name>.md`` from a training run or checkpoint file.
+
+    Each file is replaced atomically: when a write fails (FpaError), the previous export of
+    that name is still readable.
+    """
+    from fpalib.train.checkpoint import load_checkpoint, resolve_checkpoint, torch_save_atomically
+    from fpalib.train.files import copy_atomically, write_error, write_text_atomically
 
     source = resolve_checkpoint(checkpoint)
     state = load_checkpoint(source)
@@ -104,17 +108,20 @@ def export_pretrained(
     )
     weights = {key: value.half() if value.is_floating_point() else value for key, value in state["ema"].items()}
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FpaError(f"export folder {out_dir} is a file; pass --out with a folder")
     path = out_dir / f"{name}.pt"
-    torch.save(
-        {"kind": PRETRAINED_KIND, "config": state["config"], "step": state["step"], "generator": weights,
-         "card": card, "fpalib_version": fpalib.__version__},
-        path,
-    )
-    (out_dir / f"{name}.md").write_text(render_card(card))
-    log = run_dir / "metrics.jsonl"
-    if log.is_file():
-        shutil.copyfile(log, out_dir / f"{name}.metrics.jsonl")
+    torch_save_atomically(path, {"kind": PRETRAINED_KIND, "config": state["config"], "step": state["step"],
+                                 "generator": weights, "card": card, "fpalib_version": fpalib.__version__},
+                          what="export")
+    try:
+        write_text_atomically(out_dir / f"{name}.md", render_card(card))
+        log = run_dir / "metrics.jsonl"
+        if log.is_file():
+            copy_atomically(log, out_dir / f"{name}.metrics.jsonl")
+    except OSError as error:
+        raise write_error(error, f"the model card of {path}", "the weights were written; free space and run "
+                          "the export again") from None
     return path
 
 

@@ -157,20 +157,21 @@ def test_zero_minute_budget_stops_cleanly_with_a_checkpoint(images, tmp_path):
     assert load_checkpoint(tmp_path)["step"] == 0
 
 
-def test_ctrl_c_finishes_the_step_and_saves_a_checkpoint(images, tmp_path, monkeypatch):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C, or a job scheduler
+def test_ctrl_c_or_sigterm_finishes_the_step_and_saves_a_checkpoint(images, tmp_path, monkeypatch, signum):
     real_run = GanStep.run
 
     def run_then_interrupt(self, next_batch, step):
         losses = real_run(self, next_batch, step)
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signum)
         return losses
 
     monkeypatch.setattr(GanStep, "run", run_then_interrupt)
-    before = signal.getsignal(signal.SIGINT)  # SIG_IGN under nohup or in a background job
+    before = signal.getsignal(signum)  # SIG_IGN under nohup or in a background job
     summary = train(smoke_config(images, tmp_path, "loop.steps=4", "loop.checkpoint_every=0"))
     assert (summary["step"], summary["stopped"]) == (1, "interrupted")
     assert load_checkpoint(tmp_path)["step"] == 1
-    assert signal.getsignal(signal.SIGINT) is before
+    assert signal.getsignal(signum) is before
 
 
 def test_evaluation_keeps_the_best_checkpoint(images, tmp_path):

@@ -22,6 +22,7 @@ from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
 from fpalib.metrics.evaluate import Evaluator, evaluation_metrics, format_results
 from fpalib.train.checkpoint import CHECKPOINT_DIR, checkpoint_config, generator_from_checkpoint, load_checkpoint
+from fpalib.train.files import append_line, write_error
 from fpalib.train.run_log import METRICS_FILE
 from fpalib.train.runtime import resolve_device
 
@@ -81,12 +82,10 @@ def run(args: argparse.Namespace) -> int:
         record = {"step": step, **results, "evaluated_by": "fpa evaluate",
                   "num_samples": cfg.eval.num_samples, "format": evaluator.image_format.label,
                   "checkpoint": str(args.run), "ema": not args.raw}
-        _append(run_dir / METRICS_FILE, record)
+        try:  # all or nothing; a damaged last line (from a crash) is dropped first
+            append_line(run_dir / METRICS_FILE, json.dumps(record))
+        except OSError as error:
+            raise write_error(error, f"the results to {run_dir / METRICS_FILE}",
+                              "the log is unchanged; free space or pass --no-log") from None
         print(f"appended to {run_dir / METRICS_FILE}")
     return 0
-
-
-def _append(path: Path, record: dict) -> None:
-    """Add one JSON line to a metrics log without rewriting the records already there."""
-    with path.open("a") as file:
-        file.write(json.dumps(record) + "\n")

@@ -31,6 +31,7 @@ from fpalib.fewshot import (
 from fpalib.models.deltanet import FewShotDeltaNet, FewShotModelConfig
 from fpalib.rules import MODES
 from fpalib.rules.readout import READOUTS
+from fpalib.train.run_folder import RunLock
 from fpalib.train.runtime import resolve_device
 
 HELP = "train a DeltaNet few-shot classifier on emoji episodes; print held-out accuracy; draw Figure 1"
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
                                    max_minutes=args.max_minutes, eval_episodes=args.eval_episodes, seed=args.seed)
     train_cfg.validate()
     out = args.out or Path("runs") / f"fewshot-{args.rule}"
+    lock = RunLock(out).acquire()  # one writer per run folder (released on return, or when an error drops it)
     if args.fresh and (out / CHECKPOINT_FILE).is_file():
         (out / CHECKPOINT_FILE).unlink()
     started = time.perf_counter()
@@ -110,4 +112,5 @@ def run(args: argparse.Namespace) -> int:
         args.figure.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(args.figure, dpi=100)
         print(f"wrote {args.figure}")
+    lock.release()
     return 0

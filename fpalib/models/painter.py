@@ -260,12 +260,15 @@ class FastWeightPainter(LatentSampler):
         """z (B, d_latent) -> images (B, C, H, W) [, PaintingSteps with (B, T, C, H, W) tensors].
 
         The steps are recorded before the output tanh; images == tanh(steps.cumulative[:, -1])
-        when ``out_tanh`` is on.
+        when ``out_tanh`` is on. Latents of any floating dtype are cast to the painter's.
         """
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise FpaError(
                 f"painter latents must be (batch, {self.latent_dim}); got {tuple(z.shape)}"
             )
+        if not z.is_floating_point():
+            raise FpaError(f"painter latents have dtype {z.dtype}; pass floating-point latents (e.g. z.float())")
+        z = z.to(next(self.parameters()).dtype)
         hidden = self.sequence_processor(self.input_generator(z), z)
         result = self.update_net(hidden, return_steps=return_steps)
         weights, painting = result if return_steps else (result, None)

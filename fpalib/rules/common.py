@@ -9,12 +9,21 @@ Every rule in :mod:`fpalib.rules` takes the same arguments
 
 and returns the final matrix W_T of shape (B, d_value, d_key), plus, on request, a
 :class:`RuleSteps` record of every step.
+
+:func:`checked_rule` wraps every public rule and read-out so that they accept what a user will
+pass: floating-point tensors of any precision (float16/bfloat16 are computed in float32, mixed
+float32/float64 in float64; the result has the widest input dtype), a Python number or a NumPy
+array as the rate, and T = 0 (W_T = W_0). Integer, boolean and complex tensors, and tensors on
+different devices, raise FpaError naming the argument and its dtype or device.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -92,3 +101,88 @@ def steps_from_updates(updates: Tensor, init: Tensor | None) -> RuleSteps:
 def outer_updates(left: Tensor, right: Tensor) -> Tensor:
     """Per-step outer products: left (B, T, m), right (B, T, n) -> (B, T, m, n)."""
     return left.unsqueeze(-1) * right.unsqueeze(-2)
+
+
+_NAMES = ("queries", "keys", "values", "lr", "init")
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def checked_rule(rule: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a rule ``(keys, values, lr=None, init=None, **options)`` or a read-out
+    ``(queries, keys, values, lr=None, init=None, **options)`` (named ``*_outputs``) with the
+    input handling described in the module docstring."""
+    takes_queries = rule.__name__.endswith("_outputs")
+
+    @functools.wraps(rule)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        names = _NAMES if takes_queries else _NAMES[1:]
+        inputs = dict(zip(names, args, strict=False))
+        for name in names:
+            if name in kwargs:
+                inputs[name] = kwargs.pop(name)
+        if len(args) > len(names):
+            raise TypeError(f"{rule.__name__} takes at most {len(names)} positional arguments")
+        tensors, compute, result_dtype = _as_tensors(inputs)
+        keys, values = tensors["keys"], tensors["values"]
+        check_mode(kwargs.get("mode", "parallel"))
+        check_inputs(keys, values, tensors.get("lr"), tensors.get("init"))
+        if keys.shape[1] == 0:
+            result = _no_steps(tensors, takes_queries, kwargs.get("return_steps", False))
+        else:
+            result = rule(**tensors, **kwargs)
+        if compute == result_dtype:
+            return result
+        if isinstance(result, tuple):
+            outputs, steps = result
+            return outputs.to(result_dtype), RuleSteps(*(part.to(result_dtype) for part in steps))
+        return result.to(result_dtype)
+
+    return checked
+
+
+def _as_tensors(inputs: dict[str, Any]) -> tuple[dict[str, Tensor], torch.dtype, torch.dtype]:
+    """Inputs as tensors of one floating dtype: (tensors, compute dtype, result dtype)."""
+    floats, devices = [], set()
+    for name, value in inputs.items():
+        if isinstance(value, Tensor):
+            if not value.is_floating_point():
+                raise FpaError(f"{name} has dtype {value.dtype}; the learning rules need floating-point tensors "
+                               f"(e.g. {name}.float())")
+            floats.append(value.dtype)
+            devices.add(value.device)
+        elif value is not None and name != "lr":
+            raise FpaError(f"{name} must be a torch tensor; got {type(value).__name__}")
+    if len(devices) > 1:
+        raise FpaError(f"the inputs are on different devices ({', '.join(sorted(map(str, devices)))}); "
+                       "move them to one device")
+    result_dtype = functools.reduce(torch.promote_types, floats)
+    compute = torch.float32 if result_dtype in _LOW_PRECISION else result_dtype
+    device = devices.pop()
+    tensors = {}
+    for name, value in inputs.items():
+        if value is None:
+            continue
+        if not isinstance(value, Tensor):  # the rate: a Python number or a NumPy array
+            array = np.asarray(value)
+            if array.dtype.kind not in "iuf":
+                raise FpaError(f"lr must be numbers (a tensor, a NumPy array or a float); got {type(value).__name__}")
+            value = torch.as_tensor(array.astype(np.float64), device=device)
+            if value.dim() == 0:
+                value = value.expand(inputs["keys"].shape[:2]).contiguous()
+        tensors[name] = value.to(compute)
+    return tensors, compute, result_dtype
+
+
+def _no_steps(tensors: dict[str, Tensor], readout: bool, return_steps: bool) -> Any:
+    """The result for T = 0: W_T = W_0 (zeros without init), or no outputs for a read-out."""
+    keys, values, init = tensors["keys"], tensors["values"], tensors.get("init")
+    batch, _, d_key = keys.shape
+    d_value = values.shape[-1]
+    if readout:
+        result = keys.new_zeros(batch, 0, d_value)
+    else:
+        result = init if init is not None else keys.new_zeros(batch, d_value, d_key)
+    if not return_steps:
+        return result
+    empty = keys.new_zeros(batch, 0, d_value, d_key)
+    return result, RuleSteps(empty, empty.clone())

@@ -27,12 +27,14 @@ from .common import (
     RuleSteps,
     check_inputs,
     check_mode,
+    checked_rule,
     first_step_at_full_rate,
     outer_updates,
     steps_from_updates,
 )
 
 
+@checked_rule
 def delta_rule(
     keys: Tensor,
     values: Tensor,

@@ -18,10 +18,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .common import RuleSteps, check_inputs, check_mode, first_step_at_full_rate, steps_from_updates
+from .common import RuleSteps, check_inputs, check_mode, checked_rule, first_step_at_full_rate, steps_from_updates
 from .delta import delta_rule_loop, delta_rule_parallel
 
 
+@checked_rule
 def oja_rule(
     keys: Tensor,
     values: Tensor,
@@ -72,6 +73,7 @@ def _oja_loop_renormalized(
     return weights, steps_from_updates(torch.stack(updates, dim=1), init)
 
 
+@checked_rule
 def oja_softmax_rule(
     keys: Tensor,
     values: Tensor,

@@ -31,10 +31,12 @@ import torch
 from torch import Tensor
 
 from ..errors import FpaError
+from . import common
 from .common import RuleSteps, check_inputs, check_mode, first_step_at_full_rate, outer_updates, steps_from_updates
 from .delta import _DeltaSolve
 
 
+@common.checked_rule
 def delta_outputs(
     queries: Tensor,
     keys: Tensor,
@@ -54,6 +56,7 @@ def delta_outputs(
     return _outputs_from_deltas(queries, keys, deltas, init, return_steps)
 
 
+@common.checked_rule
 def hebbian_outputs(
     queries: Tensor,
     keys: Tensor,

@@ -20,8 +20,7 @@ start such a run from a painter checkpoint.
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from fpalib.models import build_generator, ema_part, with_ema_part
 from fpalib.pretrained import PRETRAINED_KIND, shipped_dir
 from fpalib.train.config import ExperimentConfig, from_dict, with_image_size
 from fpalib.train.ema import EMA
+from fpalib.train.files import write_atomically, write_error
 
 CHECKPOINT_KIND = "fpa-gan"
 CHECKPOINT_DIR = "checkpoints"
@@ -47,44 +47,30 @@ def checkpoint_path(run_dir: str | Path, name: str = LATEST) -> Path:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` (plus kind and library version) to ``path`` with :func:`torch_save_atomically`."""
+    """Write ``state`` (plus kind and library version) to ``path`` with :func:`torch_save_atomically`.
+
+    FpaError when the write fails; the previous file at ``path`` is then unchanged.
+    """
     torch_save_atomically(path, {**state, "kind": CHECKPOINT_KIND, "fpalib_version": fpalib.__version__})
 
 
-def torch_save_atomically(path: str | Path, state: dict[str, Any]) -> None:
-    """``torch.save(state, path)``, atomically.
+def torch_save_atomically(path: str | Path, state: dict[str, Any], what: str = "checkpoint") -> None:
+    """``torch.save(state, path)``, atomically (:func:`fpalib.train.files.write_atomically`).
 
-    The bytes go to a temporary file in the same folder, are flushed and fsync'ed, and the
-    file is then renamed onto ``path``: a crash at any moment leaves either the previous
-    file or the new one, never a partial file.
+    A crash at any moment leaves either the previous file or the new one, never a partial
+    file. A failed write (full disk, read-only folder ...) raises FpaError, which says
+    whether a previous ``what`` at ``path`` is intact.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    existed = path.is_file()
+    buffer = io.BytesIO()  # serialised first: torch reports a failed file write as an opaque RuntimeError
+    torch.save(state, buffer)
     try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(state, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where folders cannot be opened (Windows)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+        write_atomically(path, lambda file: file.write(buffer.getbuffer()))
+    except OSError as error:
+        kept = f"the previous {what} there is intact" if existed else f"no {what} was written"
+        raise write_error(error, f"the {what} {path}", f"{kept}; free space or fix the folder's permissions and "
+                          "run again") from None
 
 
 def resolve_checkpoint(path_or_run_dir: str | Path) -> Path:

@@ -24,6 +24,7 @@ import copy
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from fpalib.models.refined import RefineConfig
 from fpalib.models.discriminator import DiscriminatorConfig
 from fpalib.train.ema import EMAConfig
 from fpalib.train.eval_config import EvalConfig
+from fpalib.train.files import write_text_atomically
 from fpalib.train.augment import AugmentConfig
 from fpalib.train.losses import LossConfig
 
@@ -335,19 +337,21 @@ def _coerce_bool(value: Any, key: str) -> bool:
 
 
 def _coerce_number(value: Any, kind: type, key: str) -> int | float:
-    if isinstance(value, str):
-        try:
-            number: Any = float(value.strip()) if kind is float else _parse_int(value.strip())
-        except ValueError:
-            raise FpaError(f"config key {key!r}: expected {kind.__name__}; got {value!r}") from None
-        return number
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """``value`` as ``kind``; FpaError naming ``key`` unless it is a finite number (an int below 2**63)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise FpaError(f"config key {key!r}: expected {kind.__name__}; got {value!r}")
-    if kind is int:
-        if float(value) != int(value):
-            raise FpaError(f"config key {key!r}: expected an integer; got {value!r}")
-        return int(value)
-    return float(value)
+    try:
+        number: Any = (float if kind is float else _parse_int)(value.strip()) if isinstance(value, str) else kind(value)
+    except ValueError:
+        raise FpaError(f"config key {key!r}: expected {kind.__name__}; got {value!r}") from None
+    except OverflowError:  # int(inf), int('1e400')
+        number = math.inf
+    if kind is int and not isinstance(value, str) and math.isfinite(number) and number != value:
+        raise FpaError(f"config key {key!r}: expected an integer; got {value!r}")
+    if not math.isfinite(number) or (kind is int and abs(number) >= 2**63):
+        raise FpaError(f"config key {key!r}: expected a finite {kind.__name__}{' below 2**63' * (kind is int)}; "
+                       f"got {value!r}")
+    return number
 
 
 def _parse_int(text: str) -> int:
@@ -393,12 +397,14 @@ def load_config_file(path: str | Path, base: ExperimentConfig | None = None) -> 
     if not path.is_file():
         raise FpaError(f"config file {path} does not exist")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise FpaError(f"config file {path} is not UTF-8 text (byte {error.start}); save it as UTF-8 JSON") from None
     except json.JSONDecodeError as error:
         raise FpaError(f"config file {path} is not valid JSON: {error}") from None
     return from_dict(data, base=base)
 
 
 def save_config_file(cfg: ExperimentConfig, path: str | Path) -> None:
-    """Write the config as indented JSON (readable by :func:`load_config_file`)."""
-    Path(path).write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    """Write the config as indented JSON (readable by :func:`load_config_file`), atomically."""
+    write_text_atomically(path, json.dumps(to_dict(cfg), indent=2) + "\n")

@@ -8,15 +8,19 @@ Every ``log_every`` steps the trainer appends one JSON object per line, e.g.
 with the losses averaged over the steps since the previous record (``gp`` over the steps
 that applied the penalty; absent when none did). Evaluation results are records of their
 own, ``{"step": 5000, "fid": 31.2}``. When a run resumes, records after the checkpoint's
-step are dropped, since those steps are trained again.
+step are dropped, since those steps are trained again; that rewrite is atomic, and each
+append is all or nothing (:mod:`fpalib.train.files`). A damaged line (from a crash or a
+full disk before these guarantees) is skipped with a warning and dropped at the next rewrite.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
+from fpalib.train.files import append_line, write_text_atomically
 from fpalib.train.step import LOSS_NAMES
 from fpalib.viz import loss_curve_figure
 
@@ -25,11 +29,28 @@ LOSS_CURVE_FILE = "loss_curve.png"
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """All records of a metrics.jsonl file (an empty list when it does not exist)."""
+    """All records of a metrics.jsonl file (an empty list when it does not exist).
+
+    Lines that are not JSON objects (a record cut off by a crash) are skipped with a warning.
+    """
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_bytes().decode("utf-8", errors="replace").splitlines() if line.strip()]
+    records, damaged = [], []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            damaged.append(str(number))
+    if damaged:
+        warnings.warn(f"{path}: skipped damaged line(s) {', '.join(damaged[:5])} (cut off by an earlier crash "
+                      "or full disk?)", stacklevel=2)
+    return records
 
 
 class MetricsLog:
@@ -48,8 +69,7 @@ class MetricsLog:
 
     def _rewrite(self) -> None:
         if self.write:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text("".join(json.dumps(record) + "\n" for record in self.records))
+            write_text_atomically(self.path, "".join(json.dumps(record) + "\n" for record in self.records))
 
     def rewind(self, step: int) -> None:
         """Drop the records after ``step`` (the run went back to a checkpoint)."""
@@ -58,10 +78,9 @@ class MetricsLog:
 
     def append(self, record: dict[str, Any]) -> None:
         """Add one record (a dict of JSON values with a "step")."""
-        self.records.append(record)
         if self.write:
-            with self.path.open("a") as file:
-                file.write(json.dumps(record) + "\n")
+            append_line(self.path, json.dumps(record))
+        self.records.append(record)
 
     def save_loss_curve(self, path: Path) -> None:
         """Draw the losses logged so far to ``path`` (nothing before the first loss record)."""

@@ -18,11 +18,14 @@ Behaviour:
   ``data.num_workers`` may change between the two; any other difference is an FpaError.
   ``new=True`` renames an existing run folder to ``<run>-old-<date>-<time>`` and starts over.
 - A fresh run writes a step-0 checkpoint first, so there is always one to return to.
-- NaN guard: non-finite losses reload the last checkpoint and continue with re-seeded random
-  generators (so the step is not replayed identically); after ``loop.nan_retries``
-  reloads without a new periodic checkpoint in between, FpaError.
-- ``loop.max_minutes`` (wall clock of this call) and a first Ctrl-C end the run after the
-  current step, with a checkpoint; a second Ctrl-C aborts at once.
+- One process per run folder: the trainer holds its lock (:mod:`fpalib.train.run_folder`) from
+  construction to the end of :meth:`Trainer.train`; a second one gets an FpaError.
+- NaN guard: non-finite losses, or non-finite weights when a checkpoint is due, reload the last
+  checkpoint and continue with re-seeded random generators (so the step is not replayed
+  identically); after ``loop.nan_retries`` reloads without a new periodic checkpoint in
+  between, FpaError. A checkpoint with non-finite weights is never written.
+- ``loop.max_minutes`` (wall clock of this call) and a first Ctrl-C or SIGTERM end the run after
+  the current step, with a checkpoint; a second one aborts at once.
 - ``evaluate_fn(ema_generator, step) -> {"fid": ...}`` runs every ``loop.eval_every`` steps;
   the lowest ``loop.eval_metric`` so far is kept in ``best.pt``.
 - Under torchrun, G and D are wrapped in DistributedDataParallel, each process reads its
@@ -31,10 +34,7 @@ Behaviour:
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,6 +53,8 @@ from fpalib.train.checkpoint import (BEST, LATEST, checkpoint_config, checkpoint
                                      load_refinement_start, save_checkpoint)
 from fpalib.train.config import ExperimentConfig, config_differences, save_config_file, to_dict
 from fpalib.train.ema import EMA
+from fpalib.train.interrupts import catch_interrupts
+from fpalib.train.run_folder import RunLock, claim_run_folder, refuse_other_run_kind
 from fpalib.train.run_log import LOSS_CURVE_FILE, METRICS_FILE, LossWindow, MetricsLog
 from fpalib.train.runtime import Runtime, all_reduce_sum, barrier, start_runtime, stop_runtime, wrap_for_training
 from fpalib.train.sampler import ResumableBatchSampler
@@ -65,20 +67,6 @@ EvaluateFn = Callable[[nn.Module, int], dict[str, float]]
 
 RESUMABLE_CHANGES = ("name", "loop.", "data.path", "data.num_workers", "refine.", "eval.")
 """Config keys (prefixes) that may differ between a run and its resumption."""
-
-
-def move_run_aside(run_dir: Path) -> Path | None:
-    """Rename an existing run folder to ``<name>-old-<YYYYmmdd-HHMMSS>``; returns the new path."""
-    if not run_dir.exists():
-        return None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = run_dir.with_name(f"{run_dir.name}-old-{stamp}")
-    suffix = 1
-    while target.exists():
-        suffix += 1
-        target = run_dir.with_name(f"{run_dir.name}-old-{stamp}-{suffix}")
-    run_dir.rename(target)
-    return target
 
 
 class Trainer:
@@ -105,16 +93,27 @@ class Trainer:
         self.run_dir = cfg.run_dir
         self.evaluate_fn = evaluate_fn
         self.progress = progress
-        if new and self.runtime.is_main:
-            moved = move_run_aside(self.run_dir)
+        self._lock = RunLock(self.run_dir)
+        if self.runtime.is_main:
+            self._lock, moved, removed = claim_run_folder(self.run_dir, new=new)
             if moved is not None:
                 tqdm.write(f"moved the previous run {self.run_dir} to {moved}")
+            if removed:
+                tqdm.write(f"removed {len(removed)} temporary file(s) of an interrupted write in {self.run_dir}")
         barrier(self.runtime)
+        try:
+            refuse_other_run_kind(self.run_dir, "GAN training")
+            self._build(cfg)
+        except BaseException:
+            self._lock.release()
+            raise
 
+    def _build(self, cfg: ExperimentConfig) -> None:
+        """Data, models, optimisers and, when resuming, their stored states."""
         loop, device = cfg.loop, self.runtime.device
         seed_everything(loop.seed)
         self.dataset = ImageFolder(cfg.data.path, cfg.data.image_size, cfg.data.channels, cfg.data.hflip)
-        check_batch_size(self.dataset, cfg.optim.batch_size * self.runtime.world_size)
+        check_batch_size(self.dataset, cfg.optim.batch_size * self.runtime.world_size, "--optim.batch_size")
         self.sampler = ResumableBatchSampler(
             len(self.dataset), cfg.optim.batch_size, seed=loop.seed,
             rank=self.runtime.rank, world_size=self.runtime.world_size,
@@ -162,6 +161,8 @@ class Trainer:
     def train(self) -> dict[str, Any]:
         """Train up to ``loop.steps`` (or the time budget / Ctrl-C); returns a summary dict."""
         loop, main = self.cfg.loop, self.runtime.is_main
+        if main:
+            self._lock.acquire()  # again, when train() is called a second time
         started, start_step = time.monotonic(), self.step
         self._session_started = started
         self.log = MetricsLog(self.run_dir / METRICS_FILE, keep_until=self.step if self.resumed else None, write=main)
@@ -181,7 +182,7 @@ class Trainer:
             disable=not (self.progress and main),
         )
         try:
-            with _catch_interrupts() as interrupted:
+            with catch_interrupts() as interrupted:
                 if loop.max_minutes is not None and loop.max_minutes <= 0:
                     stopped = "time budget"
                 while stopped == "finished" and self.step < loop.steps:
@@ -191,23 +192,29 @@ class Trainer:
                     values = [value / self.runtime.world_size for value in reduced[:4]]
                     if not all(math.isfinite(value) for value in values):
                         total_reloads += 1
-                        self._recover_from_non_finite(values, bar, window)
+                        losses = ", ".join(f"{value:.3g}" for value in values)
+                        self._recover_from_non_finite("non-finite losses", f" ({losses})", self.step + 1, bar, window)
                         continue
                     with_penalty = self.cfg.loss.applies_gradient_penalty(self.step)
                     self.step += 1
                     self.ema.update(ema_part(self.generator), self.step)
-                    window.add(values, with_penalty)
-                    bar.update(1)
-                    self._periodic_work(window, started, bar)
                     if reduced[4] > 0:
                         stopped = "time budget"
                     elif reduced[5] > 0:
                         stopped = "interrupted"
-            if self._saved_step != self.step:
-                self._save(LATEST)
-                self._write_samples()
+                    if self._saves_now(stopped != "finished" or self.step >= loop.steps) and not self._weights_finite():
+                        total_reloads += 1  # never save them over the last good checkpoint
+                        self._recover_from_non_finite("non-finite weights", "", self.step, bar, window)
+                        continue
+                    window.add(values, with_penalty)
+                    bar.update(1)
+                    self._periodic_work(window, started, bar)
+                if self._saved_step != self.step:  # inside: a first Ctrl-C here does not stop the save
+                    self._save(LATEST)
+                    self._write_samples()
         finally:
             bar.close()
+            self._lock.release()
             stop_runtime(self.runtime)
         elapsed = time.monotonic() - started
         images = (self.step - start_step) * self._images_per_step()
@@ -257,13 +264,24 @@ class Trainer:
             return True
         return False
 
-    def _recover_from_non_finite(self, values: list[float], bar: tqdm, window: LossWindow) -> None:
+    def _saves_now(self, ending: bool) -> bool:
+        """Whether a checkpoint may be written after step ``self.step`` (ending: the loop stops now)."""
+        loop, step = self.cfg.loop, self.step
+        evaluates = bool(loop.eval_every) and self.evaluate_fn is not None and step % loop.eval_every == 0
+        return ending or evaluates or (bool(loop.checkpoint_every) and step % loop.checkpoint_every == 0)
+
+    def _weights_finite(self) -> bool:
+        """All weights of G, D and the EMA generator are finite (no NaN or inf)."""
+        modules = (self.generator, self.discriminator, self.ema.model)
+        return all(bool(torch.isfinite(p).all()) for module in modules for p in module.parameters())
+
+    def _recover_from_non_finite(self, what: str, detail: str, failed_step: int, bar: tqdm,
+                                 window: LossWindow) -> None:
         """Reload the last checkpoint and re-seed; FpaError after loop.nan_retries reloads in a row."""
-        failed_step = self.step + 1
         self._reloads += 1
         if self._reloads > self.cfg.loop.nan_retries:
             raise FpaError(
-                f"training diverged: non-finite losses at step {failed_step} after {self.cfg.loop.nan_retries} "
+                f"training diverged: {what} at step {failed_step} after {self.cfg.loop.nan_retries} "
                 "reloads of the last checkpoint; lower optim.lr, try --loop.amp false, or check the data"
             )
         barrier(self.runtime)
@@ -276,9 +294,8 @@ class Trainer:
         window.pop()
         bar.n = self.step
         bar.refresh()
-        losses = ", ".join(f"{value:.3g}" for value in values)
         if self.runtime.is_main:
-            tqdm.write(f"non-finite losses ({losses}) at step {failed_step}; reloaded step {self.step} "
+            tqdm.write(f"{what}{detail} at step {failed_step}; reloaded step {self.step} "
                        f"(reload {self._reloads} of {self.cfg.loop.nan_retries})")
 
     # ------------------------------------------------------------------ helpers
@@ -373,27 +390,3 @@ class Trainer:
             restore_rng_state(state["rng"])
         else:
             seed_everything(derived_seed(self.cfg.loop.seed, self.step, self.runtime.rank))
-
-
-@contextlib.contextmanager
-def _catch_interrupts() -> Iterator[threading.Event]:
-    """While inside, a first Ctrl-C sets the yielded event; a second raises KeyboardInterrupt.
-
-    Outside the main thread (where signal handlers cannot be installed) Ctrl-C behaves as usual.
-    """
-    event = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield event
-        return
-
-    def handle(signum: int, frame: Any) -> None:
-        if event.is_set():
-            raise KeyboardInterrupt
-        event.set()
-        tqdm.write("interrupted: saving a checkpoint after this step (press Ctrl-C again to abort)")
-
-    previous = signal.signal(signal.SIGINT, handle)
-    try:
-        yield event
-    finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
