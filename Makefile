@@ -4,7 +4,7 @@
 #   make setup   create $(VENV) and install fpalib with the notebook and dev extras
 #   make data    fetch the emoji images into data/emoji (idempotent)
 #   make demo    setup + `fpa demo`: figures from the shipped emoji painter (no training)
-#   make test    setup, `fpa doctor`, then the whole pytest suite (what CI runs)
+#   make test    setup, `fpa doctor`, the whole pytest suite incl. nbval on every notebook's smoke run (CI)
 #   make bench   run every script in benchmarks/
 #   make clean   remove runs/ and the files in figures/ that git does not track (keeps data/)
 

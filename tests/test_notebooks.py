@@ -33,7 +33,8 @@ SMOKE_SECONDS = 240
 """Per-cell limit of a smoke run (each notebook aims at < 90 s on 2 CPU cores)."""
 CHECK_TAG = "nbval-check-output"
 COURSE_NOTEBOOKS = {"01", "02", "03", "04"}
-"""Notebooks that already carry the course scaffolding of issue 16 (header, exercises, takeaway, links)."""
+"""Notebooks reworked as a course for issue 16 (header, exercises, takeaway, links, nbval-checked cells, no
+local paths). 05-09 are being reworked on other branches; add them here when they are merged."""
 LOCAL_PATH = re.compile(r"(/work/|/tmp/|/home/|/Users/|[A-Z]:\\\\)")
 
 
@@ -70,11 +71,10 @@ def write_smoke_copy(path: Path, folder: Path) -> Path:
     """Write ``path`` with ``smoke = True`` in its parameters cell (outputs kept) into ``folder``."""
     notebook = _load(path)
     index = _parameters_cell_index(notebook)
-    if index is not None:   # 00_index has no parameters
-        cell = notebook["cells"][index]
-        source = _text(cell)
-        assert "smoke = False" in source, f"{path.name}: no 'smoke = False' in the parameters cell"
-        cell["source"] = source.replace("smoke = False", "smoke = True", 1)
+    cell = notebook["cells"][index]
+    source = _text(cell)
+    assert "smoke = False" in source, f"{path.name}: no 'smoke = False' in the parameters cell"
+    cell["source"] = source.replace("smoke = False", "smoke = True", 1)
     copy = folder / path.name
     copy.write_text(json.dumps(notebook))
     return copy
@@ -91,7 +91,10 @@ def test_notebook_has_a_smoke_parameter_and_committed_outputs(path: Path):
     assert path.stat().st_size < 2 * 1024 * 1024, f"{path.name} is over 2 MB"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+CLEAN_NOTEBOOKS = [p for p in NOTEBOOKS if p.name[:2] in COURSE_NOTEBOOKS | {"00"}]
+
+
+@pytest.mark.parametrize("path", CLEAN_NOTEBOOKS, ids=[p.stem for p in CLEAN_NOTEBOOKS])
 def test_no_output_shows_a_local_path(path: Path):
     for text in _output_texts(_load(path)):
         match = LOCAL_PATH.search(text)
@@ -145,7 +148,8 @@ def test_notebook_runs_in_its_smoke_setting_and_nbval_passes(path: Path):
     pytest.importorskip("nbval")
     folder = Path(tempfile.mkdtemp(prefix=".nbval-", dir=NOTEBOOK_DIR))   # inside the repo: setup_notebook finds it
     try:
-        copy = write_smoke_copy(path, folder)
+        # 00_index has no parameters and reads the other notebooks next to it: checked in place
+        copy = write_smoke_copy(path, folder) if _parameters_cell_index(_load(path)) is not None else path
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
         completed = subprocess.run(
             [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
