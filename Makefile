@@ -4,7 +4,7 @@
 #   make setup   create $(VENV) and install fpalib with the notebook and dev extras
 #   make data    fetch the emoji images into data/emoji (idempotent)
 #   make demo    setup + `fpa demo`: figures from the shipped emoji painter into figures/demo/ (git-ignored)
-#   make test    setup, `fpa doctor`, then the whole pytest suite (what CI runs)
+#   make test    setup, `fpa doctor`, the whole pytest suite incl. nbval on every notebook's smoke run (CI)
 #   make bench   run every benchmarks/bench_*.py script
 #   make gpu-check  benchmarks/gpu_check.py on a CUDA machine, report in gpu-check/ (no install: PYTHONPATH=.)
 #   make clean   remove runs/ and the files in figures/ that git does not track (keeps data/)
