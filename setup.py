@@ -1,9 +1,11 @@
 """Build hook: the wheel carries the shipped checkpoints and model cards as package data.
 
-All metadata is in pyproject.toml. ``data/pretrained/*.pt`` and ``*.md`` (small float16 painters,
-see fpalib/pretrained.py) are copied into ``fpalib/_pretrained/`` of the built package, so a
-non-editable ``pip install .`` finds them through ``fpalib.pretrained.shipped_dir()`` from any
-working directory. Editable installs read ``data/pretrained`` in place and copy nothing.
+All metadata is in pyproject.toml. ``data/pretrained/`` (small float16 painters and the few-shot
+DeltaNets of notebook 02, with their cards; see fpalib/pretrained.py) is copied into
+``fpalib/_pretrained/`` of the built package and ``data/emoji-atlas/`` (the 32x32 emoji set for
+machines without Node.js, fpalib/emoji_atlas.py) into ``fpalib/_emoji_atlas/``, so a non-editable
+``pip install .`` finds them from any working directory. Editable installs read ``data/`` in
+place and copy nothing.
 """
 
 import shutil
@@ -12,9 +14,11 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-SHIPPED_SOURCE = Path(__file__).resolve().parent / "data" / "pretrained"
-PACKAGED_DIR = Path("fpalib") / "_pretrained"
-SHIPPED_PATTERNS = ("*.pt", "*.md")
+DATA = Path(__file__).resolve().parent / "data"
+SHIPPED = {  # source folder -> (folder inside the built package, file patterns, searched recursively)
+    DATA / "pretrained": (Path("fpalib") / "_pretrained", ("*.pt", "*.md")),
+    DATA / "emoji-atlas": (Path("fpalib") / "_emoji_atlas", ("*.png", "*.csv", "*.md")),
+}
 
 
 class BuildPyWithShippedFiles(build_py):
@@ -24,11 +28,12 @@ class BuildPyWithShippedFiles(build_py):
         super().run()
         if getattr(self, "editable_mode", False):
             return
-        target = Path(self.build_lib) / PACKAGED_DIR
-        target.mkdir(parents=True, exist_ok=True)
-        for pattern in SHIPPED_PATTERNS:
-            for source in sorted(SHIPPED_SOURCE.glob(pattern)):
-                shutil.copyfile(source, target / source.name)
+        for source_dir, (packaged_dir, patterns) in SHIPPED.items():
+            for pattern in patterns:
+                for source in sorted(source_dir.rglob(pattern)):
+                    target = Path(self.build_lib) / packaged_dir / source.relative_to(source_dir)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(source, target)
 
 
 setup(cmdclass={"build_py": BuildPyWithShippedFiles})

@@ -143,7 +143,8 @@ def test_the_wheel_carries_the_shipped_files_as_package_data(tmp_path: Path):
     for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE"):
         shutil.copy(REPO_ROOT / name, source / name)
     shutil.copytree(REPO_ROOT / "fpalib", source / "fpalib", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO_ROOT / "data" / "pretrained", source / "data" / "pretrained")
+    for folder in ("pretrained", "emoji-atlas"):
+        shutil.copytree(REPO_ROOT / "data" / folder, source / "data" / folder)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("fpalib-*.whl")
@@ -151,3 +152,7 @@ def test_the_wheel_carries_the_shipped_files_as_package_data(tmp_path: Path):
     for path in SHIPPED_FILES:
         assert f"fpalib/_pretrained/{path.name}" in names
         assert f"fpalib/_pretrained/{path.with_suffix('.md').name}" in names
+    for path in sorted((REPO_ROOT / "data" / "pretrained" / "fewshot").glob("*.pt")):
+        assert f"fpalib/_pretrained/fewshot/{path.name}" in names
+    for name in ("emoji32.png", "metadata.csv", "ATTRIBUTION.md"):
+        assert f"fpalib/_emoji_atlas/{name}" in names
