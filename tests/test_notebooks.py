@@ -32,9 +32,8 @@ INDEX = NOTEBOOK_DIR / "00_index.ipynb"
 SMOKE_SECONDS = 240
 """Per-cell limit of a smoke run (each notebook aims at < 90 s on 2 CPU cores)."""
 CHECK_TAG = "nbval-check-output"
-COURSE_NOTEBOOKS = {"01", "02", "03", "04"}
-"""Notebooks reworked as a course for issue 16 (header, exercises, takeaway, links, nbval-checked cells, no
-local paths). 05-09 are being reworked on other branches; add them here when they are merged."""
+COURSE_NOTEBOOKS = {"01", "02", "03", "04", "05", "06", "07", "08", "09"}
+"""Notebooks reworked as a course for issue 16 (header, exercises, takeaway, links, no local paths)."""
 LOCAL_PATH = re.compile(r"(/work/|/tmp/|/home/|/Users/|[A-Z]:\\\\)")
 
 
