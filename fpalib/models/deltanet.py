@@ -48,7 +48,7 @@ class DeltaNetConfig:
     similar inputs and the read-out retrieves the values of similar earlier steps. With the default
     initialisation the softmax keys start nearly uniform, every read-out is close to the mean
     value, and on the emoji few-shot task training sat at chance for 2000 steps; with this one it
-    left chance within 250 steps (``fpalib/fewshot.py``). The two stay free to differ in training.
+    left chance within 250 steps (``fpalib/fewshot/training.py``). The two stay free to differ in training.
     """
 
     hidden: int = 256
