@@ -30,7 +30,7 @@ from torchvision.utils import make_grid
 
 from fpalib.data import ImageFolder
 from fpalib.errors import FpaError
-from fpalib.rules import RULES
+from fpalib.rules import DEPRECATED_RULES, RULES
 from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint, resolve_checkpoint
 from fpalib.train.config import ExperimentConfig
 from fpalib.train.run_log import METRICS_FILE, read_metrics
@@ -135,10 +135,11 @@ def train_or_load(
 
 
 def rule_variant(cfg: ExperimentConfig, rule: str) -> ExperimentConfig:
-    """A copy of ``cfg`` whose painter uses the learning rule ``rule``, named ``ablation-<rule>``."""
+    """A copy of ``cfg`` whose painter uses the learning rule ``rule``, named ``ablation-<rule>``
+    (a deprecated name such as ``hebbian`` keeps its run folder; the config gets the new name)."""
     if cfg.generator != "fpa":
         raise FpaError(f"a learning-rule ablation needs the fpa generator; this config trains {cfg.generator!r}")
-    if rule not in RULES:
+    if rule not in RULES and rule not in DEPRECATED_RULES:
         raise FpaError(f"unknown learning rule {rule!r}; choose from {', '.join(RULES)}")
     variant = copy.deepcopy(cfg)
     variant.model.rule = rule
@@ -167,11 +168,11 @@ def train_rule_ablation(
         raise FpaError(f"give each learning rule once and at least one; got {list(rules)}")
     variants = [rule_variant(cfg, rule) for rule in rules]
     return {
-        variant.model.rule: train_or_load(
+        rule: train_or_load(
             variant, Path(runs_dir) / variant.name, steps=steps, max_minutes=max_minutes,
             ema=ema, device=device, progress=progress,
         )
-        for variant in variants
+        for rule, variant in zip(rules, variants)
     }
 
 

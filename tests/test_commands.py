@@ -64,7 +64,7 @@ def test_train_reads_a_json_config_file(images, tmp_path):
     config = tmp_path / "cfg.json"
     config.write_text(json.dumps({"model": {"rule": "hebbian"}, "loop": {"steps": 1}}))
     assert main(train_args(images, tmp_path / "run", "--config", str(config))) == 0
-    assert load_checkpoint(tmp_path / "run")["config"]["model"]["rule"] == "hebbian"
+    assert load_checkpoint(tmp_path / "run")["config"]["model"]["rule"] == "additive-rate"  # hebbian's new name
 
 
 @pytest.mark.parametrize(

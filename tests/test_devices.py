@@ -14,7 +14,7 @@ import torch
 
 from fpalib.models import build_generator
 from fpalib.models.discriminator import Discriminator
-from fpalib.rules import RULES, get_rule
+from fpalib.rules import RULES, RULES_WITHOUT_RATE, get_rule
 from fpalib.train.losses import discriminator_hinge_loss, generator_loss, gradient_penalty
 from fpalib.train.presets import get_preset
 
@@ -30,17 +30,24 @@ def rule_inputs(device: str, dtype: torch.dtype, seed: int = 0) -> list[torch.Te
 
 
 def outputs_and_grads(rule, inputs: list[torch.Tensor], mode: str) -> list[torch.Tensor]:
+    """W_T and the gradients of a fixed linear function of it; ``inputs`` with ``None`` as the rate
+    (the additive rule has none) are passed as they are and get no gradient."""
     weights = rule(*inputs, mode=mode)
     target = torch.linspace(-1, 1, weights.numel(), dtype=weights.dtype, device=weights.device).view_as(weights)
-    grads = torch.autograd.grad((weights * target).sum(), inputs)
+    grads = torch.autograd.grad((weights * target).sum(), [t for t in inputs if t is not None])
     return [weights.detach(), *grads]
 
 
 @pytest.mark.parametrize("name", list(RULES))
 def test_parallel_rule_in_float32_on_device_matches_float64_loop(device, name):
     rule = get_rule(name)
-    on_device = outputs_and_grads(rule, rule_inputs(device, torch.float32), mode="parallel")
-    reference = outputs_and_grads(rule, rule_inputs("cpu", torch.float64), mode="loop")
+
+    def inputs(device, dtype):
+        keys, values, rates, init = rule_inputs(device, dtype)
+        return [keys, values, None if name in RULES_WITHOUT_RATE else rates, init]
+
+    on_device = outputs_and_grads(rule, inputs(device, torch.float32), mode="parallel")
+    reference = outputs_and_grads(rule, inputs("cpu", torch.float64), mode="loop")
     for got, want in zip(on_device, reference):
         assert got.device.type == torch.device(device).type
         assert (got.double().cpu() - want).norm() <= 1e-4 * want.norm()  # float32 rounding, relative

@@ -33,10 +33,13 @@ def smoke_cfg(noise_images: Path):
 
 
 def test_rule_variant_changes_only_the_rule_and_the_name(smoke_cfg):
-    variant = rule_variant(smoke_cfg, "hebbian")
+    variant = rule_variant(smoke_cfg, "additive-rate")
     assert config_differences(smoke_cfg, variant) == {
-        "name": ("smoke", "ablation-hebbian"), "model.rule": ("delta", "hebbian"),
+        "name": ("smoke", "ablation-additive-rate"), "model.rule": ("delta", "additive-rate"),
     }
+    with pytest.warns(DeprecationWarning):
+        old = rule_variant(smoke_cfg, "hebbian")  # the old name: same rule, its old run folder
+    assert (old.name, old.model.rule) == ("ablation-hebbian", "additive-rate")
     assert smoke_cfg.model.rule == "delta"  # the input is left alone
 
 
@@ -88,8 +91,8 @@ def test_first_checkpoint_and_metrics_file(tmp_path: Path):
 
 
 def test_the_ablation_trains_every_rule_for_the_same_steps_in_its_own_folder(smoke_cfg, tmp_path: Path):
-    runs = train_rule_ablation(smoke_cfg, ["delta", "hebbian"], tmp_path, steps=2, progress=False)
-    assert list(runs) == ["delta", "hebbian"]
+    runs = train_rule_ablation(smoke_cfg, ["delta", "additive-rate"], tmp_path, steps=2, progress=False)
+    assert list(runs) == ["delta", "additive-rate"]
     for rule, run in runs.items():
         assert run.source.parent.parent == tmp_path / f"ablation-{rule}"
         assert run.step == 2 and run.config.model.rule == rule

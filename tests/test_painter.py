@@ -60,7 +60,9 @@ def hand_painted(
         dict(image_width=24),
         dict(layers=2),
         dict(latent_to_init=False),
-        dict(rule="hebbian"),
+        dict(rule="additive-rate"),
+        dict(rule="additive"),
+        dict(variant="authors-additive"),
         dict(rule="oja"),
         dict(rule="oja-softmax"),
         dict(rule_mode="loop", key_norm="none"),
@@ -147,7 +149,7 @@ def test_learning_rate_is_used():
     assert steps.cumulative[:, 0].abs().max() > 1e-3  # step 1 still paints (rate 1)
 
 
-@pytest.mark.parametrize("rule", ["delta", "hebbian", "oja", "oja-softmax"])
+@pytest.mark.parametrize("rule", ["delta", "additive", "additive-rate", "oja", "oja-softmax"])
 def test_parallel_matches_loop_in_float64(rule):
     z = torch.randn(3, 12, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
     results = {}

@@ -8,10 +8,11 @@ import torch
 
 from fpalib.errors import FpaError
 from fpalib.profiling import saved_tensor_bytes
-from fpalib.rules import RULES, delta_rule, get_rule, hebbian_rule, oja_rule
+from fpalib.rules import RULES, RULES_WITHOUT_RATE, additive_rate_rule, additive_rule, delta_rule, get_rule, oja_rule
 from fpalib.rules.delta import delta_rule_parallel_autograd
 
 F64 = torch.float64
+RATE_RULES = [name for name in RULES if name not in RULES_WITHOUT_RATE]
 CUDA = pytest.mark.cuda  # skipped without a GPU (conftest.py)
 
 
@@ -57,7 +58,7 @@ def numpy_rule(name, keys, values, lr, init, first_step_lr_one=False, renormaliz
             k, v = keys[b, t], values[b, t]
             if name == "delta":
                 w = w + rate * np.outer(v - w @ k, k)
-            elif name == "hebbian":
+            elif name in ("additive-rate", "additive"):
                 w = w + rate * np.outer(v, k)
             else:
                 corrected = k - w.T @ v
@@ -69,7 +70,7 @@ def numpy_rule(name, keys, values, lr, init, first_step_lr_one=False, renormaliz
     return np.stack(out)
 
 
-@pytest.mark.parametrize("name", list(RULES))
+@pytest.mark.parametrize("name", RATE_RULES)
 @pytest.mark.parametrize("mode", ["loop", "parallel"])
 @pytest.mark.parametrize("with_init", [False, True])
 @pytest.mark.parametrize("first_step_lr_one", [False, True])
@@ -93,7 +94,7 @@ SHAPES = [  # (batch, T, d_key, d_value)
 ]
 
 
-@pytest.mark.parametrize("name", list(RULES))
+@pytest.mark.parametrize("name", RATE_RULES)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "B{}T{}k{}v{}".format(*s))
 @pytest.mark.parametrize("with_init", [False, True])
 def test_parallel_matches_loop_outputs_steps_and_grads(name, shape, with_init):
@@ -124,7 +125,7 @@ def test_hand_written_backward_matches_autograd_through_solve():
         assert rel_err(a, b) < 1e-10
 
 
-@pytest.mark.parametrize("name", list(RULES))
+@pytest.mark.parametrize("name", RATE_RULES)
 @pytest.mark.parametrize("with_init", [False, True])
 def test_gradcheck_parallel(name, with_init):
     keys, values, lr, init = make_inputs(2, 5, 4, 3, seed=5, init=with_init)
@@ -138,7 +139,7 @@ def test_gradcheck_parallel(name, with_init):
     assert torch.autograd.gradcheck(final_and_steps, args)
 
 
-@pytest.mark.parametrize("name", list(RULES))
+@pytest.mark.parametrize("name", RATE_RULES)
 def test_float32_agrees_with_float64(name):
     inputs64 = make_inputs(4, 64, 64, 64, seed=3)
     # Oja's rule is a delta rule with the values as keys: keep them unit-norm so that the
@@ -160,7 +161,7 @@ def test_delta_rule_writes_then_overwrites_an_association():
     weights = delta_rule(keys, values, torch.ones(1, 3, dtype=F64))
     assert torch.allclose(weights[0] @ basis[0], values[0, 2])  # overwritten, not summed
     assert torch.allclose(weights[0] @ basis[1], values[0, 1])
-    hebb = hebbian_rule(keys, values, torch.ones(1, 3, dtype=F64))
+    hebb = additive_rule(keys, values)
     assert torch.allclose(hebb[0] @ basis[0], values[0, 0] + values[0, 2])  # additive interference
 
 
@@ -176,7 +177,7 @@ def test_first_step_lr_one_ignores_first_rate_only():
     assert torch.all(grad[:, 0] == 0) and torch.all(grad[:, 1:] != 0)
 
 
-@pytest.mark.parametrize("name", list(RULES))
+@pytest.mark.parametrize("name", RATE_RULES)
 def test_lr_shapes_and_none(name):
     keys, values, lr, init = make_inputs(2, 3, 4, 4, seed=4)
     rule = get_rule(name)
@@ -215,7 +216,7 @@ def test_parallel_graph_keeps_far_less_memory_than_loop():
 
 
 @CUDA
-@pytest.mark.parametrize("name", list(RULES))
+@pytest.mark.parametrize("name", RATE_RULES)
 def test_cuda_parallel_matches_cpu_loop(name):
     inputs = make_inputs(3, 32, 16, 24, seed=21)
     cuda_inputs = [t.detach().cuda().requires_grad_() for t in inputs]
@@ -232,3 +233,64 @@ def test_cuda_autocast_runs_rule_in_float32():
         weights = delta_rule(keys, values, lr, init)
     assert weights.dtype == torch.float32
     assert rel_err(weights, delta_rule(keys, values, lr, init, mode="loop")) < 1e-5
+
+
+# --- the additive rule of Eq. 2 (no learning rate) ---
+
+def additive_inputs(batch, steps, d_key, d_value, *, seed, dtype=F64, init=True):
+    keys, values, _, w0 = make_inputs(batch, steps, d_key, d_value, seed=seed, dtype=dtype, init=init)
+    return [keys, values, None, w0]
+
+
+def run_additive_with_grads(inputs, *, mode):
+    keys, values, _, init = inputs
+    weights, steps = additive_rule(keys, values, None, init, mode=mode, return_steps=True)
+    gen = torch.Generator().manual_seed(5)
+    loss = (weights * torch.randn(weights.shape, generator=gen, dtype=F64).to(weights)).sum() + (
+        steps.cumulative * torch.randn(steps.cumulative.shape, generator=gen, dtype=F64).to(weights)).sum()
+    grads = torch.autograd.grad(loss, [t for t in (keys, values, init) if t is not None])
+    return [weights, steps.cumulative, steps.updates, *grads]
+
+
+@pytest.mark.parametrize("mode", ["loop", "parallel"])
+@pytest.mark.parametrize("with_init", [False, True])
+def test_additive_rule_matches_eq2(mode, with_init):
+    keys, values, _, init = additive_inputs(2, 6, 5, 3, seed=1, init=with_init)
+    got = additive_rule(keys, values, None, init, mode=mode)
+    ones = torch.ones(keys.shape[:2], dtype=F64)
+    np.testing.assert_allclose(got.detach().numpy(), numpy_rule("additive", keys, values, ones, init), rtol=1e-12,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "B{}T{}k{}v{}".format(*s))
+@pytest.mark.parametrize("with_init", [False, True])
+def test_additive_parallel_matches_loop_outputs_steps_and_grads(shape, with_init):
+    inputs = additive_inputs(*shape, seed=sum(shape), init=with_init)
+    labels = ["W", "cumulative", "updates", "d_keys", "d_values", "d_init"]
+    for label, a, b in zip(labels, run_additive_with_grads(inputs, mode="parallel"),
+                           run_additive_with_grads(inputs, mode="loop")):
+        assert rel_err(a, b) < 1e-10, label
+
+
+def test_additive_gradcheck_and_float32():
+    keys, values, _, init = additive_inputs(2, 5, 4, 3, seed=5)
+    assert torch.autograd.gradcheck(lambda k, v, w: additive_rule(k, v, None, w, return_steps=True)[1].cumulative,
+                                    (keys, values, init))
+    inputs64 = additive_inputs(4, 64, 64, 64, seed=3)
+    inputs32 = [None if t is None else t.detach().float().requires_grad_() for t in inputs64]
+    for a, b in zip(run_additive_with_grads(inputs32, mode="parallel"),
+                    run_additive_with_grads(inputs64, mode="parallel")):
+        assert rel_err(a.double(), b) < 1e-5
+
+
+def test_additive_is_additive_rate_at_rate_one_and_refuses_a_rate():
+    keys, values, lr, init = make_inputs(2, 4, 3, 3, seed=8)
+    torch.testing.assert_close(additive_rule(keys, values, None, init),
+                               additive_rate_rule(keys, values, torch.ones_like(lr), init))
+    with pytest.raises(FpaError, match="no learning rate"):
+        additive_rule(keys, values, lr, init)
+
+
+def test_hebbian_is_a_deprecated_alias_of_additive_rate():
+    with pytest.warns(DeprecationWarning, match="additive-rate"):
+        assert get_rule("hebbian") is additive_rate_rule

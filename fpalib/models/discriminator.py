@@ -10,35 +10,45 @@ of a feature map of resolution r is ``min(fmap_max, 2 ** (fmap_inverse_coef - lo
 e.g. 512 at 8x8, 256 at 16x16, 128 at 32x32 with the defaults):
 
 - body: log2(S) - 3 residual :class:`DownBlock` s from (B, C, S, S) down to an
-  (B, width(8), 8, 8) map; the first block reads the image directly.
+  (B, width(8), 8, 8) map; the first block reads the image directly. With
+  ``body_attention_size`` r, a residual self-attention runs on the block input of size r.
 - ``logits`` head on the 8x8 map, (B,): with ``disc_output_size=1`` (default)
   blur -> 3x3 conv stride 2 -> LeakyReLU -> 4x4 conv gives one logit per
   image; with ``disc_output_size=5`` a 1x1 conv -> LeakyReLU -> 4x4 conv gives
   5x5 patch logits, which are averaged to one logit per image.
-- ``logits_32`` head, (B,): the input resized to 32x32 (area averaging to
-  shrink, bilinear to enlarge a 16x16 input) -> 3x3 conv -> [self-attention]
-  -> DownBlock to 16x16 -> [self-attention] -> average pool to 4x4 -> 4x4 conv.
+- ``logits_32`` head, (B,): the input resized to 32x32 -> 3x3 conv -> [LeakyReLU] ->
+  [self-attention] -> DownBlock to 16x16 -> [self-attention] -> average pool to 4x4 -> 4x4 conv.
 - auxiliary decoder (only with ``aux=True``, meant for real images): from the
   8x8 map, up-sample x2 -> 3x3 conv -> GLU, repeated until the decoder's
-  resolution R = min(S, 64): R = 16 for S = 16 (one stage), 32 for S = 32, 64
-  for S >= 64. The loss is the MSE between the reconstruction and the input
-  down-scaled to R x R (for S = 16 and 32 that is the input itself).
+  resolution R (``reconstruction_size``; default min(S, 64)). The loss is the MSE between
+  the reconstruction and the input resized to R x R.
 - quadrant decoder (only for S >= 128): a second decoder of the same kind
   reads a random 8x8 quadrant of the 16x16 map and reconstructs the matching
-  S/2 x S/2 quadrant of the input, down-scaled to 64x64; its MSE is added.
+  S/2 x S/2 quadrant of the input, resized to R x R; its MSE is added.
 
-Deliberate choices, with respect to the authors' code:
-- no normalisation layers at all (the original discriminator has none in the
-  body or the decoders), so images never interact within a batch and train
-  and eval modes behave identically (unless the optional minibatch standard
-  deviation channel, ``minibatch_std_group``, is switched on);
-- the reconstruction decoders end at 64x64 (the original always up-samples
-  8x8 to 128x128, enlarging the target of a 64x64 image);
-- the quadrant decoder is used from 128x128 on (the original: from 512x512,
-  beyond the sizes supported here);
-- one logit per image by default (``disc_output_size=1``) so that the hinge
-  loss is applied exactly as written; the original's default 5x5 patch logits
-  are available and averaged before the loss;
+Options and their defaults. The defaults are fpalib's earlier discriminator (which the shipped
+painters were trained with); the ``paper-*`` presets set what the authors' runs used
+(:func:`authors_discriminator_config`; parameter count 12,326,632 at 64x64):
+
+==========================  =====================  ======================================
+option                      default                the authors' runs
+==========================  =====================  ======================================
+``blur``                    True                   False (their ``antialias`` flag is off)
+``attention_kind``          "linear" (4 x 16)      "hybrid" (8 heads of 64, global + 3x3)
+``body_attention_size``     0 (none)               32
+``head_activation``         True                   False (no LeakyReLU before attention)
+``reconstruction_size``     0 = min(S, 64)         128
+``resize_mode``             "area"                 "nearest" (F.interpolate's default)
+``init_slope``              0.1                    0.0 (Kaiming gain sqrt(2))
+==========================  =====================  ======================================
+
+Other choices, with respect to the authors' code:
+- no normalisation layers in the body or the decoders (as there), so images never interact
+  within a batch (unless the optional minibatch standard deviation channel is switched on);
+- the quadrant decoder is used from 128x128 on (the original: from 512x512);
+- one logit per image by default (``disc_output_size=1``, as in the authors' runs); 5x5 patch
+  logits are available and averaged before the loss;
+- scores are the negated scores of the authors' code (real images score high here);
 - the reconstruction target is detached from the input images.
 
 Under DDP, build the wrapper with ``find_unused_parameters=True``: the
@@ -54,7 +64,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fpalib.errors import FpaError
-from fpalib.models.blocks import LEAKY_SLOPE, Blur, DownBlock, LinearSelfAttention, resize_images
+from fpalib.models.attention import HybridSelfAttention
+from fpalib.models.blocks import (
+    LEAKY_SLOPE,
+    RESIZE_MODES,
+    DownBlock,
+    LinearSelfAttention,
+    ReconstructionDecoder,
+    maybe_blur,
+    resize_images,
+)
 
 FEATURE_SIZE = 8
 """Resolution of the body's last feature map, read by the logits head and the decoder."""
@@ -65,8 +84,7 @@ DECODER_MAX_SIZE = 64
 QUADRANT_DECODER_MIN_SIZE = 128
 """Image size from which the quadrant decoder on the 16x16 map is added."""
 
-MIN_DECODER_CHANNELS = 8
-"""Narrowest hidden width of a reconstruction decoder."""
+ATTENTION_KINDS = ("linear", "hybrid")
 
 HEAD_32_SIZE = 32
 """Resolution the ``logits_32`` head resizes its input to."""
@@ -82,8 +100,20 @@ class DiscriminatorConfig:
     fmap_inverse_coef: the width of a map of resolution r is
         ``min(fmap_max, 2 ** (fmap_inverse_coef - log2 r))``.
     disc_output_size: 1 (one logit per image) or 5 (5x5 patch logits, averaged).
-    attention: linear self-attention in the 32x32 head (present in the authors' code).
+    attention: self-attention in the 32x32 head (present in the authors' code).
     head_32_channels: width of the 32x32 head (its second stage has half of it).
+    blur: blur before every down-sampling (False: the authors' runs).
+    attention_kind: "linear" (global linear attention, 4 heads of 16) or "hybrid" (the
+        authors': global linear + 3x3 local attention, 8 heads of 64; :mod:`.attention`).
+    body_attention_size: 0 (none) or the resolution (a power of two from 16 to image_size)
+        of the body's feature map that gets a residual self-attention (the authors: 32).
+    head_activation: LeakyReLU after the 32x32 head's first conv (the authors' has none).
+    reconstruction_size: side of the decoder's reconstructions; 0 (default) means
+        min(image_size, 64), the authors' decoder always gives 128.
+    resize_mode: how inputs are resized for the 32x32 head and the reconstruction target,
+        "area" (area shrink, bilinear enlarge) or "nearest" (the authors' code).
+    init_slope: the negative slope a of the Kaiming-normal init of every conv (0.1; the
+        authors' code uses a = 0).
     minibatch_std_group: 0 (default, the paper and LightGAN) or a group size G: the logits
         head also reads one extra channel, the standard deviation of the 8x8 features over
         groups of G images of the batch (Karras et al., 2018), so that a generator painting
@@ -99,6 +129,13 @@ class DiscriminatorConfig:
     attention: bool = True
     head_32_channels: int = 64
     minibatch_std_group: int = 0
+    blur: bool = True
+    attention_kind: str = "linear"
+    body_attention_size: int = 0
+    head_activation: bool = True
+    reconstruction_size: int = 0
+    resize_mode: str = "area"
+    init_slope: float = 0.1
 
     def validate(self) -> None:
         """Raise :class:`FpaError` (one line) for any value the model cannot be built with."""
@@ -127,6 +164,28 @@ class DiscriminatorConfig:
             )
         if not isinstance(self.attention, bool):
             raise FpaError(f"discriminator attention must be True or False, got {self.attention!r}")
+        for name in ("blur", "head_activation"):
+            if not isinstance(getattr(self, name), bool):
+                raise FpaError(f"discriminator {name} must be True or False, got {getattr(self, name)!r}")
+        for name, choices in (("attention_kind", ATTENTION_KINDS), ("resize_mode", RESIZE_MODES)):
+            if getattr(self, name) not in choices:
+                raise FpaError(f"discriminator {name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        body_sizes = [size // 2**i for i in range(int(math.log2(size // FEATURE_SIZE)))]  # S, ..., 16
+        if self.body_attention_size != 0 and self.body_attention_size not in body_sizes:
+            raise FpaError(
+                f"discriminator body_attention_size must be 0 (none) or one of {body_sizes} for "
+                f"{size}x{size} images, got {self.body_attention_size!r}"
+            )
+        if self.reconstruction_size != 0 and (
+            not _is_int(self.reconstruction_size) or self.reconstruction_size < 16
+            or self.reconstruction_size > 256 or self.reconstruction_size & (self.reconstruction_size - 1)
+        ):
+            raise FpaError(
+                "discriminator reconstruction_size must be 0 (min(image_size, 64)) or a power of two "
+                f"from 16 to 256, got {self.reconstruction_size!r}"
+            )
+        if isinstance(self.init_slope, bool) or not isinstance(self.init_slope, (int, float)) or self.init_slope < 0:
+            raise FpaError(f"discriminator init_slope must be a number >= 0, got {self.init_slope!r}")
         if not _is_int(self.head_32_channels) or self.head_32_channels < 2 or self.head_32_channels % 2:
             raise FpaError(
                 f"discriminator head_32_channels must be an even integer >= 2, got {self.head_32_channels!r}"
@@ -138,8 +197,12 @@ class DiscriminatorConfig:
 
     @property
     def decoder_size(self) -> int:
-        """Resolution of the reconstructions: min(image_size, 64)."""
-        return min(self.image_size, DECODER_MAX_SIZE)
+        """Resolution of the reconstructions: ``reconstruction_size``, or min(image_size, 64)."""
+        return self.reconstruction_size or min(self.image_size, DECODER_MAX_SIZE)
+
+    def attention_block(self, channels: int) -> nn.Module:
+        """A residual self-attention of ``attention_kind`` on ``channels`` channels."""
+        return HybridSelfAttention(channels) if self.attention_kind == "hybrid" else LinearSelfAttention(channels)
 
     @property
     def has_quadrant_decoder(self) -> bool:
@@ -162,34 +225,6 @@ class DiscriminatorOutput(NamedTuple):
     logits: Tensor
     logits_32: Tensor
     aux_loss: Tensor | None
-
-
-class ReconstructionDecoder(nn.Module):
-    """Up-sampling decoder: (B, in_channels, h, h) -> (B, out_channels, h * 2**num_upsamples, same).
-
-    Each stage: nearest up-sampling x2 -> 3x3 conv -> GLU (which halves the
-    conv's output channels). Hidden widths halve per stage, never below
-    ``MIN_DECODER_CHANNELS``; the last stage emits ``out_channels``. The output
-    is unbounded (no tanh), as the target images lie in [-1, 1] anyway.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, num_upsamples: int) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        width = in_channels
-        for stage in range(num_upsamples):
-            is_last = stage == num_upsamples - 1
-            next_width = out_channels if is_last else max(width // 2, MIN_DECODER_CHANNELS)
-            layers += [
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.Conv2d(width, 2 * next_width, 3, padding=1),
-                nn.GLU(dim=1),
-            ]
-            width = next_width
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, features: Tensor) -> Tensor:
-        return self.layers(features)
 
 
 class MinibatchStd(nn.Module):
@@ -228,14 +263,21 @@ class Discriminator(nn.Module):
         num_blocks = int(math.log2(config.image_size // FEATURE_SIZE))
         output_sizes = [config.image_size // 2**i for i in range(1, num_blocks + 1)]  # ..., 16, 8
         widths = [config.channels] + [config.width(size) for size in output_sizes]
-        self.body = nn.ModuleList(DownBlock(c_in, c_out) for c_in, c_out in zip(widths[:-1], widths[1:]))
+        self.body = nn.ModuleList(
+            DownBlock(c_in, c_out, config.blur) for c_in, c_out in zip(widths[:-1], widths[1:])
+        )
+        input_sizes = [config.image_size] + output_sizes[:-1]
+        self.body_attention = nn.ModuleList(
+            config.attention_block(c_in) if size == config.body_attention_size else nn.Identity()
+            for c_in, size in zip(widths[:-1], input_sizes)
+        )
 
         last = widths[-1]
         self.minibatch_std = MinibatchStd(config.minibatch_std_group) if config.minibatch_std_group else None
         read = last + int(self.minibatch_std is not None)
         if config.disc_output_size == 1:
             self.to_logits = nn.Sequential(
-                Blur(),
+                maybe_blur(config.blur),
                 nn.Conv2d(read, last, 3, stride=2, padding=1),
                 nn.LeakyReLU(LEAKY_SLOPE),
                 nn.Conv2d(last, 1, 4),
@@ -248,13 +290,13 @@ class Discriminator(nn.Module):
             )
 
         head = config.head_32_channels
-        attention_in: nn.Module = LinearSelfAttention(head) if config.attention else nn.Identity()
-        attention_out: nn.Module = LinearSelfAttention(head // 2) if config.attention else nn.Identity()
+        attention_in = config.attention_block(head) if config.attention else nn.Identity()
+        attention_out = config.attention_block(head // 2) if config.attention else nn.Identity()
         self.head_32 = nn.Sequential(
             nn.Conv2d(config.channels, head, 3, padding=1),
-            nn.LeakyReLU(LEAKY_SLOPE),
+            nn.LeakyReLU(LEAKY_SLOPE) if config.head_activation else nn.Identity(),
             attention_in,
-            DownBlock(head, head // 2),
+            DownBlock(head, head // 2, config.blur),
             attention_out,
             nn.AdaptiveAvgPool2d(4),
             nn.Conv2d(head // 2, 1, 4),
@@ -270,10 +312,10 @@ class Discriminator(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        """Kaiming-normal (fan-in) convolution weights, as in the authors' code."""
+        """Kaiming-normal (fan-in, slope ``init_slope``) convolution weights, as in the authors' code."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, a=LEAKY_SLOPE, mode="fan_in", nonlinearity="leaky_relu")
+                nn.init.kaiming_normal_(module.weight, a=self.config.init_slope, mode="fan_in", nonlinearity="leaky_relu")
 
     def forward(self, images: Tensor, aux: bool = False) -> DiscriminatorOutput:
         """Score images (B, C, S, S) in [-1, 1].
@@ -284,13 +326,13 @@ class Discriminator(nn.Module):
         self._check_images(images)
         features = images
         maps_by_size: dict[int, Tensor] = {}
-        for block in self.body:
-            features = block(features)
+        for attention, block in zip(self.body_attention, self.body):
+            features = block(attention(features))
             maps_by_size[features.shape[-1]] = features
 
         scored = self.minibatch_std(features) if self.minibatch_std is not None else features
         logits = self.to_logits(scored).flatten(1).mean(dim=1)
-        logits_32 = self.head_32(resize_images(images, HEAD_32_SIZE)).flatten(1).mean(dim=1)
+        logits_32 = self.head_32(resize_images(images, HEAD_32_SIZE, self.config.resize_mode)).flatten(1).mean(dim=1)
         aux_loss = self._reconstruction_loss(images, maps_by_size) if aux else None
         return DiscriminatorOutput(logits, logits_32, aux_loss)
 
@@ -307,14 +349,14 @@ class Discriminator(nn.Module):
         """MSE of the decoder(s) against the down-scaled (detached) input; a scalar."""
         target_images = images.detach()
         reconstruction = self.decoder(maps_by_size[FEATURE_SIZE])
-        loss = F.mse_loss(reconstruction, resize_images(target_images, reconstruction.shape[-1]))
+        loss = F.mse_loss(reconstruction, resize_images(target_images, reconstruction.shape[-1], self.config.resize_mode))
         if self.quadrant_decoder is not None:
             row, col = divmod(int(torch.randint(4, (1,)).item()), 2)
             quadrant_features = _quadrant(maps_by_size[2 * FEATURE_SIZE], row, col)
             quadrant_image = _quadrant(target_images, row, col)
             quadrant_reconstruction = self.quadrant_decoder(quadrant_features)
             loss = loss + F.mse_loss(
-                quadrant_reconstruction, resize_images(quadrant_image, quadrant_reconstruction.shape[-1])
+                quadrant_reconstruction, resize_images(quadrant_image, quadrant_reconstruction.shape[-1], self.config.resize_mode)
             )
         return loss
 
@@ -323,3 +365,13 @@ def _quadrant(maps: Tensor, row: int, col: int) -> Tensor:
     """Quadrant (row, col) in {0, 1}^2 of square maps: (B, C, H, H) -> (B, C, H/2, H/2)."""
     half = maps.shape[-1] // 2
     return maps[..., row * half : (row + 1) * half, col * half : (col + 1) * half]
+
+
+def authors_discriminator_config(image_size: int = 64, channels: int = 3) -> DiscriminatorConfig:
+    """The discriminator of the authors' runs (their README's command, lightweight-gan defaults
+    of their code: ``attn_res_layers=[32]``, ``disc_output_size=1``, ``antialias=False``)."""
+    return DiscriminatorConfig(
+        image_size=image_size, channels=channels, blur=False, attention_kind="hybrid",
+        body_attention_size=32 if image_size >= 32 else 0, head_activation=False,
+        reconstruction_size=128, resize_mode="nearest", init_slope=0.0,
+    )

@@ -9,8 +9,12 @@ of a learning rule:
       W_t^i = W_{t-1}^i + sigmoid(beta_t^i) (v_t^i - W_{t-1}^i phi(k_t^i)) outer phi(k_t^i)
       --> image tanh(W_T) (B, c, d_value, d_key)
 
-phi is a softmax over the key dimension. The rule (delta, Hebbian or Oja) comes from
-:mod:`fpalib.rules`; its parallel form and its sequential loop give the same result.
+phi is a softmax over the key dimension. The rule (delta, additive, additive-rate or Oja) comes
+from :mod:`fpalib.rules`; its parallel form and its sequential loop give the same result.
+
+``variant="authors-additive"`` is the authors' additive baseline (their ``lstm_sum`` model, the
+paper's additive row): v1 input, W_t = W_{t-1} + v_t outer k_t (Eq. 2, no rate), no key
+softmax, an UpdateNet with a bias, PyTorch's default initialisation everywhere.
 The painting steps (each rank-one update and each cumulative image) come out of the same
 forward pass that training uses, with ``return_steps=True``.
 """
@@ -26,11 +30,13 @@ from torch import Tensor, nn
 
 from ..errors import FpaError
 from .latents import LatentSampler
-from ..rules import MODES, RULES, get_rule
+from ..rules import MODES, RULES, RULES_WITHOUT_RATE, canonical_rule_name, get_rule
 from .input_generator import build_input_generator
 
 KEY_NORMS = ("softmax", "none")
 INPUT_VERSIONS = ("v1", "v2")
+VARIANTS = ("fpa", "authors-additive")
+INITS = ("authors", "pytorch")
 MIN_SIZE, MAX_SIZE = 16, 128
 
 
@@ -51,6 +57,16 @@ class PainterConfig:
         phi(k_1), as the authors' code that produced the paper's numbers does; False applies
         sigmoid(beta_1) as well, as the paper's Eq. 9 is written.
     out_tanh: apply tanh to W_T to get the image.
+    update_bias: give the UpdateNet's projection a bias, as the authors' code does (their
+        ``kvb_net``; the paper's Eq. 8 has none). Off by default (the shipped painters have none).
+    latent_init_kaiming: Kaiming-normal (fan-in, ReLU gain) weights for the latent-to-initial-
+        state layer, as the authors' v1 model (``lstm_delta``) has; off: PyTorch's default, as
+        their v2 model has.
+    init: "authors" (the authors' delta models: LSTM and UpdateNet uniform in +-1/sqrt(fan),
+        see the classes) or "pytorch" (PyTorch's defaults, as the authors' ``lstm_sum``).
+    variant: "fpa" (default; every field as set) or "authors-additive", the authors' additive
+        baseline ``lstm_sum``: :meth:`validate` then sets input_version "v1", rule "additive",
+        key_norm "none", update_bias on and init "pytorch".
     key_init_scale, value_init_scale: multiply the initial UpdateNet rows that produce the keys
         (before the softmax) and the values. 1.0 (default) is the authors' initialisation, under
         which the untrained painter's keys are nearly uniform and its images nearly blank; this
@@ -77,6 +93,10 @@ class PainterConfig:
     out_tanh: bool = True
     key_init_scale: float = 1.0
     value_init_scale: float = 1.0
+    update_bias: bool = False
+    latent_init_kaiming: bool = False
+    init: str = "authors"
+    variant: str = "fpa"
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -85,7 +105,18 @@ class PainterConfig:
         return self.channels, self.image_size, width
 
     def validate(self) -> PainterConfig:
-        """Raise FpaError for the first bad field; return self so calls can be chained."""
+        """Raise FpaError for the first bad field; return self so calls can be chained.
+
+        Also replaces the deprecated rule name ``hebbian`` by ``additive-rate`` and, for
+        ``variant="authors-additive"``, sets the fields that variant fixes.
+        """
+        if self.variant not in VARIANTS:
+            raise FpaError(f"unknown painter variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
+        if self.variant == "authors-additive":
+            self.input_version, self.rule, self.key_norm = "v1", "additive", "none"
+            self.update_bias, self.init = True, "pytorch"
+        if isinstance(self.rule, str):
+            self.rule = canonical_rule_name(self.rule)
         _, height, width = self.shape
         for name, size in (("image_size", height), ("image_width", width)):
             if not MIN_SIZE <= size <= MAX_SIZE:
@@ -103,6 +134,7 @@ class PainterConfig:
             ("rule", self.rule, RULES),
             ("rule_mode", self.rule_mode, MODES),
             ("key_norm", self.key_norm, KEY_NORMS),
+            ("init", self.init, INITS),
         ):
             if value not in choices:
                 raise FpaError(
@@ -126,21 +158,32 @@ class SequenceProcessor(nn.Module):
     """LSTM over the input sequence: x (B, T, d_in), z (B, d_latent) -> h (B, T, d_hidden).
 
     With ``latent_to_init`` a linear layer maps z to the initial (h_0, c_0) of every layer
-    (each (layers, B, d_hidden)); otherwise they are zeros. All LSTM weights and biases are
-    uniform in +-1/sqrt(d_hidden), as in the authors' code.
+    (each (layers, B, d_hidden)); otherwise they are zeros. With ``init="authors"`` all LSTM
+    weights and biases are uniform in +-1/sqrt(d_hidden), as in the authors' delta models;
+    ``latent_init_kaiming`` gives the latent-to-state layer Kaiming-normal weights (their v1).
     """
 
     def __init__(
-        self, input_dim: int, latent_dim: int, hidden: int, layers: int, latent_to_init: bool
+        self,
+        input_dim: int,
+        latent_dim: int,
+        hidden: int,
+        layers: int,
+        latent_to_init: bool,
+        init: str = "authors",
+        latent_init_kaiming: bool = False,
     ) -> None:
         super().__init__()
         self.hidden = hidden
         self.layers = layers
         self.lstm = nn.LSTM(input_dim, hidden, num_layers=layers, batch_first=True)
-        bound = 1.0 / math.sqrt(hidden)
-        for weight in self.lstm.parameters():
-            nn.init.uniform_(weight, -bound, bound)
+        if init == "authors":
+            bound = 1.0 / math.sqrt(hidden)
+            for weight in self.lstm.parameters():
+                nn.init.uniform_(weight, -bound, bound)
         self.latent_to_init = nn.Linear(latent_dim, 2 * layers * hidden) if latent_to_init else None
+        if self.latent_to_init is not None and latent_init_kaiming:
+            nn.init.kaiming_normal_(self.latent_to_init.weight, a=0, mode="fan_in", nonlinearity="leaky_relu")
 
     def forward(self, inputs: Tensor, z: Tensor) -> Tensor:
         """inputs (B, T, d_in), z (B, d_latent) -> hidden states (B, T, d_hidden)."""
@@ -156,12 +199,13 @@ class SequenceProcessor(nn.Module):
 class UpdateNet(nn.Module):
     """Hidden states -> keys, values, learning rates per channel -> learning rule -> W_T.
 
-    One bias-free linear map (paper Eq. 8) h_t (d_hidden) -> [k_t (c*d_key), v_t (c*d_value),
-    beta_t (c)], each split into c per-channel parts. Its weights are uniform in
-    +-1/sqrt(c*(d_key+d_value+1)); for square images this is the authors' 1/sqrt(c*(2*size+1)).
-    Channels are folded into the batch: keys (B*c, T, d_key) normalised by ``key_norm``,
-    values (B*c, T, d_value), learning rates sigmoid(beta) (B*c, T). Every rule (delta,
-    Hebbian, Oja) gets the same projection and the same sigmoid learning rate.
+    One linear map (paper Eq. 8; bias-free unless ``update_bias``) h_t (d_hidden) ->
+    [k_t (c*d_key), v_t (c*d_value), beta_t (c)], each split into c per-channel parts; a rule
+    without a rate (``additive``) gets no beta rows. With ``init="authors"`` its weights (and
+    bias) are uniform in +-1/sqrt(c*(d_key+d_value+1)); for square images this is the authors'
+    1/sqrt(c*(2*size+1)). Channels are folded into the batch: keys (B*c, T, d_key) normalised
+    by ``key_norm``, values (B*c, T, d_value), learning rates beta_t = sigmoid(.) (B*c, T), or
+    None. Every rule with a rate gets the same projection and the same sigmoid learning rate.
     ``key_init_scale`` and ``value_init_scale`` then multiply the key rows and the value rows.
     """
 
@@ -172,22 +216,25 @@ class UpdateNet(nn.Module):
         self.rule = get_rule(cfg.rule)
         self.rule_mode = cfg.rule_mode
         self.first_step_lr_one = cfg.first_step_lr_one
-        out_features = self.channels * (self.d_key + self.d_value + 1)
-        self.projection = nn.Linear(cfg.hidden, out_features, bias=False)
-        bound = 1.0 / math.sqrt(out_features)
-        nn.init.uniform_(self.projection.weight, -bound, bound)
+        self.rate_dim = 0 if cfg.rule in RULES_WITHOUT_RATE else 1
+        out_features = self.channels * (self.d_key + self.d_value + self.rate_dim)
+        self.projection = nn.Linear(cfg.hidden, out_features, bias=cfg.update_bias)
+        if cfg.init == "authors":
+            bound = 1.0 / math.sqrt(self.channels * (self.d_key + self.d_value + 1))
+            for parameter in self.projection.parameters():
+                nn.init.uniform_(parameter, -bound, bound)
         with torch.no_grad():
             key_rows, value_rows, _ = self.projection.weight.split(
-                [self.channels * self.d_key, self.channels * self.d_value, self.channels]
+                [self.channels * self.d_key, self.channels * self.d_value, self.channels * self.rate_dim]
             )
             key_rows.mul_(cfg.key_init_scale)
             value_rows.mul_(cfg.value_init_scale)
 
-    def project(self, hidden: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """h (B, T, d_hidden) -> keys (B*c, T, d_key), values (B*c, T, d_value), lr (B*c, T)."""
+    def project(self, hidden: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """h (B, T, d_hidden) -> keys (B*c, T, d_key), values (B*c, T, d_value), lr (B*c, T) or None."""
         batch, steps, _ = hidden.shape
         c, d_key, d_value = self.channels, self.d_key, self.d_value
-        keys, values, beta = self.projection(hidden).split([c * d_key, c * d_value, c], dim=-1)
+        keys, values, beta = self.projection(hidden).split([c * d_key, c * d_value, c * self.rate_dim], dim=-1)
 
         def fold(x: Tensor, dim: int) -> Tensor:  # (B, T, c*dim) -> (B*c, T, dim)
             return x.reshape(batch, steps, c, dim).transpose(1, 2).reshape(batch * c, steps, dim)
@@ -195,7 +242,9 @@ class UpdateNet(nn.Module):
         keys = fold(keys, d_key)
         if self.key_norm == "softmax":
             keys = torch.softmax(keys, dim=-1)
-        return keys, fold(values, d_value), torch.sigmoid(fold(beta, 1).squeeze(-1))
+        if not self.rate_dim:
+            return keys, fold(values, d_value), None
+        return keys, fold(values, d_value), torch.sigmoid(fold(beta, 1).squeeze(-1))  # beta_t, Eq. 5
 
     def forward(
         self, hidden: Tensor, return_steps: bool = False
@@ -251,6 +300,8 @@ class FastWeightPainter(LatentSampler):
             cfg.hidden,
             cfg.layers,
             cfg.latent_to_init,
+            cfg.init,
+            cfg.latent_init_kaiming,
         )
         self.update_net = UpdateNet(cfg)
 

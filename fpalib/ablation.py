@@ -1,0 +1,113 @@
+"""The learning-rule and painting-steps ablation at an equal wall-clock budget, with seeds.
+
+    from fpalib.ablation import run_ablation, format_table
+    results = run_ablation(get_preset("emoji32-cpu"), "runs/ablation", minutes=20, seeds=(0, 1))
+    print(format_table(results))
+
+Every variant is the base config with the overrides of :data:`VARIANTS` (nothing else
+changes): the delta rule (paper Eq. 3-5) at the preset's T and at T = 8 and 16; the authors'
+additive baseline (``authors-additive``: their ``lstm_sum`` model); the paper's Eq. 2 additive
+rule in the delta painter (``additive``); the additive rule with the delta rule's sigmoid rate
+beta_t (``additive-rate``, formerly ``hebbian``); Oja's rule in the authors' softmax form
+(``oja-softmax``). Each (variant, seed) trains in ``<out>/<variant>-s<seed>`` for ``minutes``
+of wall-clock time (or ``steps``) and resumes there; each is scored by :class:`Evaluator`
+(SWD and pixel precision/recall of ``num_samples`` EMA samples against the real images).
+``benchmarks/ablation.py`` is the command line.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fpalib.errors import FpaError
+from fpalib.metrics.evaluate import Evaluator
+from fpalib.train.checkpoint import generator_from_checkpoint, load_checkpoint
+from fpalib.train.config import ExperimentConfig, apply_overrides
+from fpalib.train.trainer import Trainer
+
+VARIANTS: dict[str, list[str]] = {
+    "delta": [],
+    "delta-T16": ["model.steps=16"],
+    "delta-T8": ["model.steps=8"],
+    "authors-additive": ["model.variant=authors-additive"],
+    "additive": ["model.rule=additive"],
+    "additive-rate": ["model.rule=additive-rate"],
+    "oja-softmax": ["model.rule=oja-softmax"],
+}
+"""Variant name -> config overrides on top of the base config."""
+
+METRICS = ("swd", "precision", "recall")
+RESULTS_FILE = "results.json"
+
+
+def variant_config(base: ExperimentConfig, variant: str, seed: int, out: Path) -> ExperimentConfig:
+    """The config of one run: ``base`` with the variant's overrides, the seed and its folder."""
+    if variant not in VARIANTS:
+        raise FpaError(f"unknown ablation variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    if base.generator != "fpa":
+        raise FpaError(f"the ablation compares painters; this config trains {base.generator!r}")
+    cfg = apply_overrides(copy.deepcopy(base), VARIANTS[variant] + [f"loop.seed={seed}"])
+    cfg.name = f"ablation-{variant}-s{seed}"
+    cfg.loop.out = str(out / f"{variant}-s{seed}")
+    return cfg.validate()
+
+
+def run_ablation(
+    base: ExperimentConfig,
+    out: str | Path,
+    *,
+    variants: Sequence[str] = tuple(VARIANTS),
+    seeds: Sequence[int] = (0, 1),
+    minutes: float | None = None,
+    steps: int | None = None,
+    num_samples: int = 1636,
+    real_path: str | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Train (or resume) and score every (variant, seed); one record per run, also written to
+    ``<out>/results.json``. ``minutes`` is the wall-clock budget of each run (``steps`` caps it)."""
+    if minutes is None and steps is None:
+        raise FpaError("give the budget of each run: minutes and/or steps")
+    out = Path(out)
+    records = []
+    for variant in variants:
+        for seed in seeds:
+            cfg = variant_config(base, variant, seed, out)
+            if steps is not None:
+                cfg.loop.steps = steps
+            cfg.loop.max_minutes = minutes
+            cfg.loop.eval_every = 0  # scored once below, on the same protocol for every run
+            summary = Trainer(cfg, device=device, progress=progress).train()
+            state = load_checkpoint(cfg.loop.out)
+            generator = generator_from_checkpoint(state, ema=True, device=device or "cpu")
+            cfg.eval.num_samples = num_samples
+            evaluator = Evaluator(cfg.eval.validate(), real_path or cfg.data.path, cfg.data.image_size,
+                                  cfg.data.channels, ("swd", "pr"))
+            scores = evaluator(generator, int(state["step"]))
+            records.append({"variant": variant, "seed": seed, "step": int(state["step"]),
+                            "minutes_this_call": summary["elapsed_s"] / 60,
+                            **{name: float(scores[name]) for name in METRICS}})
+            out.mkdir(parents=True, exist_ok=True)
+            (out / RESULTS_FILE).write_text(json.dumps(records, indent=1))
+    return records
+
+
+def format_table(records: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table: per variant the number of seeds, mean steps, and mean (min-max) of each metric."""
+    lines = ["| variant | seeds | steps | SWD (x1e3) | precision | recall |", "|---|---:|---:|---:|---:|---:|"]
+    for variant in dict.fromkeys(r["variant"] for r in records):
+        runs = [r for r in records if r["variant"] == variant]
+        cells = []
+        for name, digits in (("swd", 1), ("precision", 3), ("recall", 3)):
+            values = [r[name] for r in runs]
+            spread = f" ({min(values):.{digits}f}-{max(values):.{digits}f})" if len(values) > 1 else ""
+            cells.append(f"{statistics.fmean(values):.{digits}f}{spread}")
+        steps = round(statistics.fmean(r["step"] for r in runs))
+        lines.append(f"| {variant} | {len(runs)} | {steps} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,98 @@
+"""The purely additive rules: the paper's Eq. 2 and its variant with a learning rate.
+
+    additive       W_t = W_{t-1} + v_t outer k_t              (paper Sec. 2.1, Eq. 2; no rate)
+    additive-rate  W_t = W_{t-1} + beta_t v_t outer k_t       (beta_t = sigma(.), as in Eq. 3-5)
+
+``additive`` is the rule of linear Transformers and of the authors' additive baseline
+(``lstm_sum``); ``additive-rate`` gives the additive rule the same sigmoid learning rate as the
+delta rule, so that the two differ in the learning rule only. ``additive-rate`` was called
+``hebbian`` before; that name stays accepted as a deprecated alias.
+
+Nothing reads W inside the recurrence, so the parallel form is a single product,
+W_T = W_0 + (diag(beta) V)^T K, and the cumulative matrices are a prefix sum of the updates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..errors import FpaError
+from .common import (
+    RuleSteps,
+    check_inputs,
+    check_mode,
+    checked_rule,
+    first_step_at_full_rate,
+    outer_updates,
+    steps_from_updates,
+)
+
+
+@checked_rule
+def additive_rule(
+    keys: Tensor, values: Tensor, lr: Tensor | None = None, init: Tensor | None = None, **options: Any
+) -> Tensor | tuple[Tensor, RuleSteps]:
+    """Eq. 2: T updates W_t = W_{t-1} + v_t outer k_t; shapes as in :func:`fpalib.rules.delta_rule`.
+
+    The rule has no learning rate: ``lr`` must be None (FpaError otherwise). ``options`` are
+    those of every rule (``mode``, ``return_steps``; ``first_step_lr_one`` changes nothing).
+    """
+    if lr is not None:
+        raise FpaError(
+            "the additive rule (paper Eq. 2) has no learning rate; pass lr=None, "
+            "or use 'additive-rate' for the additive rule with a rate"
+        )
+    options.pop("first_step_lr_one", None)
+    return additive_rate_rule(keys, values, None, init, **options)
+
+
+@checked_rule
+def additive_rate_rule(
+    keys: Tensor,
+    values: Tensor,
+    lr: Tensor | None = None,
+    init: Tensor | None = None,
+    *,
+    mode: str = "parallel",
+    first_step_lr_one: bool = False,
+    return_steps: bool = False,
+) -> Tensor | tuple[Tensor, RuleSteps]:
+    """T updates W_t = W_{t-1} + beta_t v_t outer k_t; arguments and shapes as in
+    :func:`fpalib.rules.delta_rule` (lr holds beta_t, already squashed; None means 1)."""
+    check_mode(mode)
+    lr = check_inputs(keys, values, lr, init)
+    if first_step_lr_one:
+        lr = first_step_at_full_rate(lr)
+    scaled_values = lr.unsqueeze(-1) * values  # beta_t v_t, (B, T, d_value)
+    if mode == "loop":
+        return _additive_loop(keys, scaled_values, init, return_steps)
+    weights = scaled_values.mT @ keys  # sum_t beta_t v_t outer k_t, (B, d_value, d_key)
+    if init is not None:
+        weights = weights + init
+    if not return_steps:
+        return weights
+    return weights, steps_from_updates(outer_updates(scaled_values, keys), init)
+
+
+hebbian_rule = additive_rate_rule
+"""Deprecated name of :func:`additive_rate_rule`."""
+
+
+def _additive_loop(
+    keys: Tensor, scaled_values: Tensor, init: Tensor | None, return_steps: bool
+) -> Tensor | tuple[Tensor, RuleSteps]:
+    """Sequential reference: one outer product per step. scaled_values (B, T, d_value)."""
+    batch, steps, d_key = keys.shape
+    weights = init if init is not None else keys.new_zeros(batch, scaled_values.shape[-1], d_key)
+    updates = []
+    for t in range(steps):
+        update = torch.bmm(scaled_values[:, t].unsqueeze(-1), keys[:, t].unsqueeze(-2))  # Eq. 2
+        weights = weights + update
+        if return_steps:
+            updates.append(update)
+    if not return_steps:
+        return weights
+    return weights, steps_from_updates(torch.stack(updates, dim=1), init)
