@@ -5,8 +5,8 @@
     print(format_table(results))
 
 Every variant is the base config with the overrides of :data:`VARIANTS` (nothing else
-changes): the delta rule (paper Eq. 3-5) at the preset's T and at T = 8 and 16; the authors'
-additive baseline (``authors-additive``: their ``lstm_sum`` model); the paper's Eq. 2 additive
+changes): the delta rule (paper Eq. 2 / 9) at the preset's T and at T = 8 and 16; the authors'
+additive baseline (``authors-additive``: their ``lstm_sum`` model); the paper's purely additive
 rule in the delta painter (``additive``); the additive rule with the delta rule's sigmoid rate
 beta_t (``additive-rate``, formerly ``hebbian``); Oja's rule in the authors' softmax form
 (``oja-softmax``). Each (variant, seed) trains in ``<out>/<variant>-s<seed>`` for ``minutes``

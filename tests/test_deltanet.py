@@ -21,7 +21,7 @@ def small_config(rule: str = "delta", **changes) -> DeltaNetConfig:
     return DeltaNetConfig(**{"hidden": 12, "layers": 2, "heads": 3, "ff_dim": 16, "rule": rule, **changes})
 
 
-@pytest.mark.parametrize("rule", ["delta", "hebbian"])
+@pytest.mark.parametrize("rule", ["delta", "additive"])
 def test_layer_parallel_equals_loop_in_outputs_and_gradients(rule: str):
     layer = DeltaNetLayer(small_config(rule)).double()
     loop_layer = copy.deepcopy(layer)
@@ -73,7 +73,7 @@ def few_shot_model(rule: str = "delta") -> FewShotDeltaNet:
     return FewShotDeltaNet(cfg)
 
 
-@pytest.mark.parametrize("rule", ["delta", "hebbian"])
+@pytest.mark.parametrize("rule", ["delta", "additive"])
 def test_few_shot_model_parallel_equals_loop(rule: str):
     model = few_shot_model(rule).double().eval()
     images = torch.randn(2, 7, 3, 8, 8, dtype=torch.float64)
@@ -95,11 +95,17 @@ def test_last_step_logits_are_the_last_of_the_sequence_logits():
     torch.testing.assert_close(model(images, labels), every[:, -1])
 
 
-def test_the_hebbian_model_has_no_learning_rate_outputs():
-    delta, hebbian = few_shot_model("delta"), few_shot_model("hebbian")
+def test_the_additive_model_has_no_learning_rate_outputs():
+    delta, additive = few_shot_model("delta"), few_shot_model("additive")
     heads, head_dim = 3, 4
     assert delta.deltanet.layers[0].slow.out_features == heads * (3 * head_dim + 1)
-    assert hebbian.deltanet.layers[0].slow.out_features == heads * 3 * head_dim
+    assert additive.deltanet.layers[0].slow.out_features == heads * 3 * head_dim
+
+
+def test_a_config_saved_with_the_old_rule_name_hebbian_loads_as_additive():
+    cfg = FewShotModelConfig.small(n_way=3, image_size=32, hidden=64, layers=2, heads=4, rule="hebbian")
+    cfg.validate()
+    assert cfg.deltanet.rule == "additive"
 
 
 def test_default_config_is_the_paper_figure_1_model():
@@ -153,7 +159,7 @@ def test_query_rows_start_as_scaled_copies_of_the_key_rows():
     assert spreads[0] > 10 * spreads[1]
 
 def test_small_few_shot_config_reaches_4x4_features():
-    cfg = FewShotModelConfig.small(n_way=3, image_size=32, hidden=64, layers=2, heads=4, rule="hebbian")
+    cfg = FewShotModelConfig.small(n_way=3, image_size=32, hidden=64, layers=2, heads=4, rule="additive")
     cfg.validate()
     assert cfg.image_size >> cfg.conv_blocks == 4
-    assert (cfg.deltanet.ff_dim, cfg.deltanet.key_dim, cfg.deltanet.rule) == (128, 16, "hebbian")
+    assert (cfg.deltanet.ff_dim, cfg.deltanet.key_dim, cfg.deltanet.rule) == (128, 16, "additive")

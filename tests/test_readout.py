@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from fpalib.errors import FpaError
-from fpalib.rules import delta_rule, hebbian_rule
-from fpalib.rules.readout import READOUTS, delta_outputs, get_readout, hebbian_outputs
+from fpalib.rules import additive_rate_rule, delta_rule
+from fpalib.rules.readout import READOUTS, additive_outputs, delta_outputs, get_readout, hebbian_outputs
 
-RULE_OF = {"delta": delta_rule, "hebbian": hebbian_rule}
+RULE_OF = {"delta": delta_rule, "additive": additive_rate_rule}  # the read-outs take an optional rate
 
 
 def random_inputs(batch: int = 3, steps: int = 9, d_key: int = 5, d_value: int = 4, init: bool = False):
@@ -79,15 +79,19 @@ def test_first_step_at_full_rate_and_default_rate_of_one():
     full_first = delta_outputs(queries, keys, values, lr, first_step_lr_one=True)
     manual = delta_outputs(queries, keys, values, torch.cat([torch.ones_like(lr[:, :1]), lr[:, 1:]], 1), mode="loop")
     torch.testing.assert_close(full_first, manual, rtol=0, atol=1e-12)
-    torch.testing.assert_close(hebbian_outputs(queries, keys, values), hebbian_outputs(queries, keys, values,
-                                                                                       torch.ones_like(lr)))
+    torch.testing.assert_close(additive_outputs(queries, keys, values), additive_outputs(queries, keys, values,
+                                                                                        torch.ones_like(lr)))
 
 
-def test_hebbian_outputs_are_causal_linear_attention():
+def test_hebbian_is_the_old_name_of_the_additive_readout():
+    assert hebbian_outputs is additive_outputs and get_readout("hebbian") is additive_outputs
+
+
+def test_additive_outputs_are_causal_linear_attention():
     queries, keys, values, _, _ = random_inputs()
     scores = queries @ keys.mT  # (B, T, T)
     expected = torch.stack([scores[:, t, : t + 1].unsqueeze(1) @ values[:, : t + 1] for t in range(9)], 1).squeeze(2)
-    torch.testing.assert_close(hebbian_outputs(queries, keys, values), expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(additive_outputs(queries, keys, values), expected, rtol=0, atol=1e-12)
 
 
 def test_bad_arguments_raise_fpa_errors():

@@ -16,7 +16,7 @@ RATE_RULES = [name for name in RULES if name not in RULES_WITHOUT_RATE]
 
 
 def rate_for(name, lr):
-    """The rate argument of rule ``name``: None for a rule without a rate (the additive rule, Eq. 2)."""
+    """The rate argument of rule ``name``: None for a rule without a rate (the purely additive rule of Sec. 2.1)."""
     return None if name in RULES_WITHOUT_RATE else lr
 
 

@@ -235,7 +235,7 @@ def test_cuda_autocast_runs_rule_in_float32():
     assert rel_err(weights, delta_rule(keys, values, lr, init, mode="loop")) < 1e-5
 
 
-# --- the additive rule of Eq. 2 (no learning rate) ---
+# --- the purely additive rule of Sec. 2.1 (no learning rate) ---
 
 def additive_inputs(batch, steps, d_key, d_value, *, seed, dtype=F64, init=True):
     keys, values, _, w0 = make_inputs(batch, steps, d_key, d_value, seed=seed, dtype=dtype, init=init)

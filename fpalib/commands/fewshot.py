@@ -1,6 +1,6 @@
 """``fpa fewshot``: train a DeltaNet on N-way K-shot emoji episodes and draw its fast weights.
 
-    fpa fewshot [--data data/emoji] [--out runs/fewshot-delta] [--rule delta|hebbian]
+    fpa fewshot [--data data/emoji] [--out runs/fewshot-delta] [--rule delta|additive]
                 [--max-minutes 6] [--figure figures/deltanet_fast_weights.png] [--show 1:1,4:1]
 
 Episodes are sequences of (image, label) pairs of N classes of emoji (their ``subcategory``), the
@@ -8,7 +8,8 @@ last label to be predicted (:mod:`fpalib.fewshot`); training classes and held-ou
 disjoint. Prints the held-out accuracy against chance (1/N). ``--figure`` writes the paper's Figure 1
 for one held-out episode: per chosen layer:head (1-based) the rank-one update of every step and the
 fast weight matrix W_t. A run folder with a checkpoint of the same settings is resumed (or, when it
-finished, only evaluated); ``--fresh`` starts over. ``--rule hebbian`` trains the linear Transformer.
+finished, only evaluated); ``--fresh`` starts over. ``--rule additive`` trains the linear Transformer
+(the purely additive rule, rate 1; ``hebbian`` is its old name and still accepted).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from fpalib.fewshot import (
 )
 from fpalib.models.deltanet import FewShotDeltaNet, FewShotModelConfig
 from fpalib.rules import MODES
-from fpalib.rules.readout import READOUTS
+from fpalib.rules.readout import DEPRECATED_READOUTS, READOUTS
 from fpalib.train.run_folder import RunLock
 from fpalib.train.runtime import resolve_device
 
@@ -41,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=Path("data/emoji"), help="labelled images (default: %(default)s)")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/fewshot-<rule>)")
     parser.add_argument("--fresh", action="store_true", help="ignore a checkpoint in the run folder; start over")
-    parser.add_argument("--rule", choices=sorted(READOUTS), default="delta", help="fast weight rule (default: delta)")
+    parser.add_argument("--rule", choices=[*sorted(READOUTS), *DEPRECATED_READOUTS], default="delta",
+                        help="fast weight rule (default: delta; hebbian is the old name of additive)")
     parser.add_argument("--mode", choices=MODES, default="parallel", help="parallel form or loop (same result)")
     parser.add_argument("--n-way", type=int, default=5, help="classes per episode (default: %(default)s)")
     parser.add_argument("--k-shot", type=int, default=5, help="examples per class (default: %(default)s)")
@@ -85,14 +87,15 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     torch.manual_seed(args.seed)
+    rule = DEPRECATED_READOUTS.get(args.rule, args.rule)
     episodes = EpisodeConfig(n_way=args.n_way, k_shot=args.k_shot, image_size=args.image_size,
                              class_column=args.class_column)
     model_cfg = FewShotModelConfig.small(n_way=args.n_way, image_size=args.image_size, hidden=args.hidden,
-                                         layers=args.layers, heads=args.heads, rule=args.rule, mode=args.mode)
+                                         layers=args.layers, heads=args.heads, rule=rule, mode=args.mode)
     train_cfg = FewShotTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                    max_minutes=args.max_minutes, eval_episodes=args.eval_episodes, seed=args.seed)
     train_cfg.validate()
-    out = args.out or Path("runs") / f"fewshot-{args.rule}"
+    out = args.out or Path("runs") / f"fewshot-{rule}"
     lock = RunLock(out).acquire()  # one writer per run folder (released on return, or when an error drops it)
     if args.fresh and (out / CHECKPOINT_FILE).is_file():
         (out / CHECKPOINT_FILE).unlink()

@@ -5,7 +5,7 @@ per head, a query q_t, key k_t, value v_t (each head_dim) and a learning rate be
 fast weight matrix W (head_dim x head_dim, W_0 = 0) is updated and read at every step (Eq. 2-3):
 
     W_t = W_{t-1} + sigmoid(beta_t) (v_t - W_{t-1} phi(k_t)) outer phi(k_t)       rule="delta"
-    W_t = W_{t-1} + v_t outer phi(k_t)                                            rule="hebbian"
+    W_t = W_{t-1} + v_t outer phi(k_t)                                            rule="additive"
     y_t = W_t phi(q_t)                                                            phi = softmax
 
 The Hebbian variant (rate 1) is the linear Transformer (Katharopoulos et al., 2020). The per-step
@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ..data import MIN_IMAGE_SIZE
 from ..errors import FpaError
 from ..rules import MODES, RuleSteps
-from ..rules.readout import READOUTS, get_readout
+from ..rules.readout import DEPRECATED_READOUTS, READOUTS, get_readout
 
 
 @dataclass
@@ -39,7 +39,7 @@ class DeltaNetConfig:
 
     hidden: model width. layers, heads: stack depth and heads per layer. head_dim: query, key and
     value size per head (the fast weights are head_dim x head_dim); None means hidden // heads.
-    ff_dim: feed-forward width (None: 4 * hidden). rule: "delta" or "hebbian" (linear Transformer,
+    ff_dim: feed-forward width (None: 4 * hidden). rule: "delta" or "additive" (linear Transformer,
     rate 1). mode: "parallel" or "loop" (same function). dropout: after attention and feed-forward.
 
     tie_query_key_init, query_key_init_scale: this library's initialisation, not the paper's. The
@@ -73,6 +73,7 @@ class DeltaNetConfig:
             )
         if self.head_dim is not None and self.head_dim < 1 or self.ff_dim is not None and self.ff_dim < 1:
             raise FpaError(f"head_dim and ff_dim must be at least 1; got {self.head_dim}, {self.ff_dim}")
+        self.rule = DEPRECATED_READOUTS.get(self.rule, self.rule)  # checkpoints saved with rule="hebbian"
         if self.rule not in READOUTS:
             raise FpaError(f"unknown DeltaNet rule {self.rule!r}; choose one of {', '.join(READOUTS)}")
         if self.mode not in MODES:

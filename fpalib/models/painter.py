@@ -13,7 +13,7 @@ phi is a softmax over the key dimension. The rule (delta, additive, additive-rat
 from :mod:`fpalib.rules`; its parallel form and its sequential loop give the same result.
 
 ``variant="authors-additive"`` is the authors' additive baseline (their ``lstm_sum`` model, the
-paper's additive row): v1 input, W_t = W_{t-1} + v_t outer k_t (Eq. 2, no rate), no key
+paper's additive row): v1 input, W_t = W_{t-1} + v_t outer k_t (Sec. 2.1, no rate), no key
 softmax, an UpdateNet with a bias, PyTorch's default initialisation everywhere.
 The painting steps (each rank-one update and each cumulative image) come out of the same
 forward pass that training uses, with ``return_steps=True``.

@@ -1,4 +1,4 @@
-"""Fast-weight learning rules: delta (paper Eq. 3-5), additive (Eq. 2, no rate), additive with a
+"""Fast-weight learning rules: delta (paper Eq. 2 / 9), additive (Sec. 2.1, no rate), additive with a
 sigmoid rate, and Oja (with or without the key re-normalisation of the authors' code,
 "oja-softmax" / "oja").
 

@@ -1,7 +1,7 @@
-"""The purely additive rules: the paper's Eq. 2 and its variant with a learning rate.
+"""The purely additive rules: the paper's (Sec. 2.1) and its variant with a learning rate.
 
-    additive       W_t = W_{t-1} + v_t outer k_t              (paper Sec. 2.1, Eq. 2; no rate)
-    additive-rate  W_t = W_{t-1} + beta_t v_t outer k_t       (beta_t = sigma(.), as in Eq. 3-5)
+    additive       W_t = W_{t-1} + v_t outer k_t              (paper Sec. 2.1; no rate)
+    additive-rate  W_t = W_{t-1} + beta_t v_t outer k_t       (beta_t = sigma(.), as in Eq. 2 / 9)
 
 ``additive`` is the rule of linear Transformers and of the authors' additive baseline
 (``lstm_sum``); ``additive-rate`` gives the additive rule the same sigmoid learning rate as the
@@ -35,14 +35,14 @@ from .common import (
 def additive_rule(
     keys: Tensor, values: Tensor, lr: Tensor | None = None, init: Tensor | None = None, **options: Any
 ) -> Tensor | tuple[Tensor, RuleSteps]:
-    """Eq. 2: T updates W_t = W_{t-1} + v_t outer k_t; shapes as in :func:`fpalib.rules.delta_rule`.
+    """Sec. 2.1: T updates W_t = W_{t-1} + v_t outer k_t; shapes as in :func:`fpalib.rules.delta_rule`.
 
     The rule has no learning rate: ``lr`` must be None (FpaError otherwise). ``options`` are
     those of every rule (``mode``, ``return_steps``; ``first_step_lr_one`` changes nothing).
     """
     if lr is not None:
         raise FpaError(
-            "the additive rule (paper Eq. 2) has no learning rate; pass lr=None, "
+            "the purely additive rule (paper Sec. 2.1) has no learning rate; pass lr=None, "
             "or use 'additive-rate' for the additive rule with a rate"
         )
     options.pop("first_step_lr_one", None)
@@ -89,7 +89,7 @@ def _additive_loop(
     weights = init if init is not None else keys.new_zeros(batch, scaled_values.shape[-1], d_key)
     updates = []
     for t in range(steps):
-        update = torch.bmm(scaled_values[:, t].unsqueeze(-1), keys[:, t].unsqueeze(-2))  # Eq. 2
+        update = torch.bmm(scaled_values[:, t].unsqueeze(-1), keys[:, t].unsqueeze(-2))  # Sec. 2.1: W_t = W_{t-1} + v_t outer k_t
         weights = weights + update
         if return_steps:
             updates.append(update)

@@ -57,7 +57,7 @@ def delta_outputs(
 
 
 @common.checked_rule
-def hebbian_outputs(
+def additive_outputs(
     queries: Tensor,
     keys: Tensor,
     values: Tensor,
@@ -68,20 +68,26 @@ def hebbian_outputs(
     first_step_lr_one: bool = False,
     return_steps: bool = False,
 ) -> Tensor | tuple[Tensor, RuleSteps]:
-    """Outputs of the purely additive rule (causal linear attention, unnormalised) at every step."""
+    """Outputs of the purely additive rule (the paper's Sec. 2.1 rule when lr is None: causal linear attention,
+    unnormalised) at every step."""
     lr = _prepare(queries, keys, values, lr, init, mode, first_step_lr_one)
     if mode == "loop":
         return _outputs_loop(queries, keys, values, lr, init, delta=False, return_steps=return_steps)
     return _outputs_from_deltas(queries, keys, lr.unsqueeze(-1) * values, init, return_steps)
 
 
-READOUTS: dict[str, Callable] = {"delta": delta_outputs, "hebbian": hebbian_outputs}
+hebbian_outputs = additive_outputs
+"""Deprecated name of :func:`additive_outputs`."""
+
+READOUTS: dict[str, Callable] = {"delta": delta_outputs, "additive": additive_outputs}
+DEPRECATED_READOUTS = {"hebbian": "additive"}
+"""Old read-out names still accepted (the DeltaNet's rate-1 additive rule was called "hebbian")."""
 
 
 def get_readout(name: str) -> Callable:
-    """The per-step read-out of rule ``name`` ("delta" or "hebbian")."""
+    """The per-step read-out of rule ``name`` ("delta" or "additive"; "hebbian" is the old name of "additive")."""
     try:
-        return READOUTS[name]
+        return READOUTS[DEPRECATED_READOUTS.get(name, name)]
     except KeyError:
         raise FpaError(
             f"no per-step read-out for learning rule {name!r}; choose one of {', '.join(READOUTS)}"
