@@ -26,16 +26,15 @@ from __future__ import annotations
 
 import atexit
 import os
-import random
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from fpalib.errors import FpaError
+from fpalib.train.seeding import seed_everything
 
 DATA_ENV = "FPA_DATA"
 EMOJI_FOLDER = "emoji"
@@ -84,13 +83,6 @@ def find_repo_root(start: str | Path | None = None) -> Path:
     )
 
 
-def seed_all(seed: int) -> None:
-    """Seed python's ``random``, numpy and torch (CPU and CUDA) with ``seed``."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def setup_notebook(
     smoke: bool, seed: int = 0, threads: int | None = None, start: str | Path | None = None,
     data: str | Path | None = None,
@@ -123,7 +115,7 @@ def setup_notebook(
         figures, runs = root / "figures", root / "runs"
     figures.mkdir(parents=True, exist_ok=True)
     runs.mkdir(parents=True, exist_ok=True)
-    seed_all(seed)
+    seed_everything(seed)
     _matplotlib_defaults()
     return NotebookPaths(root=root, figures=figures, runs=runs, data=data, smoke=smoke, shipped=shipped_dir())
 

@@ -49,9 +49,6 @@ __all__ = [
     "save_grid", "save_painting_gif", "sharp_png", "steps_slider", "steps_strip_png", "to_uint8", "to_unit",
 ]
 
-LOSS_KEYS = ("d_loss", "g_loss", "aux_loss", "gp")
-
-
 def save_grid(images: Tensor, path: str | Path, nrow: int = 8, padding: int = 2) -> Path:
     """Save images (B, C, H, W) in [-1, 1] as one grid (``nrow`` per row); return the path."""
     from torchvision.utils import save_image
@@ -123,9 +120,10 @@ def save_painting_gif(
 
 
 def loss_curve_figure(
-    records: Sequence[dict], keys: Sequence[str] = LOSS_KEYS, smoothing: float = 0.0
+    records: Sequence[dict], keys: Sequence[str] | None = None, smoothing: float = 0.0
 ) -> Figure:
-    """One panel per loss in ``keys`` found in ``records`` (dicts with a "step"), value vs step.
+    """One panel per loss in ``keys`` (default: the training step's losses,
+    :data:`fpalib.train.step.LOSS_NAMES`) found in ``records`` (dicts with a "step"), value vs step.
 
     smoothing: exponential moving average factor in [0, 1) (0 = raw values). Records without a
     key (e.g. the gradient penalty, logged every 4th step) are skipped for that key.
@@ -134,6 +132,8 @@ def loss_curve_figure(
 
     if not 0.0 <= smoothing < 1.0:
         raise FpaError(f"smoothing must be in [0, 1); got {smoothing}")
+    if keys is None:
+        from fpalib.train.step import LOSS_NAMES as keys
     series = {
         key: [(r["step"], float(r[key])) for r in records if key in r and "step" in r]
         for key in keys

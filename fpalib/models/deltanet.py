@@ -46,9 +46,9 @@ class DeltaNetConfig:
     query projection starts equal to the key projection and both start ``query_key_init_scale``
     times PyTorch's default scale, so that from the first step phi(q_t) . phi(k_s) is large for
     similar inputs and the read-out retrieves the values of similar earlier steps. With the default
-    initialisation the softmax keys start nearly uniform, every read-out is close to the mean
-    value, and on the emoji few-shot task training sat at chance for 2000 steps; with this one it
-    left chance within 250 steps (``fpalib/fewshot/training.py``). The two stay free to differ in training.
+    initialisation the softmax keys start nearly uniform and every read-out is close to the mean
+    value (what each did on the emoji few-shot task: README, "The DeltaNet of Figure 1"). The
+    two stay free to differ in training.
     """
 
     hidden: int = 256

@@ -70,8 +70,7 @@ class PainterConfig:
     key_init_scale, value_init_scale: multiply the initial UpdateNet rows that produce the keys
         (before the softmax) and the values. 1.0 (default) is the authors' initialisation, under
         which the untrained painter's keys are nearly uniform and its images nearly blank; this
-        is not in the paper. Measured on emoji (2000 steps, README): both at 8 improved SWD
-        without the mode-seeking term and worsened it with it; both at 16 collapsed.
+        is not in the paper. What other scales did on emoji: README, "Results on the emoji set".
     """
 
     image_size: int = 64

@@ -15,9 +15,8 @@
 - ``paper-celeba64-lightgan``: the same training setting with the LightGAN generator.
 - ``paper-celeba64-unet``: FPA/U-Net, the paper's U-Net (base width 64, multipliers (1, 2, 4))
   refining a frozen pre-trained painter (``fpa train --preset ... --refine-from PAINTER``).
-- ``emoji32-cpu``: a small painter for 32x32 emoji that trains in about an hour on two CPU
-  cores (see its function for the measured speed), with three additions against mode
-  collapse that are not in the paper.
+- ``emoji32-cpu``: a small painter for 32x32 emoji sized for about an hour on two CPU cores,
+  with three additions against mode collapse that are not in the paper.
 - ``emoji32-cpu-unet``: a small U-Net refining an ``emoji32-cpu`` painter in minutes on a CPU.
 - ``smoke``: tiny 16x16 models for tests and CI; a few steps take seconds.
 """
@@ -88,7 +87,7 @@ def paper_celeba64_unet() -> ExperimentConfig:
 
 
 EMOJI_STEPS = 12_000
-"""Steps of ``emoji32-cpu``: about one hour on two CPU cores (measured, see emoji32_cpu)."""
+"""Steps of ``emoji32-cpu``: sized for about one hour on two CPU cores (speed: its model card)."""
 EMOJI_EVAL_EVERY = 2_000
 """``emoji32-cpu`` scores SWD (no pretrained network needed) every 2K steps and keeps best.pt by it."""
 
@@ -99,20 +98,16 @@ def emoji32_cpu() -> ExperimentConfig:
     T=32 steps, latent 128, d_in 8, d'_in 128, hidden 512 (1.6M parameters); a narrower
     discriminator without self-attention (0.24M parameters; with the paper's widths and
     attention it is three times slower); batch 32; the EMA schedule scaled down (start 500,
-    every 10, reset every 100 until 1000). Measured with two torch threads on an otherwise idle
-    2-core CPU: 300 steps in 92 s with everything below on (about 270 ms per step without the
-    additions), so the 12K steps take about an hour.
+    every 10, reset every 100 until 1000). Its speed and the runs behind each choice below are
+    in the README ("Results on the emoji set") and the shipped model card.
 
-    Not in the paper, each measured on this data set (README, "Results on the emoji set"):
+    Not in the paper:
 
-    - Adam's learning rate is 1e-3 instead of 2e-4: in side-by-side 500-step runs, 2e-4
-      painted the same image for every latent, 1e-3 varied, emoji-coloured shapes. The betas
-      stay the paper's (0.5, 0.9).
-    - Against mode collapse, which the painter shows on this small data set with the paper's
-      setting: DiffAugment of every discriminator input (colour, translation, cutout), a
-      minibatch-std channel in the discriminator (groups of 4) and the mode-seeking term with
-      weight 1. After 2000 steps the SWD was 117.6 with the first two and 65.3 with all three
-      (the paper's setting: 100.9 after 1576 steps).
+    - Adam's learning rate is 1e-3 instead of 2e-4 (2e-4 painted one image for every latent
+      in side-by-side runs). The betas stay the paper's (0.5, 0.9).
+    - Against mode collapse on this small data set: DiffAugment of every discriminator input
+      (colour, translation, cutout), a minibatch-std channel in the discriminator (groups of 4)
+      and the mode-seeking term with weight 1.
     - Evaluation every 2000 steps by SWD (keeps best.pt) and pixel precision/recall.
 
     ``--augment.policy "" --disc.minibatch_std_group 0 --loss.mode_seeking_weight 0`` gives
@@ -136,7 +131,7 @@ def emoji32_cpu() -> ExperimentConfig:
 
 
 UNET_EMOJI_STEPS = 300
-"""Steps of ``emoji32-cpu-unet`` (see its function for the measured speed)."""
+"""Steps of ``emoji32-cpu-unet`` (its speed: the U-Net's model card and notebook 08)."""
 
 
 def emoji32_cpu_unet() -> ExperimentConfig:
@@ -147,8 +142,6 @@ def emoji32_cpu_unet() -> ExperimentConfig:
     attention at 8x8 and below; 0.57M parameters. ``unet.residual`` (not in the paper) starts
     it from the identity, so a short run refines the painter's images rather than replacing
     them. Batch 16; the EMA is reset every 50 steps until 200 and averages after step 200.
-    Measured with one torch thread on a 2-core CPU shared with other jobs: 0.55-1.0 s per step
-    (247 steps in 243 s in notebook 08).
     """
     cfg = emoji32_cpu()
     cfg.name, cfg.generator = "emoji32-cpu-unet", "fpa-unet"
