@@ -30,6 +30,7 @@ from torchvision.utils import make_grid
 
 from fpalib.data import ImageFolder
 from fpalib.errors import FpaError
+from fpalib.models.latents import seeded_latents
 from fpalib.rules import DEPRECATED_RULES, RULES
 from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint, resolve_checkpoint
 from fpalib.train.config import ExperimentConfig
@@ -187,7 +188,7 @@ def fixed_samples(generator: nn.Module, count: int, seed: int = 0, batch_size: i
     if count < 1 or batch_size < 1:
         raise FpaError(f"count and batch_size must be at least 1; got {count}, {batch_size}")
     device = next(generator.parameters()).device
-    latents = torch.randn(count, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
+    latents = seeded_latents(count, generator.latent_dim, seed)
     was_training = generator.training
     generator.eval()
     try:

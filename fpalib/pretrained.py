@@ -27,7 +27,6 @@ import platform
 from pathlib import Path
 from typing import Any
 
-import torch
 
 import fpalib
 from fpalib.errors import FpaError

@@ -19,6 +19,7 @@ from torch import Tensor
 from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
 from fpalib.models import FPAWithUNet
+from fpalib.models.latents import seeded_latents
 from fpalib.train.checkpoint import load_generator
 from fpalib.train.runtime import resolve_device
 from fpalib.viz import before_after_figure
@@ -42,7 +43,7 @@ def before_and_after(model: FPAWithUNet, num: int, seed: int = 0) -> tuple[Tenso
     if num < 1:
         raise FpaError(f"the number of pairs must be at least 1; got {num}")
     device = next(model.parameters()).device
-    latents = torch.randn(num, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+    latents = seeded_latents(num, model.latent_dim, seed)
     after, before = model(latents.to(device), return_before=True)
     return before.float().cpu(), after.float().cpu()
 

@@ -22,6 +22,7 @@ from torchvision.utils import save_image
 from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
 from fpalib.models import FPAWithUNet
+from fpalib.models.latents import seeded_latents
 from fpalib.train.checkpoint import load_generator
 from fpalib.train.runtime import resolve_device
 from fpalib.viz import save_grid, to_unit
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         if not isinstance(generator, FPAWithUNet):
             raise FpaError(f"--before-unet needs an FPA/U-Net checkpoint (fpa train --refine-from); {args.run} is not")
         generator = generator.painter
-    latents = torch.randn(args.num, generator.latent_dim, generator=torch.Generator().manual_seed(args.seed))
+    latents = seeded_latents(args.num, generator.latent_dim, args.seed)
     if as_grid:
         images = torch.cat([_generate(generator, chunk, device) for chunk in latents.split(args.batch_size)])
         save_grid(images, args.out, nrow=args.nrow or math.ceil(math.sqrt(args.num)))

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
+from fpalib.models.latents import seeded_latents
 from fpalib.train.checkpoint import load_generator
 from fpalib.train.runtime import resolve_device
 from fpalib.viz import save_grid, to_unit
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     generator, _ = load_generator(args.run, ema=not args.raw, device=device)
     start, end = (
-        torch.randn(generator.latent_dim, generator=torch.Generator().manual_seed(seed))
+        seeded_latents(1, generator.latent_dim, seed)[0]
         for seed in (args.seed_a, args.seed_b)
     )
     latents = interpolate_latents(start, end, args.frames, args.method)

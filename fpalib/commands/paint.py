@@ -23,8 +23,9 @@ import torch
 from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
 from fpalib.models import FPAWithUNet
-from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint
+from fpalib.models.latents import seeded_latents
 from fpalib.step_display import DISPLAY_MODES, check_mode
+from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint
 from fpalib.train.runtime import resolve_device
 from fpalib.viz import before_after_figure, painting_steps_figure, save_painting_gif
 
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = generator_from_checkpoint(state, ema=not args.raw, device=device)
     painter = model.painter if isinstance(model, FPAWithUNet) else model
-    latents = torch.randn(args.index + 1, painter.latent_dim, generator=torch.Generator().manual_seed(args.seed))
+    latents = seeded_latents(args.index + 1, painter.latent_dim, args.seed)
     with torch.no_grad():
         before, steps = painter(latents.to(device), return_steps=True)
         if args.unet_out is not None:

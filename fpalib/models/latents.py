@@ -1,4 +1,4 @@
-"""Latent sampling shared by every generator."""
+"""Latent sampling shared by every generator, and the seeded latents every command and figure uses."""
 
 from __future__ import annotations
 
@@ -22,3 +22,10 @@ class LatentSampler(nn.Module):
         if device is None:
             device = next(self.parameters()).device
         return torch.randn(n, self.latent_dim, generator=generator, device=device)
+
+
+def seeded_latents(count: int, latent_dim: int, seed: int) -> Tensor:
+    """``count`` standard-normal latents (count, d_latent) on the CPU, the same for the same seed
+    on every machine (a fresh CPU generator seeded with ``seed``): the latents of the sample grids,
+    painting steps, interpolations and before/after pairs."""
+    return torch.randn(count, latent_dim, generator=torch.Generator().manual_seed(seed))

@@ -37,7 +37,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -49,8 +48,16 @@ from fpalib.data import ImageFolder, check_batch_size
 from fpalib.errors import FpaError
 from fpalib.models import build_generator, ema_part, with_ema_part
 from fpalib.models.discriminator import Discriminator
-from fpalib.train.checkpoint import (BEST, LATEST, checkpoint_config, checkpoint_path, load_checkpoint,
-                                     load_refinement_start, save_checkpoint)
+from fpalib.models.latents import seeded_latents
+from fpalib.train.checkpoint import (
+    BEST,
+    LATEST,
+    checkpoint_config,
+    checkpoint_path,
+    load_checkpoint,
+    load_refinement_start,
+    save_checkpoint,
+)
 from fpalib.train.config import ExperimentConfig, config_differences, save_config_file, to_dict
 from fpalib.train.ema import EMA
 from fpalib.train.interrupts import catch_interrupts
@@ -133,9 +140,7 @@ class Trainer:
         self.optimizer_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas)
         amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-        self.sample_latents = torch.randn(
-            loop.num_sample_latents, self.generator.latent_dim, generator=torch.Generator().manual_seed(loop.seed)
-        )
+        self.sample_latents = seeded_latents(loop.num_sample_latents, self.generator.latent_dim, loop.seed)
         self.step = 0
         self.best_metric: float | None = None
         self.batches_consumed = 0
