@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fpalib.errors import FpaError
-from fpalib.metrics.evaluate import Evaluator
-from fpalib.train.checkpoint import generator_from_checkpoint, load_checkpoint
+from fpalib.experiments import score_checkpoint
 from fpalib.train.config import ExperimentConfig, apply_overrides
 from fpalib.train.trainer import Trainer
 
@@ -84,13 +83,8 @@ def run_ablation(
             cfg.loop.max_minutes = minutes
             cfg.loop.eval_every = 0  # scored once below, on the same protocol for every run
             summary = Trainer(cfg, device=device, progress=progress).train()
-            state = load_checkpoint(cfg.loop.out)
-            generator = generator_from_checkpoint(state, ema=True, device=device or "cpu")
-            cfg.eval.num_samples = num_samples
-            evaluator = Evaluator(cfg.eval.validate(), real_path or cfg.data.path, cfg.data.image_size,
-                                  cfg.data.channels, ("swd", "pr"))
-            scores = evaluator(generator, int(state["step"]))
-            records.append({"variant": variant, "seed": seed, "step": int(state["step"]),
+            scores = score_checkpoint(cfg.loop.out, real_path or cfg.data.path, num_samples=num_samples)
+            records.append({"variant": variant, "seed": seed, "step": int(summary["step"]),
                             "minutes_this_call": summary["elapsed_s"] / 60,
                             **{name: float(scores[name]) for name in METRICS}})
             out.mkdir(parents=True, exist_ok=True)

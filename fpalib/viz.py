@@ -47,6 +47,7 @@ __all__ = [
     "DISPLAY_MODES", "DisplaySteps", "before_after_figure", "display_steps", "fast_weights_figure",
     "gif_display", "loss_curve_figure", "normalise_steps", "painting_step_png", "painting_steps_figure",
     "save_grid", "save_painting_gif", "sharp_png", "steps_slider", "steps_strip_png", "to_uint8", "to_unit",
+    "write_gif",
 ]
 
 def save_grid(images: Tensor, path: str | Path, nrow: int = 8, padding: int = 2) -> Path:
@@ -110,12 +111,14 @@ def save_painting_gif(
         raise FpaError(f"GIF duration_ms and scale must be at least 1; got {duration_ms}, {scale}")
     shown = display_steps(steps, index, mode, out_tanh=out_tanh)
     frames = [step_pair_image(shown, t, scale) for t in range(shown.updates.shape[0])]
-    durations = [duration_ms] * (len(frames) - 1) + [10 * duration_ms]
+    return write_gif(frames, path, [duration_ms] * (len(frames) - 1) + [10 * duration_ms])
+
+
+def write_gif(frames: Sequence[Any], path: str | Path, durations: int | Sequence[int]) -> Path:
+    """Write PIL images ``frames`` as a looping animated GIF (``durations`` in ms, one or per frame)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frames[0].save(
-        path, save_all=True, append_images=frames[1:], duration=durations, loop=0, disposal=1
-    )
+    frames[0].save(path, save_all=True, append_images=list(frames[1:]), duration=durations, loop=0, disposal=1)
     return path
 
 

@@ -20,7 +20,7 @@ from fpalib.errors import FpaError
 from fpalib.models.latents import seeded_latents
 from fpalib.train.checkpoint import load_generator
 from fpalib.train.runtime import resolve_device
-from fpalib.viz import save_grid, to_unit
+from fpalib.viz import save_grid, to_uint8, to_unit, write_gif
 
 HELP = "interpolate between two latents (grid PNG, optional GIF)"
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _save_gif(images: Tensor, path: Path, duration_ms: int = 150) -> None:
     """Frames (N, C, H, W) in [-1, 1] as a looping GIF that goes there and back."""
-    pixels = (to_unit(images) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    pixels = to_uint8(to_unit(images)).permute(0, 2, 3, 1).numpy()
     scale = max(1, -(-GIF_MIN_SIDE // images.shape[-1]))
     frames = [
         Image.fromarray(frame.squeeze(-1) if frame.shape[-1] == 1 else frame).resize(
@@ -85,6 +85,4 @@ def _save_gif(images: Tensor, path: Path, duration_ms: int = 150) -> None:
         )
         for frame in pixels
     ]
-    frames += frames[-2:0:-1]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0)
+    write_gif(frames + frames[-2:0:-1], path, duration_ms)
