@@ -1,12 +1,13 @@
 """The learning-rule / painting-steps ablation table in one command (fpalib.ablation).
 
 Usage:
-    python benchmarks/ablation.py --data data/emoji --minutes 20 --seeds 0,1 --out runs/ablation
-    python benchmarks/ablation.py --variants delta,authors-additive --minutes 5 --seeds 0
+    python benchmarks/ablation.py --data data/emoji --cpu-minutes 8 --seeds 0,1 --out runs/ablation
+    python benchmarks/ablation.py --variants delta,authors-additive --cpu-minutes 5 --seeds 0
     python benchmarks/ablation.py --dry --data tests-images --out /tmp/ablation-dry   # seconds
 
-Trains every variant x seed at the same wall-clock budget on the ``--preset`` (default
-emoji32-cpu), resuming runs already in ``--out``, scores each with SWD and pixel
+Trains every variant x seed at the same CPU-time budget on the ``--preset`` (default
+emoji32-cpu), skipping runs already scored in ``--out`` (two processes, one per seed, can share
+it: ``--seeds 0`` and ``--seeds 1``), scores each with SWD and pixel
 precision/recall of ``--num-samples`` EMA samples, writes ``<out>/results.json`` and prints
 the Markdown table (mean and min-max over seeds). ``--dry`` swaps in the tiny ``smoke``
 models, 2 steps and 8 samples, to check the pipeline end to end (CI runs it).
@@ -31,6 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default="runs/ablation")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {', '.join(VARIANTS)}")
     parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--cpu-minutes", type=float, default=None, help="CPU-time budget of each run")
     parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget of each run")
     parser.add_argument("--steps", type=int, default=None, help="step cap of each run")
     parser.add_argument("--num-samples", type=int, default=1636)
@@ -48,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         steps, samples = (2, 8) if args.dry else (args.steps, args.num_samples)
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
         variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-        records = run_ablation(base, args.out, variants=variants, seeds=seeds, minutes=args.minutes, steps=steps,
-                               num_samples=samples, device=args.device, progress=not args.dry)
+        records = run_ablation(base, args.out, variants=variants, seeds=seeds, minutes=args.minutes,
+                               cpu_minutes=args.cpu_minutes, steps=steps, num_samples=samples,
+                               device=args.device, progress=not args.dry)
     except FpaError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

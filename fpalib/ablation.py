@@ -1,7 +1,7 @@
-"""The learning-rule and painting-steps ablation at an equal wall-clock budget, with seeds.
+"""The learning-rule and painting-steps ablation at an equal CPU-time budget, with seeds.
 
     from fpalib.ablation import run_ablation, format_table
-    results = run_ablation(get_preset("emoji32-cpu"), "runs/ablation", minutes=20, seeds=(0, 1))
+    results = run_ablation(get_preset("emoji32-cpu"), "runs/ablation", cpu_minutes=8, seeds=(0, 1))
     print(format_table(results))
 
 Every variant is the base config with the overrides of :data:`VARIANTS` (nothing else
@@ -9,9 +9,12 @@ changes): the delta rule (paper Eq. 2 / 9) at the preset's T and at T = 8 and 16
 additive baseline (``authors-additive``: their ``lstm_sum`` model); the paper's purely additive
 rule in the delta painter (``additive``); the additive rule with the delta rule's sigmoid rate
 beta_t (``additive-rate``, formerly ``hebbian``); Oja's rule in the authors' softmax form
-(``oja-softmax``). Each (variant, seed) trains in ``<out>/<variant>-s<seed>`` for ``minutes``
-of wall-clock time (or ``steps``) and resumes there; each is scored by :class:`Evaluator`
-(SWD and pixel precision/recall of ``num_samples`` EMA samples against the real images).
+(``oja-softmax``). Each (variant, seed) trains in ``<out>/<variant>-s<seed>`` for ``cpu_minutes``
+of CPU time (fair when runs share a machine with other work; ``minutes`` of wall clock or a
+``steps`` cap also work) and is scored once by ``fpa evaluate``'s protocol (SWD and pixel
+precision/recall of ``num_samples`` EMA samples against the real images). The score goes to
+``<out>/<variant>-s<seed>/ablation.json``; a run that has one is not trained again, so the
+same command run twice, or split over processes by seed, gathers one table.
 ``benchmarks/ablation.py`` is the command line.
 """
 
@@ -27,6 +30,7 @@ from typing import Any
 from fpalib.errors import FpaError
 from fpalib.experiments import score_checkpoint
 from fpalib.train.config import ExperimentConfig, apply_overrides
+from fpalib.train.files import write_text_atomically
 from fpalib.train.trainer import Trainer
 
 VARIANTS: dict[str, list[str]] = {
@@ -42,6 +46,7 @@ VARIANTS: dict[str, list[str]] = {
 
 METRICS = ("swd", "precision", "recall")
 RESULTS_FILE = "results.json"
+SCORE_FILE = "ablation.json"
 
 
 def variant_config(base: ExperimentConfig, variant: str, seed: int, out: Path) -> ExperimentConfig:
@@ -63,33 +68,46 @@ def run_ablation(
     variants: Sequence[str] = tuple(VARIANTS),
     seeds: Sequence[int] = (0, 1),
     minutes: float | None = None,
+    cpu_minutes: float | None = None,
     steps: int | None = None,
     num_samples: int = 1636,
     real_path: str | None = None,
     device: str | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Train (or resume) and score every (variant, seed); one record per run, also written to
-    ``<out>/results.json``. ``minutes`` is the wall-clock budget of each run (``steps`` caps it)."""
-    if minutes is None and steps is None:
-        raise FpaError("give the budget of each run: minutes and/or steps")
+    """Train and score every (variant, seed) not scored yet; returns the records of all scored
+    runs in ``out`` (also written to ``<out>/results.json``). ``cpu_minutes`` / ``minutes`` is the
+    CPU-time / wall-clock budget of each run; ``steps`` caps it."""
+    if minutes is None and cpu_minutes is None and steps is None:
+        raise FpaError("give the budget of each run: cpu_minutes, minutes and/or steps")
     out = Path(out)
-    records = []
     for variant in variants:
         for seed in seeds:
             cfg = variant_config(base, variant, seed, out)
+            if (Path(cfg.loop.out) / SCORE_FILE).is_file():
+                continue
             if steps is not None:
                 cfg.loop.steps = steps
-            cfg.loop.max_minutes = minutes
+            cfg.loop.max_minutes, cfg.loop.max_cpu_minutes = minutes, cpu_minutes
             cfg.loop.eval_every = 0  # scored once below, on the same protocol for every run
             summary = Trainer(cfg, device=device, progress=progress).train()
             scores = score_checkpoint(cfg.loop.out, real_path or cfg.data.path, num_samples=num_samples)
-            records.append({"variant": variant, "seed": seed, "step": int(summary["step"]),
-                            "minutes_this_call": summary["elapsed_s"] / 60,
-                            **{name: float(scores[name]) for name in METRICS}})
-            out.mkdir(parents=True, exist_ok=True)
-            (out / RESULTS_FILE).write_text(json.dumps(records, indent=1))
+            record = {"variant": variant, "seed": seed, "step": int(summary["step"]),
+                      "cpu_minutes": cpu_minutes, "wall_minutes": summary["elapsed_s"] / 60,
+                      **{name: float(scores[name]) for name in METRICS}}
+            write_text_atomically(Path(cfg.loop.out) / SCORE_FILE, json.dumps(record, indent=1))
+    records = gather_records(out, variants)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(out / RESULTS_FILE, json.dumps(records, indent=1))
     return records
+
+
+def gather_records(out: str | Path, variants: Sequence[str] = tuple(VARIANTS)) -> list[dict[str, Any]]:
+    """The scores of every run in ``out``, in the order of ``variants`` and then by seed."""
+    records = [json.loads(path.read_text()) for path in Path(out).glob(f"*/{SCORE_FILE}")]
+    order = {variant: index for index, variant in enumerate(variants)}
+    records = [r for r in records if r["variant"] in order]
+    return sorted(records, key=lambda r: (order[r["variant"]], r["seed"]))
 
 
 def format_table(records: Sequence[dict[str, Any]]) -> str:

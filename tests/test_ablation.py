@@ -36,6 +36,11 @@ def test_dry_run_trains_scores_and_prints_the_table(noise_images, tmp_path, caps
     table = capsys.readouterr().out
     assert "| delta | 2 | 2 |" in table and "| authors-additive | 2 | 2 |" in table
     assert load_script().main(args + ["--variants", "anti-delta"]) == 2
+    checkpoint = out / "delta-s0" / "checkpoints" / "latest.pt"
+    before = checkpoint.stat().st_mtime_ns
+    assert load_script().main(args) == 0  # scored runs are gathered, not trained again
+    assert checkpoint.stat().st_mtime_ns == before
+    assert json.loads((out / "results.json").read_text()) == records
 
 
 def test_variants_change_only_their_fields():

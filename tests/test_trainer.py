@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 import fpalib.train.step as step_module
+import fpalib.train.trainer as trainer_module
 from fpalib.errors import FpaError
 from fpalib.train.checkpoint import load_checkpoint
 from fpalib.train.config import apply_overrides
@@ -155,6 +156,14 @@ def test_zero_minute_budget_stops_cleanly_with_a_checkpoint(images, tmp_path):
     summary = train(smoke_config(images, tmp_path, "loop.max_minutes=0"))
     assert (summary["step"], summary["stopped"]) == (0, "time budget")
     assert load_checkpoint(tmp_path)["step"] == 0
+
+
+def test_cpu_time_budget_stops_after_the_step_that_spends_it(images, tmp_path, monkeypatch):
+    clock = iter(range(0, 10_000, 30))  # every reading of the CPU clock: 30 s more
+    monkeypatch.setattr(trainer_module.time, "process_time", lambda: float(next(clock)))
+    summary = train(smoke_config(images, tmp_path, "loop.steps=10", "loop.max_cpu_minutes=1"))
+    assert (summary["step"], summary["stopped"]) == (2, "time budget")
+    assert load_checkpoint(tmp_path)["step"] == 2
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C, or a job scheduler

@@ -81,6 +81,8 @@ class LoopConfig:
     sample_every / checkpoint_every / eval_every: period in steps (0 disables).
     log_every: period of metrics.jsonl records and progress-bar updates.
     max_minutes: wall-clock budget of this invocation; when spent, checkpoint and stop.
+    max_cpu_minutes: CPU-time budget of this invocation (all threads of this process), the
+        fair budget for runs that share a machine; when spent, checkpoint and stop.
     amp: mixed precision (autocast + GradScaler) on CUDA; ignored on CPU.
     out: the run folder; None means runs/<name>.
     eval_metric: the key of evaluate_fn's result that selects best.pt (lower is better).
@@ -94,6 +96,7 @@ class LoopConfig:
     eval_every: int = 0
     log_every: int = 10
     max_minutes: float | None = None
+    max_cpu_minutes: float | None = None
     seed: int = 0
     amp: bool = True
     out: str | None = None
@@ -179,6 +182,7 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         "loop.num_sample_latents": (cfg.loop.num_sample_latents, 1),
         "loop.nan_retries": (cfg.loop.nan_retries, 0),
         "loop.max_minutes": (0 if cfg.loop.max_minutes is None else cfg.loop.max_minutes, 0),
+        "loop.max_cpu_minutes": (0 if cfg.loop.max_cpu_minutes is None else cfg.loop.max_cpu_minutes, 0),
     }
     for key, (value, minimum) in minimums.items():
         if value < minimum:

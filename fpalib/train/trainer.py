@@ -24,7 +24,8 @@ Behaviour:
   checkpoint and continue with re-seeded random generators (so the step is not replayed
   identically); after ``loop.nan_retries`` reloads without a new periodic checkpoint in
   between, FpaError. A checkpoint with non-finite weights is never written.
-- ``loop.max_minutes`` (wall clock of this call) and a first Ctrl-C or SIGTERM end the run after
+- ``loop.max_minutes`` (wall clock of this call), ``loop.max_cpu_minutes`` (CPU time of this
+  call) and a first Ctrl-C or SIGTERM end the run after
   the current step, with a checkpoint; a second one aborts at once.
 - ``evaluate_fn(ema_generator, step) -> {"fid": ...}`` runs every ``loop.eval_every`` steps;
   the lowest ``loop.eval_metric`` so far is kept in ``best.pt``.
@@ -169,6 +170,7 @@ class Trainer:
         if main:
             self._lock.acquire()  # again, when train() is called a second time
         started, start_step = time.monotonic(), self.step
+        self._cpu_started = time.process_time()
         self._session_started = started
         self.log = MetricsLog(self.run_dir / METRICS_FILE, keep_until=self.step if self.resumed else None, write=main)
         if main:
@@ -188,7 +190,7 @@ class Trainer:
         )
         try:
             with catch_interrupts() as interrupted:
-                if loop.max_minutes is not None and loop.max_minutes <= 0:
+                if 0 in (loop.max_minutes, loop.max_cpu_minutes):
                     stopped = "time budget"
                 while stopped == "finished" and self.step < loop.steps:
                     losses = self.gan_step.run(self._next_batch, self.step)
@@ -319,8 +321,10 @@ class Trainer:
         return optim.batch_size * optim.grad_accum * self.runtime.world_size
 
     def _over_budget(self, started: float) -> bool:
-        budget = self.cfg.loop.max_minutes
-        return budget is not None and time.monotonic() - started >= budget * 60
+        loop = self.cfg.loop
+        wall = loop.max_minutes is not None and time.monotonic() - started >= loop.max_minutes * 60
+        cpu = loop.max_cpu_minutes is not None and time.process_time() - self._cpu_started >= loop.max_cpu_minutes * 60
+        return wall or cpu
 
     def _amp_dtype(self) -> torch.dtype | None:
         """bfloat16 where the GPU supports it, else float16 (with loss scaling); None on CPU."""
