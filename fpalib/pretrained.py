@@ -9,6 +9,7 @@ discriminator, optimisers and RNG states) is exported into ``data/pretrained/``:
                  seed and the exact command that reproduces it (rendered from ``card``)
     <name>.metrics.jsonl   the run's training log (losses, images/s, evaluations), if any
 
+:func:`fpalib.train.export.export_pretrained` (``fpa export``) writes them;
 ``fpalib.train.checkpoint.load_generator`` (and so ``fpa generate/paint/interpolate``)
 accepts the ``.pt`` file like a run folder, or just its name (``fpa-delta-emoji32``) for a
 shipped one; its weights come back as float32.
@@ -22,11 +23,8 @@ checkout or an editable install, so nothing depends on the working directory.
 from __future__ import annotations
 
 import json
-import os
-import platform
 from pathlib import Path
 from typing import Any
-
 
 import fpalib
 from fpalib.errors import FpaError
@@ -36,34 +34,6 @@ PRETRAINED_DIR = Path("data/pretrained")
 """Where the shipped files live in a source checkout (and where ``fpa export`` writes by default)."""
 PACKAGED_DIR = "_pretrained"
 """The folder inside the installed package that holds the shipped files of a wheel."""
-
-
-def cpu_description() -> str:
-    """A short description of this machine's CPU, e.g. '2-core CPU (AMD EPYC 7B13)'."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()}-core CPU ({model})"
-
-
-def training_wall_seconds(run_dir: Path) -> float | None:
-    """Elapsed training seconds of the last record in ``<run>/metrics.jsonl`` (None if absent)."""
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return None
-    elapsed = None
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        elapsed = record.get("elapsed_s", elapsed)
-    return elapsed
 
 
 def build_card(
@@ -84,44 +54,6 @@ def build_card(
         "notes": notes,
         "config": config,
     }
-
-
-def export_pretrained(
-    checkpoint: str | Path, out_dir: str | Path, name: str, *, command: str, hardware: str | None = None,
-    metrics: dict[str, float] | None = None, notes: str = "",
-) -> Path:
-    """Write ``<out_dir>/<name>.pt`` and ``<name>.md`` from a training run or checkpoint file.
-
-    Each file is replaced atomically: when a write fails (FpaError), the previous export of
-    that name is still readable.
-    """
-    from fpalib.train.checkpoint import load_checkpoint, resolve_checkpoint, torch_save_atomically
-    from fpalib.train.files import copy_atomically, write_error, write_text_atomically
-
-    source = resolve_checkpoint(checkpoint)
-    state = load_checkpoint(source)
-    run_dir = source.parent.parent
-    card = build_card(
-        state, name=name, command=command, hardware=hardware or cpu_description(),
-        wall_seconds=training_wall_seconds(run_dir), metrics=metrics, notes=notes,
-    )
-    weights = {key: value.half() if value.is_floating_point() else value for key, value in state["ema"].items()}
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FpaError(f"export folder {out_dir} is a file; pass --out with a folder")
-    path = out_dir / f"{name}.pt"
-    torch_save_atomically(path, {"kind": PRETRAINED_KIND, "config": state["config"], "step": state["step"],
-                                 "generator": weights, "card": card, "fpalib_version": fpalib.__version__},
-                          what="export")
-    try:
-        write_text_atomically(out_dir / f"{name}.md", render_card(card))
-        log = run_dir / "metrics.jsonl"
-        if log.is_file():
-            copy_atomically(log, out_dir / f"{name}.metrics.jsonl")
-    except OSError as error:
-        raise write_error(error, f"the model card of {path}", "the weights were written; free space and run "
-                          "the export again") from None
-    return path
 
 
 def render_card(card: dict[str, Any]) -> str:

@@ -9,8 +9,8 @@ import torch
 
 from fpalib.errors import FpaError
 from fpalib.experiments import (
-    fixed_samples,
     first_checkpoint,
+    fixed_samples,
     metrics_file_for,
     real_sample,
     rule_variant,
@@ -19,10 +19,9 @@ from fpalib.experiments import (
     train_rule_ablation,
 )
 from fpalib.models import FastWeightPainter
-from fpalib.pretrained import export_pretrained
 from fpalib.train.config import apply_overrides, config_differences
+from fpalib.train.export import export_pretrained
 from fpalib.train.presets import get_preset
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,10 +14,10 @@ import torch
 from fpalib.cli import main
 from fpalib.errors import FpaError
 from fpalib.models import FPAWithUNet, PainterConfig, RefinedConfig, UNet, UNetConfig, build_generator
-from fpalib.train.checkpoint import (checkpoint_path, load_checkpoint, load_generator, load_refinement_start,
-                                     refinement_config)
+from fpalib.train.checkpoint import checkpoint_path, load_checkpoint, load_generator
 from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset
+from fpalib.train.refine import load_refinement_start, refinement_config
 from fpalib.train.trainer import Trainer
 
 SMOKE_UNET = ["unet.base_width=8", "unet.multipliers=1,2", "unet.attention_max_size=4"]

@@ -5,7 +5,7 @@
 
 Writes ``<out>/<name>.pt`` (EMA generator weights in float16 plus config) and ``<name>.md``
 (the model card: config, steps, wall time, hardware, metrics, seed, reproduce command).
-See :mod:`fpalib.pretrained`.
+See :mod:`fpalib.pretrained` and :mod:`fpalib.train.export`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import argparse
 from pathlib import Path
 
 from fpalib.errors import FpaError
-from fpalib.pretrained import PRETRAINED_DIR, export_pretrained
+from fpalib.pretrained import PRETRAINED_DIR
+from fpalib.train.export import export_pretrained
 from fpalib.train.checkpoint import checkpoint_config, load_checkpoint
 from fpalib.train.presets import PRESETS
 

@@ -25,7 +25,7 @@ import argparse
 from pathlib import Path
 
 from fpalib.metrics.evaluate import make_evaluate_fn
-from fpalib.train.checkpoint import refinement_config
+from fpalib.train.refine import refinement_config
 from fpalib.train.config import ExperimentConfig, apply_overrides, config_keys, load_config_file
 from fpalib.train.presets import PRESETS, get_preset
 from fpalib.train.trainer import Trainer

@@ -13,13 +13,11 @@ Loading a generator needs nothing but the checkpoint file. The loaders also acce
 shipped inference files of :mod:`fpalib.pretrained` (kind "fpa-pretrained": EMA weights only).
 "ema" is the state dict of the whole averaged generator; for an FPA/U-Net ("fpa-unet") both
 "generator" and "ema" hold the frozen painter's weights beside the U-Net's, so a refined
-checkpoint needs no painter file. :func:`refinement_config` and :func:`load_refinement_start`
-start such a run from a painter checkpoint.
+checkpoint needs no painter file (:mod:`fpalib.train.refine` starts such a run from a painter).
 """
 
 from __future__ import annotations
 
-import copy
 import io
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ import fpalib
 from fpalib.errors import FpaError
 from fpalib.models import build_generator, ema_part, with_ema_part
 from fpalib.pretrained import PRETRAINED_KIND, shipped_dir
-from fpalib.train.config import ExperimentConfig, from_dict, with_image_size
+from fpalib.train.config import ExperimentConfig, from_dict
 from fpalib.train.ema import EMA
 from fpalib.train.files import write_atomically, write_error
 
@@ -153,56 +151,3 @@ def load_generator(
             f"{path_or_run_dir} holds a {cfg.generator!r} generator, but a {require!r} one is needed"
         )
     return generator_from_checkpoint(state, ema=ema, device=device), cfg
-
-
-# ----------------------------------------------------------------------------- FPA/U-Net start
-def refinement_config(cfg: ExperimentConfig, painter_run_or_ckpt: str | Path) -> ExperimentConfig:
-    """``cfg`` turned into an FPA/U-Net run on top of a trained painter (``fpa train --refine-from``).
-
-    Takes the painter's architecture (``model``), discriminator (``disc``, needed to continue
-    it) and image size/channels from its checkpoint, sets generator "fpa-unet" and
-    ``refine.source``; the U-Net, optimiser, loop and data sections stay those of ``cfg``.
-    """
-    state = load_checkpoint(painter_run_or_ckpt)
-    painter_cfg = checkpoint_config(state)
-    if painter_cfg.generator != "fpa":
-        raise FpaError(
-            f"{painter_run_or_ckpt} holds a {painter_cfg.generator!r} generator; --refine-from needs a trained "
-            "painter ('fpa') checkpoint or run folder"
-        )
-    cfg = with_image_size(cfg, painter_cfg.data.image_size, painter_cfg.data.channels)
-    cfg.generator = "fpa-unet"
-    cfg.model = copy.deepcopy(painter_cfg.model)
-    cfg.disc = copy.deepcopy(painter_cfg.disc)
-    cfg.refine.source = str(painter_run_or_ckpt)
-    return cfg.validate()
-
-
-def load_refinement_start(generator: nn.Module, discriminator: nn.Module, cfg: ExperimentConfig) -> None:
-    """At the start of an "fpa-unet" run, load the pre-trained painter (frozen inside ``generator``)
-    and, unless ``refine.reset_discriminator``, the painter run's discriminator; no-op otherwise.
-
-    The painter is read from ``refine.source`` (its EMA weights unless ``refine.painter_ema`` is
-    false); its stored architecture must equal ``cfg.model`` (and ``cfg.disc`` when continuing D).
-    """
-    if cfg.generator != "fpa-unet":
-        return
-    if cfg.refine.source is None:
-        raise FpaError("an 'fpa-unet' run refines a trained painter: pass --refine-from PAINTER_RUN_OR_CKPT")
-    state = load_checkpoint(cfg.refine.source)
-    stored = checkpoint_config(state)
-    if stored.generator != "fpa" or stored.model != cfg.model:
-        raise FpaError(
-            f"{cfg.refine.source} does not hold a painter with this run's model section; start the run with "
-            "--refine-from, which copies the painter's configuration"
-        )
-    painter = generator_from_checkpoint(state, ema=cfg.refine.painter_ema)
-    generator.painter.load_state_dict(painter.state_dict())
-    if cfg.refine.reset_discriminator:
-        return
-    if state["kind"] == PRETRAINED_KIND or stored.disc != cfg.disc:
-        raise FpaError(
-            f"cannot continue the discriminator of {cfg.refine.source} (it is not stored there, or its disc "
-            "section differs from this run's); pass --refine.reset_discriminator true to train a new one"
-        )
-    discriminator.load_state_dict(state["discriminator"])

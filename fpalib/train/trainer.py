@@ -56,12 +56,12 @@ from fpalib.train.checkpoint import (
     checkpoint_config,
     checkpoint_path,
     load_checkpoint,
-    load_refinement_start,
     save_checkpoint,
 )
 from fpalib.train.config import ExperimentConfig, config_differences, save_config_file, to_dict
 from fpalib.train.ema import EMA
 from fpalib.train.interrupts import catch_interrupts
+from fpalib.train.refine import load_refinement_start
 from fpalib.train.run_folder import RunLock, claim_run_folder, refuse_other_run_kind
 from fpalib.train.run_log import LOSS_CURVE_FILE, METRICS_FILE, LossWindow, MetricsLog
 from fpalib.train.runtime import Runtime, all_reduce_sum, barrier, start_runtime, stop_runtime, wrap_for_training

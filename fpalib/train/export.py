@@ -1,0 +1,73 @@
+"""Exporting a training run as a shipped inference checkpoint (``fpa export``).
+
+:func:`export_pretrained` reads a run's checkpoint and writes the files that
+:mod:`fpalib.pretrained` describes: ``<name>.pt`` (the EMA generator in float16 and the
+config), the model card ``<name>.md`` and, when the run has one, ``<name>.metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import fpalib
+from fpalib.errors import FpaError
+from fpalib.pretrained import PRETRAINED_KIND, build_card, render_card
+from fpalib.train.checkpoint import load_checkpoint, resolve_checkpoint, torch_save_atomically
+from fpalib.train.files import copy_atomically, write_error, write_text_atomically
+from fpalib.train.run_log import METRICS_FILE, read_metrics
+
+
+def export_pretrained(
+    checkpoint: str | Path, out_dir: str | Path, name: str, *, command: str, hardware: str | None = None,
+    metrics: dict[str, float] | None = None, notes: str = "",
+) -> Path:
+    """Write ``<out_dir>/<name>.pt`` and ``<name>.md`` from a training run or checkpoint file.
+
+    Each file is replaced atomically: when a write fails (FpaError), the previous export of
+    that name is still readable.
+    """
+    source = resolve_checkpoint(checkpoint)
+    state = load_checkpoint(source)
+    run_dir = source.parent.parent
+    card = build_card(
+        state, name=name, command=command, hardware=hardware or cpu_description(),
+        wall_seconds=training_wall_seconds(run_dir), metrics=metrics, notes=notes,
+    )
+    weights = {key: value.half() if value.is_floating_point() else value for key, value in state["ema"].items()}
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FpaError(f"export folder {out_dir} is a file; pass --out with a folder")
+    path = out_dir / f"{name}.pt"
+    torch_save_atomically(path, {"kind": PRETRAINED_KIND, "config": state["config"], "step": state["step"],
+                                 "generator": weights, "card": card, "fpalib_version": fpalib.__version__},
+                          what="export")
+    try:
+        write_text_atomically(out_dir / f"{name}.md", render_card(card))
+        log = run_dir / METRICS_FILE
+        if log.is_file():
+            copy_atomically(log, out_dir / f"{name}.metrics.jsonl")
+    except OSError as error:
+        raise write_error(error, f"the model card of {path}", "the weights were written; free space and run "
+                          "the export again") from None
+    return path
+
+
+def cpu_description() -> str:
+    """A short description of this machine's CPU, e.g. '2-core CPU (AMD EPYC 7B13)'."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()}-core CPU ({model})"
+
+
+def training_wall_seconds(run_dir: Path) -> float | None:
+    """Elapsed training seconds of the last record in ``<run>/metrics.jsonl`` (None if absent)."""
+    elapsed = [record["elapsed_s"] for record in read_metrics(run_dir / METRICS_FILE) if "elapsed_s" in record]
+    return elapsed[-1] if elapsed else None
