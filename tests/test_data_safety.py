@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_fewshot import small_episodes, tiny_model, write_class_folder
 
 from fpalib.errors import FpaError
 from fpalib.fewshot import FewShotTask, FewShotTrainConfig, train_fewshot
@@ -27,7 +28,6 @@ from fpalib.train.presets import get_preset
 from fpalib.train.run_log import MetricsLog, read_metrics
 from fpalib.train.step import GanStep
 from fpalib.train.trainer import Trainer
-from test_fewshot import small_episodes, tiny_model, write_class_folder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -158,21 +158,21 @@ def test_fewshot_refuses_a_gan_run_folder_and_leaves_its_log_alone(noise_images,
 
 # 6 --------------------------------------------------------------------------- NaN weights, finite losses
 def test_non_finite_weights_are_never_saved_over_the_last_good_checkpoint(noise_images, tmp_path, monkeypatch):
-    real_run, calls = GanStep.run, {"count": 0}
+    real_update, calls = GanStep.update_generator, {"count": 0}
 
-    def poison_the_weights_at_the_second_step(self, next_batch, step):
-        losses = real_run(self, next_batch, step)  # finite: computed before the update
+    def poison_the_weights_at_the_second_step(self):
+        loss = real_update(self)  # finite: computed before the update
         calls["count"] += 1
         if calls["count"] == 2:
             with torch.no_grad():
                 next(self.generator.parameters()).fill_(float("nan"))
-        return losses
+        return loss
 
-    monkeypatch.setattr(GanStep, "run", poison_the_weights_at_the_second_step)
-    summary = Trainer(smoke_config(noise_images, tmp_path, "loop.steps=4", "loop.checkpoint_every=2"),
-                      progress=False).train()
-    assert (summary["stopped"], summary["step"], summary["nan_reloads"]) == ("finished", 4, 1)
+    monkeypatch.setattr(GanStep, "update_generator", poison_the_weights_at_the_second_step)
+    trainer = Trainer(smoke_config(noise_images, tmp_path, "loop.steps=4", "loop.checkpoint_every=2"), progress=False)
+    with pytest.raises(FpaError, match=r"at step 2: non-finite weights in the generator.*still holds step 0"):
+        trainer.train()
     state = load_checkpoint(tmp_path)
-    assert state["step"] == 4
+    assert state["step"] == 0
     for part in ("generator", "discriminator", "ema"):
         assert all(torch.isfinite(value).all() for value in state[part].values() if value.is_floating_point())

@@ -1,5 +1,6 @@
-"""The training loop on the smoke preset: every generator variant, resumption, NaN guard,
-time budget, Ctrl-C, evaluation hook, --new, and DDP with two CPU processes."""
+"""The training loop on the smoke preset: every generator variant, resumption (also from an
+older checkpoint), stop on non-finite losses, time budget, Ctrl-C, evaluation hook, --new,
+and DDP with two CPU processes."""
 
 import json
 import math
@@ -8,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ import fpalib.train.step as step_module
 import fpalib.train.trainer as trainer_module
 from fpalib.errors import FpaError
 from fpalib.train.checkpoint import load_checkpoint
-from fpalib.train.config import apply_overrides
+from fpalib.train.config import apply_overrides, load_config_file, to_dict
 from fpalib.train.presets import get_preset
 from fpalib.train.run_log import read_metrics
 from fpalib.train.step import GanStep
@@ -69,7 +71,7 @@ def test_two_steps_train_every_generator_with_all_losses(images, tmp_path, varia
     d_before = {name: p.detach().clone() for name, p in trainer.discriminator.named_parameters()}
     summary = trainer.train()
 
-    assert (summary["step"], summary["stopped"], summary["nan_reloads"]) == (2, "finished", 0)
+    assert (summary["step"], summary["stopped"]) == (2, "finished")
     records = read_metrics(tmp_path / "run" / "metrics.jsonl")
     assert [r["step"] for r in records] == [1, 2]
     for record in records:
@@ -100,10 +102,21 @@ def test_mode_seeking_weight_adds_a_positive_term_to_the_generator_loss_only(ima
     assert g_seeking > g_plain + 2.0 * 1.0  # the untrained smoke painter gives near-equal images
 
 
+def make_it_an_old_checkpoint(run_dir: Path) -> None:
+    """Give latest.pt what older versions stored: Python's and NumPy's random states and loop.nan_retries."""
+    path = run_dir / "checkpoints" / "latest.pt"
+    state = torch.load(path, weights_only=True)
+    state["config"]["loop"]["nan_retries"] = 3
+    state["rng"]["python"] = {"version": 3, "internal": torch.arange(625), "gauss_next": None}
+    state["rng"]["numpy"] = {"keys": torch.arange(624), "position": 624, "has_gauss": 0, "cached_gaussian": 0.0}
+    torch.save(state, path)
+
+
 def test_resumed_run_continues_exactly_like_an_uninterrupted_one(images, tmp_path):
     common = ("loss.gp_every=3", "loop.checkpoint_every=0", "loop.sample_every=0", "optim.grad_accum=2")
     train(smoke_config(images, tmp_path / "whole", "loop.steps=4", *common))
     first = train(smoke_config(images, tmp_path / "split", "loop.steps=2", *common))
+    make_it_an_old_checkpoint(tmp_path / "split")  # its extra states and key are ignored
     second = train(smoke_config(images, tmp_path / "split", "loop.steps=4", *common))
 
     assert (first["step"], second["start_step"], second["step"]) == (2, 2, 4)
@@ -130,26 +143,41 @@ def test_new_moves_the_old_run_aside(images, tmp_path):
     assert len(old) == 1 and load_checkpoint(old[0])["step"] == 1
 
 
-def test_non_finite_losses_reload_the_checkpoint_and_continue(images, tmp_path, monkeypatch):
+def test_non_finite_losses_stop_the_run_and_it_resumes_from_the_last_good_checkpoint(images, tmp_path, monkeypatch):
     calls = {"count": 0}
     real_loss = step_module.generator_loss
 
-    def nan_once_at_the_third_call(fake):
+    def nan_at_the_third_call(fake):
         calls["count"] += 1
         loss = real_loss(fake)
         return loss * float("nan") if calls["count"] == 3 else loss
 
-    monkeypatch.setattr(step_module, "generator_loss", nan_once_at_the_third_call)
-    summary = train(smoke_config(images, tmp_path, "loop.steps=4"))
-    assert (summary["step"], summary["nan_reloads"]) == (4, 1)
-    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4]
+    monkeypatch.setattr(step_module, "generator_loss", nan_at_the_third_call)
+    with pytest.raises(FpaError) as error:  # smoke preset: a checkpoint every 2 steps
+        train(smoke_config(images, tmp_path, "loop.steps=4"))
+    message = str(error.value)
+    assert "\n" not in message and message.startswith("training diverged at step 3: g_loss = nan; nothing was saved")
+    assert f"{tmp_path / 'checkpoints' / 'latest.pt'} still holds step 2, the last good one" in message
+    assert f"`fpa train --out {tmp_path}` and a lower --optim.lr or --loop.amp false" in message
+    assert load_checkpoint(tmp_path)["step"] == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no damaged line
+        assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2]
+
+    monkeypatch.setattr(step_module, "generator_loss", real_loss)
+    trainer = Trainer(smoke_config(images, tmp_path, "loop.steps=4", "optim.lr=1e-4"), progress=False)  # lock free
+    summary = trainer.train()
+    assert (summary["start_step"], summary["step"], summary["stopped"]) == (2, 4, "finished")
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert [(r["step"], r["lr"]) for r in records] == [(1, 2e-4), (2, 2e-4), (3, 1e-4), (4, 1e-4)]
+    assert all(group["lr"] == 1e-4 for opt in (trainer.optimizer_g, trainer.optimizer_d) for group in opt.param_groups)
 
 
-def test_persistent_non_finite_losses_give_up_with_a_clear_error(images, tmp_path, monkeypatch):
-    monkeypatch.setattr(step_module, "generator_loss", lambda fake: fake.logits.mean() * float("nan"))
-    with pytest.raises(FpaError, match="training diverged: non-finite losses at step 1 after 2 reloads"):
-        train(smoke_config(images, tmp_path, "loop.nan_retries=2"))
-    assert load_checkpoint(tmp_path)["step"] == 0
+def test_configs_of_older_versions_with_loop_nan_retries_still_load(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"loop": {"steps": 7, "nan_retries": 3}}))
+    cfg = load_config_file(path)
+    assert cfg.loop.steps == 7 and "nan_retries" not in to_dict(cfg)["loop"]
 
 
 def test_zero_minute_budget_stops_cleanly_with_a_checkpoint(images, tmp_path):
@@ -168,14 +196,14 @@ def test_cpu_time_budget_stops_after_the_step_that_spends_it(images, tmp_path, m
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C, or a job scheduler
 def test_ctrl_c_or_sigterm_finishes_the_step_and_saves_a_checkpoint(images, tmp_path, monkeypatch, signum):
-    real_run = GanStep.run
+    real_update = GanStep.update_generator
 
-    def run_then_interrupt(self, next_batch, step):
-        losses = real_run(self, next_batch, step)
+    def update_then_interrupt(self):
+        loss = real_update(self)
         os.kill(os.getpid(), signum)
-        return losses
+        return loss
 
-    monkeypatch.setattr(GanStep, "run", run_then_interrupt)
+    monkeypatch.setattr(GanStep, "update_generator", update_then_interrupt)
     before = signal.getsignal(signum)  # SIG_IGN under nohup or in a background job
     summary = train(smoke_config(images, tmp_path, "loop.steps=4", "loop.checkpoint_every=0"))
     assert (summary["step"], summary["stopped"]) == (1, "interrupted")
@@ -214,7 +242,7 @@ def test_training_on_cuda_with_and_without_mixed_precision_resumes(images, tmp_p
 DDP_SCRIPT = textwrap.dedent(
     """
     import os, sys, torch
-    from fpalib.train.config import apply_overrides
+    from fpalib.train.config import apply_overrides, load_config_file, to_dict
     from fpalib.train.presets import get_preset
     from fpalib.train.trainer import Trainer
     images, out = sys.argv[1], sys.argv[2]

@@ -87,7 +87,6 @@ class LoopConfig:
     out: the run folder; None means runs/<name>.
     eval_metric: the key of evaluate_fn's result that selects best.pt (lower is better).
     num_sample_latents: fixed latents rendered into the sample grids.
-    nan_retries: reloads of the last checkpoint after non-finite losses before giving up.
     """
 
     steps: int = 10_000
@@ -102,7 +101,11 @@ class LoopConfig:
     out: str | None = None
     eval_metric: str = "fid"
     num_sample_latents: int = 64
-    nan_retries: int = 3
+
+
+RETIRED_KEYS = ("loop.nan_retries",)
+"""Keys that configs of older versions hold: read without error and ignored (the trainer no
+longer reloads a checkpoint after non-finite losses; it stops)."""
 
 
 @dataclass
@@ -180,7 +183,6 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         "loop.eval_every": (cfg.loop.eval_every, 0),
         "loop.log_every": (cfg.loop.log_every, 1),
         "loop.num_sample_latents": (cfg.loop.num_sample_latents, 1),
-        "loop.nan_retries": (cfg.loop.nan_retries, 0),
         "loop.max_minutes": (0 if cfg.loop.max_minutes is None else cfg.loop.max_minutes, 0),
         "loop.max_cpu_minutes": (0 if cfg.loop.max_cpu_minutes is None else cfg.loop.max_cpu_minutes, 0),
     }
@@ -223,6 +225,10 @@ def from_dict(data: dict[str, Any], base: ExperimentConfig | None = None) -> Exp
     ``ExperimentConfig()``). Unknown keys and ill-typed values raise FpaError naming the key."""
     if not isinstance(data, dict):
         raise FpaError(f"a config must be a JSON object of sections; got {type(data).__name__}")
+    for key in RETIRED_KEYS:
+        section, _, name = key.partition(".")
+        if isinstance(data.get(section), dict) and name in data[section]:
+            data = {**data, section: {k: v for k, v in data[section].items() if k != name}}
     return _merge(base if base is not None else ExperimentConfig(), data, prefix="")
 
 

@@ -65,16 +65,8 @@ class MetricsLog:
         self.write = write
         kept = [] if keep_until is None else read_metrics(path)
         self.records = [record for record in kept if record.get("step", 0) <= keep_until]
-        self._rewrite()
-
-    def _rewrite(self) -> None:
-        if self.write:
+        if write:
             write_text_atomically(self.path, "".join(json.dumps(record) + "\n" for record in self.records))
-
-    def rewind(self, step: int) -> None:
-        """Drop the records after ``step`` (the run went back to a checkpoint)."""
-        self.records = [record for record in self.records if record.get("step", 0) <= step]
-        self._rewrite()
 
     def append(self, record: dict[str, Any]) -> None:
         """Add one record (a dict of JSON values with a "step")."""
@@ -103,11 +95,11 @@ class LossWindow:
         self._steps = 0
         self._penalty_steps = 0
 
-    def add(self, losses: list[float], with_penalty: bool) -> None:
-        """Add the losses of one step, in the order of :data:`LOSS_NAMES`."""
-        for name, value in zip(LOSS_NAMES, losses, strict=True):
+    def add(self, losses: dict[str, float], with_penalty: bool) -> None:
+        """Add the losses of one step (a value for each of :data:`LOSS_NAMES`)."""
+        for name in LOSS_NAMES:
             if name != "gp" or with_penalty:
-                self._sums[name] += value
+                self._sums[name] += losses[name]
         self._steps += 1
         self._penalty_steps += int(with_penalty)
 

@@ -93,11 +93,14 @@ def wrap_for_training(module: nn.Module, runtime: Runtime) -> nn.Module:
     return DistributedDataParallel(module, device_ids=device_ids)
 
 
-def all_reduce_sum(values: torch.Tensor, runtime: Runtime) -> torch.Tensor:
-    """The element-wise sum of ``values`` over all processes (``values`` itself alone)."""
+def mean_over_processes(values: dict[str, torch.Tensor | float], runtime: Runtime) -> dict[str, float]:
+    """Each named scalar averaged over all processes, all in one all-reduce; alone, the values
+    themselves. A flag (True/False) comes back as the fraction of processes that set it."""
+    stacked = torch.stack([torch.as_tensor(value, dtype=torch.float32, device=runtime.device).reshape(())
+                           for value in values.values()])
     if runtime.distributed:
-        dist.all_reduce(values, op=dist.ReduceOp.SUM)
-    return values
+        dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
+    return {name: total / runtime.world_size for name, total in zip(values, stacked.tolist(), strict=True)}
 
 
 def barrier(runtime: Runtime) -> None:

@@ -1,10 +1,11 @@
 """Random-number state of a training process: seeding, saving and restoring it.
 
-A run is reproducible from its seed, and a resumed run continues exactly where an
-uninterrupted one would be, because a checkpoint stores the state of every generator the
-loop draws from: Python's ``random``, NumPy's global generator, torch's CPU generator and
-(when present) every CUDA generator. The states are stored as tensors and plain values so
-that checkpoints load with ``torch.load(weights_only=True)``.
+Training draws only from torch: latents, DiffAugment and random flips from the global CPU
+or CUDA generator, data-loader worker seeds from the DataLoader's own generator (the batch
+order needs no state: :mod:`fpalib.train.sampler` derives it from the seed and the epoch). A
+checkpoint stores exactly these states, as tensors, so that it loads with
+``torch.load(weights_only=True)`` and a resumed run continues where an uninterrupted one
+would be. Checkpoints of older versions also hold Python's and NumPy's states; they are ignored.
 """
 
 from __future__ import annotations
@@ -28,48 +29,27 @@ def derived_seed(*parts: int) -> int:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA)."""
+    """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA); for notebooks,
+    whose cells may draw from any of them (the trainer needs only ``torch.manual_seed``)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
-def capture_rng_state() -> dict[str, Any]:
-    """The state of every global random generator, as tensors and plain values."""
-    version, internal, gauss_next = random.getstate()
-    _, keys, position, has_gauss, cached_gaussian = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": {"version": version, "internal": torch.tensor(internal), "gauss_next": gauss_next},
-        "numpy": {
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "position": int(position),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached_gaussian),
-        },
-        "torch": torch.get_rng_state(),
-    }
+def capture_rng_state(data_loader: torch.Generator) -> dict[str, Any]:
+    """The states of torch's CPU generator, every CUDA generator and the DataLoader's generator."""
+    state = {"torch": torch.get_rng_state(), "data_loader": data_loader.get_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def restore_rng_state(state: dict[str, Any]) -> None:
+def restore_rng_state(state: dict[str, Any], data_loader: torch.Generator) -> None:
     """Put back a state captured by :func:`capture_rng_state` (CUDA only where available).
 
     The tensors may be on any device (``torch.load(map_location=...)`` moves them).
     """
-    python = state["python"]
-    random.setstate((python["version"], tuple(python["internal"].tolist()), python["gauss_next"]))
-    numpy = state["numpy"]
-    np.random.set_state(
-        (
-            "MT19937",
-            numpy["keys"].cpu().numpy().astype(np.uint32),
-            numpy["position"],
-            numpy["has_gauss"],
-            numpy["cached_gaussian"],
-        )
-    )
+    data_loader.set_state(state["data_loader"].cpu())
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

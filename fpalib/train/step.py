@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
-from fpalib.train.ema import unwrap
 from fpalib.train.augment import AugmentConfig, augment
+from fpalib.train.ema import unwrap
 from fpalib.train.losses import (
     LossConfig,
     discriminator_hinge_loss,
@@ -80,18 +80,22 @@ class GanStep:
 
         next_batch() returns real images (B, C, H, W) on the device. Returns the losses of this
         step, a detached (4,) tensor in the order of :data:`LOSS_NAMES` (gp is 0 at steps
-        without penalty), each the mean over micro-batches.
+        without penalty), each the mean over micro-batches. The trainer makes the same three
+        calls in its loop.
         """
-        with_penalty = self.loss.applies_gradient_penalty(step)
-        d_loss, aux_loss, penalty = self._discriminator_update(next_batch, with_penalty)
-        g_loss = self._generator_update()
+        losses = self.update_discriminator(next_batch, self.loss.applies_gradient_penalty(step))
+        losses["g_loss"] = self.update_generator()
         self.scaler.update()
-        return torch.stack([d_loss, g_loss, aux_loss, penalty])
+        return torch.stack([losses[name] for name in LOSS_NAMES])
 
-    def _discriminator_update(self, next_batch: Callable[[], Tensor], with_penalty: bool) -> list[Tensor]:
-        """Returns the mean hinge loss, reconstruction loss and gradient penalty (scalars)."""
+    def update_discriminator(self, next_batch: Callable[[], Tensor], with_penalty: bool) -> dict[str, Tensor]:
+        """One optimiser step of D on ``grad_accum`` real micro-batches and as many batches of G's fakes.
+
+        Returns {"d_loss": hinge, "aux_loss": reconstruction, "gp": gradient penalty (0 without)},
+        detached scalars, each the mean over micro-batches.
+        """
         self.optimizer_d.zero_grad(set_to_none=True)
-        totals = [torch.zeros((), device=self.device) for _ in range(3)]
+        totals = dict.fromkeys(("d_loss", "aux_loss", "gp"), torch.zeros((), device=self.device))
         generator = unwrap(self.generator)
         for micro in range(self.grad_accum):
             real = next_batch()
@@ -108,13 +112,14 @@ class GanStep:
                 penalty = gradient_penalty(real, real_out) if with_penalty else torch.zeros((), device=self.device)
                 loss = loss + self.loss.gp_weight * penalty
                 self.scaler.scale(loss / self.grad_accum).backward()
-            for total, value in zip(totals, (hinge, real_out.aux_loss, penalty), strict=True):
-                total += value.detach().float() / self.grad_accum
+            for name, value in (("d_loss", hinge), ("aux_loss", real_out.aux_loss), ("gp", penalty)):
+                totals[name] = totals[name] + value.detach().float() / self.grad_accum
         self.scaler.step(self.optimizer_d)
         return totals
 
-    def _generator_update(self) -> Tensor:
-        """Returns the mean generator loss (scalar), including the mode-seeking term if on."""
+    def update_generator(self) -> Tensor:
+        """One optimiser step of G through the frozen D; returns the generator loss (a detached
+        scalar, the mean over micro-batches), including the mode-seeking term when it is on."""
         self.optimizer_g.zero_grad(set_to_none=True)
         total = torch.zeros((), device=self.device)
         critic = unwrap(self.discriminator)
