@@ -81,38 +81,20 @@ class MetricsLog:
 
 
 class LossWindow:
-    """Means of the step losses since the last :meth:`pop` (the gradient penalty separately).
-
-    ``last`` holds the means returned by the latest :meth:`pop`.
-    """
+    """The losses of the steps since the last :meth:`pop`; ``last`` holds what the latest pop returned."""
 
     def __init__(self) -> None:
+        self.pending: list[dict[str, float]] = []
         self.last: dict[str, float] = {}
-        self._reset()
-
-    def _reset(self) -> None:
-        self._sums = dict.fromkeys(LOSS_NAMES, 0.0)
-        self._steps = 0
-        self._penalty_steps = 0
 
     def add(self, losses: dict[str, float], with_penalty: bool) -> None:
-        """Add the losses of one step (a value for each of :data:`LOSS_NAMES`)."""
-        for name in LOSS_NAMES:
-            if name != "gp" or with_penalty:
-                self._sums[name] += losses[name]
-        self._steps += 1
-        self._penalty_steps += int(with_penalty)
-
-    @property
-    def steps(self) -> int:
-        """Steps added since the last :meth:`pop`."""
-        return self._steps
+        """Add the losses of one step (a value for each of :data:`LOSS_NAMES`; gp only counts with_penalty)."""
+        self.pending.append({name: losses[name] for name in LOSS_NAMES if name != "gp" or with_penalty})
 
     def pop(self) -> dict[str, float]:
-        """The means so far (``gp`` only if some step had the penalty); then start afresh."""
-        means = {name: total / max(self._steps, 1) for name, total in self._sums.items() if name != "gp"}
-        if self._penalty_steps:
-            means["gp"] = self._sums["gp"] / self._penalty_steps
-        self._reset()
-        self.last = means
-        return means
+        """Each loss averaged over the pending steps (gp over those with the penalty, absent when none
+        had it); then start afresh."""
+        values = {name: [step[name] for step in self.pending if name in step] for name in LOSS_NAMES}
+        self.last = {name: sum(series) / len(series) for name, series in values.items() if series}
+        self.pending = []
+        return self.last

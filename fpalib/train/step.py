@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import KW_ONLY, dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -40,6 +41,7 @@ LOSS_NAMES = ("d_loss", "g_loss", "aux_loss", "gp")
 """Order of the values in the tensor returned by :meth:`GanStep.run`."""
 
 
+@dataclass(eq=False)
 class GanStep:
     """Updates a generator and a discriminator once per :meth:`run` call.
 
@@ -48,32 +50,21 @@ class GanStep:
     amp_dtype: autocast dtype (torch.float16 / torch.bfloat16), or None for full precision.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        optimizer_g: torch.optim.Optimizer,
-        optimizer_d: torch.optim.Optimizer,
-        scaler: torch.amp.GradScaler,
-        loss: LossConfig,
-        *,
-        batch_size: int,
-        grad_accum: int = 1,
-        amp_dtype: torch.dtype | None = None,
-        augment: AugmentConfig | None = None,
-    ) -> None:
-        self.generator = generator
-        self.discriminator = discriminator
-        self.optimizer_g = optimizer_g
-        self.optimizer_d = optimizer_d
-        self.scaler = scaler
-        self.loss = loss
-        self.batch_size = batch_size
-        self.grad_accum = grad_accum
-        self.amp_dtype = amp_dtype
-        self.augment = augment or AugmentConfig()
-        self.device = next(unwrap(generator).parameters()).device
-        self.latent_dim = unwrap(generator).latent_dim
+    generator: nn.Module
+    discriminator: nn.Module
+    optimizer_g: torch.optim.Optimizer
+    optimizer_d: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    loss: LossConfig
+    _: KW_ONLY
+    batch_size: int
+    grad_accum: int = 1
+    amp_dtype: torch.dtype | None = None
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        self.device = next(unwrap(self.generator).parameters()).device
+        self.latent_dim = unwrap(self.generator).latent_dim
 
     def run(self, next_batch: Callable[[], Tensor], step: int) -> Tensor:
         """One update of D then G at step index ``step`` (0-based; decides the gradient penalty).

@@ -186,7 +186,7 @@ class Trainer:
             "run_dir": str(self.run_dir), "generator": self.cfg.generator, "start_step": start_step,
             "step": self.step, "steps": loop.steps, "stopped": stopped or "finished", "elapsed_s": elapsed,
             "images_per_s": images / elapsed if elapsed > 0 else 0.0,
-            "last_losses": window.pop() if window.steps else window.last, "best_metric": self.best_metric,
+            "last_losses": window.pop() if window.pending else window.last, "best_metric": self.best_metric,
         }
 
     def _start_session(self) -> None:
@@ -226,7 +226,7 @@ class Trainer:
         loop, step = self.cfg.loop, self.step
         if step % loop.log_every == 0:
             now = time.monotonic()
-            images_per_s = window.steps * self._images_per_step() / max(now - self._window_start, 1e-9)
+            images_per_s = len(window.pending) * self._images_per_step() / max(now - self._window_start, 1e-9)
             record = {"step": step, **window.pop(), "images_per_s": images_per_s,
                       "elapsed_s": self.elapsed_before + now - self._started,
                       "lr": self.optimizer_g.param_groups[0]["lr"]}
@@ -316,21 +316,17 @@ class Trainer:
         if name == LATEST:
             self._saved_step = self.step
 
+    def _stateful(self) -> dict[str, Any]:
+        """What a checkpoint stores by ``state_dict()``, by its key there."""
+        return {"generator": self.generator, "discriminator": self.discriminator, "ema": self.ema_generator,
+                "optimizer_g": self.optimizer_g, "optimizer_d": self.optimizer_d, "scaler": self.scaler}
+
     def _state(self) -> dict[str, Any]:
         return {
-            "config": to_dict(self.cfg),
-            "step": self.step,
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "ema": self.ema_generator.state_dict(),
-            "optimizer_g": self.optimizer_g.state_dict(),
-            "optimizer_d": self.optimizer_d.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "rng": capture_rng_state(self.loader.generator),
-            "data_position": self.batches_consumed,
-            "sample_latents": self.sample_latents,
-            "best_metric": self.best_metric,
-            "elapsed_s": self.elapsed_before + time.monotonic() - self._started,
+            **{name: part.state_dict() for name, part in self._stateful().items()},
+            "config": to_dict(self.cfg), "step": self.step, "rng": capture_rng_state(self.loader.generator),
+            "data_position": self.batches_consumed, "sample_latents": self.sample_latents,
+            "best_metric": self.best_metric, "elapsed_s": self.elapsed_before + time.monotonic() - self._started,
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -343,14 +339,12 @@ class Trainer:
                 f"run folder {self.run_dir} was trained with another configuration ({details}); "
                 "pass --new to start over or --out to use another folder"
             )
-        for name in ("generator", "discriminator", "optimizer_g", "optimizer_d"):
-            getattr(self, name).load_state_dict(state[name])
-        self.ema_generator.load_state_dict(state["ema"])
+        for name, part in self._stateful().items():
+            if state[name]:  # the scaler's is empty when saved without float16 loss scaling
+                part.load_state_dict(state[name])
         for optimizer in (self.optimizer_g, self.optimizer_d):  # optim.lr may have changed
             for group in optimizer.param_groups:
                 group["lr"] = self.cfg.optim.lr
-        if state["scaler"]:  # empty when saved without float16 loss scaling
-            self.scaler.load_state_dict(state["scaler"])
         self.step = self._saved_step = state["step"]
         self.batches_consumed = state["data_position"]
         self.sample_latents = state["sample_latents"].cpu()
