@@ -63,7 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fpalib.errors import FpaError
+from fpalib.errors import Checked, FpaError
 from fpalib.models.attention import HybridSelfAttention
 from fpalib.models.blocks import (
     LEAKY_SLOPE,
@@ -91,7 +91,7 @@ HEAD_32_SIZE = 32
 
 
 @dataclass
-class DiscriminatorConfig:
+class DiscriminatorConfig(Checked):
     """Configuration of :class:`Discriminator`.
 
     image_size: side of the square input images, a power of two in [16, 256].
@@ -137,7 +137,7 @@ class DiscriminatorConfig:
     resize_mode: str = "area"
     init_slope: float = 0.1
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         """Raise :class:`FpaError` (one line) for any value the model cannot be built with."""
         size = self.image_size
         if not _is_int(size) or size < 16 or size > 256 or size & (size - 1):

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..errors import FpaError
+from ..errors import Checked, FpaError
 from .latents import LatentSampler
 from ..rules import MODES, RULES, RULES_WITHOUT_RATE, canonical_rule_name, get_rule
 from .input_generator import build_input_generator
@@ -41,7 +41,7 @@ MIN_SIZE, MAX_SIZE = 16, 128
 
 
 @dataclass
-class PainterConfig:
+class PainterConfig(Checked):
     """Architecture of a :class:`FastWeightPainter`.
 
     Defaults are the paper's example CelebA configuration (64x64, T=64, latent 512, v2 input
@@ -65,7 +65,7 @@ class PainterConfig:
     init: "authors" (the authors' delta models: LSTM and UpdateNet uniform in +-1/sqrt(fan),
         see the classes) or "pytorch" (PyTorch's defaults, as the authors' ``lstm_sum``).
     variant: "fpa" (default; every field as set) or "authors-additive", the authors' additive
-        baseline ``lstm_sum``: :meth:`validate` then sets input_version "v1", rule "additive",
+        baseline ``lstm_sum``: construction then sets input_version "v1", rule "additive",
         key_norm "none", update_bias on and init "pytorch".
     key_init_scale, value_init_scale: multiply the initial UpdateNet rows that produce the keys
         (before the softmax) and the values. 1.0 (default) is the authors' initialisation, under
@@ -103,8 +103,8 @@ class PainterConfig:
         width = self.image_size if self.image_width is None else self.image_width
         return self.channels, self.image_size, width
 
-    def validate(self) -> PainterConfig:
-        """Raise FpaError for the first bad field; return self so calls can be chained.
+    def __post_init__(self) -> None:
+        """Raise FpaError for the first bad field.
 
         Also replaces the deprecated rule name ``hebbian`` by ``additive-rate`` and, for
         ``variant="authors-additive"``, sets the fields that variant fixes.
@@ -139,7 +139,6 @@ class PainterConfig:
                 raise FpaError(
                     f"unknown painter {name} {value!r}; choose one of {', '.join(choices)}"
                 )
-        return self
 
 
 class PaintingSteps(NamedTuple):

@@ -25,30 +25,27 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ..errors import FpaError
+from ..errors import Checked, FpaError
 from .latents import LatentSampler
 from .painter import FastWeightPainter, PainterConfig
 from .unet import UNet, UNetConfig
 
 
 @dataclass
-class RefinedConfig:
+class RefinedConfig(Checked):
     """The two parts of an :class:`FPAWithUNet`; their image size and channels must agree."""
 
     painter: PainterConfig = field(default_factory=PainterConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
 
-    def validate(self) -> RefinedConfig:
-        """Validate both parts and their agreement; return self."""
-        self.painter.validate()
-        self.unet.validate()
+    def __post_init__(self) -> None:
+        """Raise FpaError unless the U-Net takes the painter's images."""
         if self.painter.shape != (self.unet.channels, self.unet.image_size, self.unet.image_size):
             raise FpaError(
                 f"the painter paints {self.painter.shape} images (C, H, W) but the U-Net takes "
                 f"{(self.unet.channels, self.unet.image_size, self.unet.image_size)}; set unet.image_size and "
                 "unet.channels to the painter's"
             )
-        return self
 
 
 @dataclass

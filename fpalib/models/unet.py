@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import FpaError
+from ..errors import Checked, FpaError
 
 MIN_SIZE, MAX_SIZE = 8, 512
 ATANH_LIMIT = 1.0 - 1e-3
@@ -43,7 +43,7 @@ ATANH_LIMIT = 1.0 - 1e-3
 
 
 @dataclass
-class UNetConfig:
+class UNetConfig(Checked):
     """Architecture of a :class:`UNet`; the defaults are the paper's setting for 64x64 images.
 
     image_size, channels: the (square) images it maps, (B, channels, image_size, image_size).
@@ -82,8 +82,8 @@ class UNetConfig:
         """Channels of each level, ``[base * m for m in multipliers]``."""
         return [self.width * multiplier for multiplier in self.multipliers]
 
-    def validate(self) -> UNetConfig:
-        """Raise FpaError for the first bad field; return self so calls can be chained."""
+    def __post_init__(self) -> None:
+        """Raise FpaError for the first bad field."""
         if not MIN_SIZE <= self.image_size <= MAX_SIZE:
             raise FpaError(f"U-Net image_size must be in {MIN_SIZE}..{MAX_SIZE}; got {self.image_size}")
         if self.channels not in (1, 3):
@@ -112,7 +112,6 @@ class UNetConfig:
             raise FpaError(f"U-Net dropout must be in [0, 1); got {self.dropout}")
         if self.residual and not self.out_tanh:
             raise FpaError("U-Net residual=true works in the tanh domain; set unet.out_tanh true as well")
-        return self
 
 
 def paper_unet_config(image_size: int = 64, channels: int = 3) -> UNetConfig:

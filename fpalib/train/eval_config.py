@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fpalib.errors import FpaError
+from fpalib.errors import Checked, FpaError
 
 EVAL_METRICS = ("fid", "kid", "swd", "pr")
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(Checked):
     """Evaluation of the generator (``fpa evaluate``; in training every ``loop.eval_every`` steps).
 
     metrics: names among fid, kid, swd and pr (pixel precision and recall); empty means
@@ -57,7 +57,7 @@ class EvalConfig:
             return tuple(self.metrics)
         return ("fid", "kid") if eval_metric == "fid" else (eval_metric,)
 
-    def validate(self) -> EvalConfig:
+    def __post_init__(self) -> None:
         unknown = [name for name in self.metrics if name not in EVAL_METRICS]
         if unknown:
             raise FpaError(f"unknown metric {unknown[0]!r} in eval.metrics; choose from {', '.join(EVAL_METRICS)}")
@@ -72,4 +72,3 @@ class EvalConfig:
                 raise FpaError(f"eval.{name} must be at least 1; got {getattr(self, name)}")
         if self.kid_subset_size < 2 or self.kid_features < 2 or (self.max_real is not None and self.max_real < 2):
             raise FpaError("eval.kid_subset_size, eval.kid_features and eval.max_real must be at least 2")
-        return self
