@@ -27,6 +27,7 @@ import copy
 import dataclasses
 import difflib
 import json
+import math
 import re
 import typing
 from collections.abc import Callable, Sequence
@@ -249,11 +250,18 @@ def _parser(base: ExperimentConfig | None) -> ArgumentParser:
 def _parse(parser: ArgumentParser, parse: Callable[[], Any]) -> ExperimentConfig:
     """The ExperimentConfig of ``parse()``'s namespace; jsonargparse's errors as one-line FpaErrors."""
     try:
-        sections = parser.instantiate(parse())
+        namespace = parse()
     except argparse.ArgumentError as error:
-        message = re.sub(r"<class '(\w+)'>", r"\1", " ".join(str(error).split()))
+        names = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+        message = re.sub(r"Expected a <class '(\w+)'>", lambda m: f"expected {names.get(m[1], m[1])}",
+                         " ".join(str(error).split()))
         raise FpaError(re.sub(r'Parser key "([^"]+)":', r"config key '\1':", message)) from None
-    return ExperimentConfig(**vars(sections))
+    for key, value in _flatten(namespace.as_dict()).items():
+        for number in value if isinstance(value, (list, tuple)) else [value]:
+            if (isinstance(number, float) and not math.isfinite(number)) or (
+                    isinstance(number, int) and abs(number) >= 2**63):
+                raise FpaError(f"config key {key!r}: expected a finite number (an integer below 2**63); got {number}")
+    return ExperimentConfig(**vars(parser.instantiate(namespace)))
 
 
 def _bracket_lists(args: list[str]) -> list[str]:
