@@ -36,12 +36,17 @@ MIN_SIZE, MAX_SIZE = 16, 256
 class LightGANConfig(Checked):
     """Architecture of a :class:`LightGANGenerator`.
 
-    image_size: output height and width, a power of two in 16..256.
-    fmap_base, fmap_min, fmap_max: channel schedule ch(r) = clamp(fmap_base // r, min, max).
-    norm: normalisation after each conv, "batch" (Liu et al.), "instance" or "none".
-    upsample: "nearest" or "bilinear".
-    sle_ratio: resolution factor between an SLE source and its target (a power of two >= 2).
-    sle_min_res: smallest source resolution used for SLE (>= 4).
+    Attributes:
+        image_size: output height and width, a power of two in 16..256.
+        channels: output channels, 1 (grey) or 3 (RGB).
+        latent_dim: size of the latent z.
+        fmap_base: channel schedule ch(r) = clamp(fmap_base // r, fmap_min, fmap_max).
+        fmap_min: the narrowest map of the schedule.
+        fmap_max: the widest map of the schedule.
+        norm: normalisation after each conv, "batch" (Liu et al.), "instance" or "none".
+        upsample: "nearest" or "bilinear".
+        sle_ratio: resolution factor between an SLE source and its target (a power of two >= 2).
+        sle_min_res: smallest source resolution used for SLE (>= 4).
     """
 
     image_size: int = 64

@@ -54,9 +54,10 @@ class RefineConfig:
     ``refine``); read only when the run starts, since the refined run's checkpoints hold the
     painter's weights. The optimisers always start afresh.
 
-    source: the painter's run folder or checkpoint (``fpa train --refine-from``).
-    painter_ema: use the painter's EMA weights (else its raw weights).
-    reset_discriminator: train a new discriminator instead of continuing the painter run's one.
+    Attributes:
+        source: the painter's run folder or checkpoint (``fpa train --refine-from``).
+        painter_ema: use the painter's EMA weights (else its raw weights).
+        reset_discriminator: train a new discriminator instead of continuing the painter run's one.
     """
 
     source: str | None = None

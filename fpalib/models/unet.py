@@ -46,18 +46,20 @@ ATANH_LIMIT = 1.0 - 1e-3
 class UNetConfig(Checked):
     """Architecture of a :class:`UNet`; the defaults are the paper's setting for 64x64 images.
 
-    image_size, channels: the (square) images it maps, (B, channels, image_size, image_size).
-    base_width: channels of the first level; None means image_size (the paper's choice).
-    multipliers: width of level i = base_width * multipliers[i]; one level per entry, each
-        ending in a 2x down-sampling, so image_size must be divisible by 2**len(multipliers).
-    blocks_per_level: ResNet blocks per level in the encoder and in the decoder.
-    attention_max_size: self-attention in levels whose feature maps are at most this size, and
-        in the middle (whatever its size) unless 0, which disables attention.
-    heads: attention heads (each level's width must be divisible by it).
-    groups: group-norm groups (every width must be divisible by it).
-    dropout: dropout inside the ResNet blocks.
-    out_tanh: apply tanh to the output (images in [-1, 1]).
-    residual: output tanh(atanh(x) + U(x)), starting from the identity (needs out_tanh).
+    Attributes:
+        image_size: side of the (square) images it maps, (B, channels, image_size, image_size).
+        channels: channels of those images.
+        base_width: channels of the first level; None means image_size (the paper's choice).
+        multipliers: width of level i = base_width * multipliers[i]; one level per entry, each
+            ending in a 2x down-sampling, so image_size must be divisible by 2**len(multipliers).
+        blocks_per_level: ResNet blocks per level in the encoder and in the decoder.
+        attention_max_size: self-attention in levels whose feature maps are at most this size, and
+            in the middle (whatever its size) unless 0, which disables attention.
+        heads: attention heads (each level's width must be divisible by it).
+        groups: group-norm groups (every width must be divisible by it).
+        dropout: dropout inside the ResNet blocks.
+        out_tanh: apply tanh to the output (images in [-1, 1]).
+        residual: output tanh(atanh(x) + U(x)), starting from the identity (needs out_tanh).
     """
 
     image_size: int = 64

@@ -74,8 +74,9 @@ POLICIES: dict[str, Callable[..., Tensor]] = {"color": color, "translation": tra
 class AugmentConfig(Checked):
     """DiffAugment for the discriminator's inputs (off by default, as in the paper).
 
-    policy: comma-separated names from :data:`POLICIES`, applied in that order ("" = off).
-    prob: probability that a batch is augmented (all of it, real and generated alike).
+    Attributes:
+        policy: comma-separated names from :data:`POLICIES`, applied in that order ("" = off).
+        prob: probability that a batch is augmented (all of it, real and generated alike).
     """
 
     policy: str = ""

@@ -54,8 +54,12 @@ GENERATOR_KINDS = ("fpa", "lightgan", "fpa-unet")
 class DataConfig(Checked):
     """The training images: a folder of images, resized to image_size x image_size.
 
-    hflip: random horizontal flips (the paper uses no augmentation).
-    num_workers: DataLoader worker processes (0 loads in the training process).
+    Attributes:
+        path: the folder of training images.
+        image_size: side the images are resized to (model, lightgan/unet and disc must agree).
+        channels: 1 (grey) or 3 (RGB).
+        hflip: random horizontal flips (the paper uses no augmentation).
+        num_workers: DataLoader worker processes (0 loads in the training process).
     """
 
     path: str = "data/emoji"
@@ -72,9 +76,12 @@ class DataConfig(Checked):
 class OptimConfig(Checked):
     """Adam for both networks (paper App. B: lr 2e-4, betas (0.5, 0.9), batch size 20).
 
-    batch_size: images per micro-batch and process; one optimiser step sees
-        batch_size * grad_accum * world_size images.
-    grad_accum: micro-batches whose gradients are summed before each optimiser step.
+    Attributes:
+        lr: Adam's learning rate (both networks).
+        betas: Adam's (beta1, beta2), e.g. --optim.betas 0.5,0.9.
+        batch_size: images per micro-batch and process; one optimiser step sees
+            batch_size * grad_accum * world_size images.
+        grad_accum: micro-batches whose gradients are summed before each optimiser step.
     """
 
     lr: float = 2e-4
@@ -94,17 +101,21 @@ class OptimConfig(Checked):
 class LoopConfig(Checked):
     """The training loop: length, periodic work, budget and output folder.
 
-    steps: total optimiser steps (a resumed run continues up to this number).
-    sample_every / checkpoint_every / eval_every: period in steps (0 disables).
-    log_every: period of metrics.jsonl records and progress-bar updates.
-    max_minutes: wall-clock budget of this invocation; when spent, checkpoint and stop.
-    max_cpu_minutes: CPU-time budget of this invocation (all threads of this process), the
-        fair budget for runs that share a machine; when spent, checkpoint and stop.
-    amp: mixed precision (autocast + GradScaler) on CUDA; ignored on CPU.
-    out: the run folder; null (None) means runs/<name>.
-    eval_metric: the key of evaluate_fn's result that selects best.pt (lower is better).
-    num_sample_latents: fixed latents rendered into the sample grids.
-    nan_retries: reloads of the last checkpoint after non-finite losses before giving up.
+    Attributes:
+        steps: total optimiser steps (a resumed run continues up to this number).
+        sample_every: period in steps of the sample grids (0 disables).
+        checkpoint_every: period in steps of latest.pt (0 disables).
+        eval_every: period in steps of evaluations (0 disables).
+        seed: seed of the weights, the data order and the sample latents.
+        log_every: period of metrics.jsonl records and progress-bar updates.
+        max_minutes: wall-clock budget of this invocation; when spent, checkpoint and stop.
+        max_cpu_minutes: CPU-time budget of this invocation (all threads of this process), the
+            fair budget for runs that share a machine; when spent, checkpoint and stop.
+        amp: mixed precision (autocast + GradScaler) on CUDA; ignored on CPU.
+        out: the run folder; null (None) means runs/<name>.
+        eval_metric: the key of evaluate_fn's result that selects best.pt (lower is better).
+        num_sample_latents: fixed latents rendered into the sample grids.
+        nan_retries: reloads of the last checkpoint after non-finite losses before giving up.
     """
 
     steps: int = 10_000
@@ -130,7 +141,13 @@ class LoopConfig(Checked):
 
 @dataclass
 class ExperimentConfig(Checked):
-    """Everything that defines a training run; the checkpoint stores it as a dict."""
+    """Everything that defines a training run; the checkpoint stores it as a dict.
+
+    Attributes:
+        name: the run's name; its folder is runs/<name> unless loop.out is set.
+        generator: "fpa" (the painter, section model), "lightgan" or "fpa-unet" (a frozen
+            painter refined by the U-Net of section unet).
+    """
 
     name: str = "experiment"
     generator: str = "fpa"

@@ -40,11 +40,12 @@ TensorPair = tuple[torch.Tensor, torch.Tensor]
 class EMAConfig(Checked):
     """Schedule of the weight average; see the module docstring for the exact rule.
 
-    decay: weight of the old average in an update, in [0, 1).
-    update_every: update at steps divisible by this ...
-    start_step: ... and strictly greater than this.
-    reset_every: reset at steps divisible by this ...
-    reset_until: ... and at most this (a negative value disables resets).
+    Attributes:
+        decay: weight of the old average in an update, in [0, 1).
+        update_every: update at steps divisible by this ...
+        start_step: ... and strictly greater than this.
+        reset_every: reset at steps divisible by this ...
+        reset_until: ... and at most this (a negative value disables resets).
     """
 
     decay: float = 0.995

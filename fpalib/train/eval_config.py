@@ -17,21 +17,25 @@ EVAL_METRICS = ("fid", "kid", "swd", "pr")
 class EvalConfig(Checked):
     """Evaluation of the generator (``fpa evaluate``; in training every ``loop.eval_every`` steps).
 
-    metrics: names among fid, kid, swd and pr (pixel precision and recall); empty means
-        ``loop.eval_metric`` (with kid beside fid).
-    num_samples: generated images per evaluation (paper: 50K, App. B.4); FID refuses fewer than dims.
-    real_path: folder of real images; None means ``data.path``.
-    image_format / jpeg_quality: the format both image sets pass through before Inception
-        ("jpeg" as in the paper, App. B.4, or "png"); quality 75 is PIL's default.
-    fid_weights: pytorch-fid's Inception weights file; None: $FPA_FID_WEIGHTS, torch hub's cache, download.
-    real_stats: an .npz of real statistics (e.g. ``python -m pytorch_fid --save-stats``) to use as is.
-    stats_dir: cache of real statistics; None: $FPA_STATS_DIR or ~/.cache/fpalib/fid-stats.
-    dims: Inception feature size (2048, the FID standard; 64, 192 or 768 for quick checks).
-    max_real: real images used (None: all, as in the paper).
-    batch_size: images per Inception / generator forward pass.
-    kid_subsets / kid_subset_size: KID's random subsets; kid_features: real/generated features kept for KID.
-    swd_images: images per set for SWD and pr (fewer when the real set is smaller).
-    seed: seed of the latents, subsets and SWD projections (the same at every evaluation).
+    Attributes:
+        metrics: names among fid, kid, swd and pr (pixel precision and recall); empty means
+            ``loop.eval_metric`` (with kid beside fid).
+        num_samples: generated images per evaluation (paper: 50K, App. B.4); FID refuses fewer than dims.
+        real_path: folder of real images; None means ``data.path``.
+        image_format: the format both image sets pass through before Inception ("jpeg" as in the
+            paper, App. B.4, or "png").
+        jpeg_quality: its JPEG quality; 75 is PIL's default.
+        fid_weights: pytorch-fid's Inception weights file; None: $FPA_FID_WEIGHTS, torch hub's cache, download.
+        real_stats: an .npz of real statistics (e.g. ``python -m pytorch_fid --save-stats``) to use as is.
+        stats_dir: cache of real statistics; None: $FPA_STATS_DIR or ~/.cache/fpalib/fid-stats.
+        dims: Inception feature size (2048, the FID standard; 64, 192 or 768 for quick checks).
+        max_real: real images used (None: all, as in the paper).
+        batch_size: images per Inception / generator forward pass.
+        kid_subsets: number of KID's random subsets.
+        kid_subset_size: images per KID subset.
+        kid_features: real/generated features kept for KID.
+        swd_images: images per set for SWD and pr (fewer when the real set is smaller).
+        seed: seed of the latents, subsets and SWD projections (the same at every evaluation).
     """
 
     metrics: tuple[str, ...] = ()

@@ -37,11 +37,12 @@ from fpalib.models.discriminator import DiscriminatorOutput
 class LossConfig(Checked):
     """Weights and schedule of the discriminator's extra terms.
 
-    gp_every: apply the gradient penalty at steps where ``step % gp_every == 0``.
-    gp_weight: multiplier of :func:`gradient_penalty` (10 in the paper's setting).
-    aux_weight: multiplier of the discriminator's reconstruction loss on real images.
-    mode_seeking_weight: multiplier of :func:`mode_seeking_loss` in the generator's loss
-        (0, the paper's setting, leaves it out).
+    Attributes:
+        gp_every: apply the gradient penalty at steps where ``step % gp_every == 0``.
+        gp_weight: multiplier of :func:`gradient_penalty` (10 in the paper's setting).
+        aux_weight: multiplier of the discriminator's reconstruction loss on real images.
+        mode_seeking_weight: multiplier of :func:`mode_seeking_loss` in the generator's loss
+            (0, the paper's setting, leaves it out).
     """
 
     gp_every: int = 4
