@@ -224,15 +224,7 @@ def with_image_size(cfg: ExperimentConfig, image_size: int, channels: int | None
 # ----------------------------------------------------------------------------- dicts, arguments, files
 def to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     """The config as nested plain dicts of JSON types (tuples become lists)."""
-    return _jsonable(dataclasses.asdict(cfg))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    return value
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
 def from_dict(data: dict[str, Any], base: ExperimentConfig | None = None) -> ExperimentConfig:
