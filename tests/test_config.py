@@ -143,7 +143,8 @@ def test_construction_and_replace_check_the_fields_validate_checks_in_place_chan
     cfg.ema.decay = 2.0
     with pytest.raises(FpaError, match="EMA decay"):
         cfg.validate()
-    assert from_dict({"model": {"rule": "hebbian"}}).model.rule == "additive-rate"  # the deprecated alias
+    with pytest.warns(DeprecationWarning, match="'hebbian' is now called 'additive-rate'"):
+        assert from_dict({"model": {"rule": "hebbian"}}).model.rule == "additive-rate"  # old checkpoints
 
 
 def test_validate_refuses_disagreeing_image_sizes_and_with_image_size_fixes_them():
