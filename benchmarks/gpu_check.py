@@ -57,7 +57,8 @@ import gpu_report  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARTS = gpu_report.PARTS
-NEEDED_MODULES = ("torchvision", "numpy", "PIL", "matplotlib", "tqdm", "pytest", "scipy", "pytorch_fid", "triton")
+NEEDED_MODULES = ("torchvision", "numpy", "PIL", "matplotlib", "tqdm", "pytest", "scipy", "pytorch_fid", "jsonargparse",
+                  "docstring_parser", "yaml", "triton")
 """Modules fpalib or this check use; the report lists the missing ones (pytorch_fid: SWD/PR, triton: compile)."""
 TORCH_APIS = (("torch.amp", "custom_fwd"), ("torch.amp", "custom_bwd"), ("torch.amp", "GradScaler"),
               ("torch", "autocast"), ("torch.linalg", "solve_triangular"), ("torch", "Tensor.mT"),

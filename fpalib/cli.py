@@ -188,8 +188,10 @@ def _run(argv: list[str]) -> int:
             return exc.code if isinstance(exc.code, int) else USAGE_ERROR
         if hasattr(args, "import_error"):  # arguments of an unavailable command cannot be checked
             raise args.import_error
-        if unparsed:
+        if unparsed and not hasattr(args, "config_args"):
             raise unknown_arguments_error(args, unparsed)
+        if unparsed:  # a command with config_args (fpa train) reads them as --section.field VALUE
+            args.config_args = unparsed
         check_output_files(args)
         return args.command_module.run(args)
     except FpaError as exc:

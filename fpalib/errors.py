@@ -1,4 +1,5 @@
-"""The one exception type that carries a message meant for the user.
+"""The one exception type that carries a message meant for the user, and the base of the
+configuration dataclasses that raise it.
 
 Raise :class:`FpaError` for bad input (a missing folder, an unknown preset, a
 checkpoint of the wrong kind ...). The ``fpa`` command prints its message as a
@@ -6,6 +7,29 @@ single line, ``error: <message>``, and exits with status 2; no traceback.
 The message should say what was wrong and what to do about it.
 """
 
+from __future__ import annotations
 
-class FpaError(Exception):
+from dataclasses import dataclass
+from typing import Any
+
+
+class FpaError(ValueError):
     """A user-facing error: one line that says what was wrong and how to fix it."""
+
+
+@dataclass
+class Checked:
+    """Base of the configuration dataclasses: their ``__post_init__`` raises FpaError for a bad
+    field, so every constructed (or ``dataclasses.replace``-d) config is valid. A dataclass without
+    fields itself, so that jsonargparse treats its subclasses as plain dataclasses."""
+
+    def __post_init__(self) -> None:
+        """Check the fields (nothing here; the dataclasses override it)."""
+
+    def validate(self) -> Any:
+        """Check again after fields were set in place, the nested configs first; return self."""
+        for value in vars(self).values():
+            if isinstance(value, Checked):
+                value.validate()
+        self.__post_init__()
+        return self

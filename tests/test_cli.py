@@ -64,7 +64,7 @@ def test_unknown_option_is_one_line_naming_the_closest_option(capsys):
     assert cli.main(["train", "--model.hiden", "3"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "--model.hiden" in err and "--model.hidden?" in err and "fpa train --help" in err
+    assert "'model.hiden'" in err and "did you mean: model.hidden," in err and "fpa train --help" in err
 
 
 def test_unknown_option_without_a_close_match_gets_no_guess(capsys):
@@ -142,3 +142,12 @@ def test_data_emoji_options_reach_prepare_emoji(tmp_path, monkeypatch):
     argv = ["data", "emoji", "--out", str(tmp_path), "--version", "15.1.2", "--skin-tones", "--flags", "--force"]
     assert cli.main(argv) == 0
     assert calls == [(tmp_path, EmojiOptions(version="15.1.2", skin_tones=True, flags=True), True)]
+
+
+def test_train_help_documents_every_config_field(capsys):
+    from fpalib.train.config import config_keys
+
+    assert cli.main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"--{key} " in out for key in config_keys())
+    assert "LSTM hidden size. (type: int, default: 1024)" in " ".join(out.split())

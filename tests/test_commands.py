@@ -73,7 +73,7 @@ def test_train_reads_a_json_config_file(images, tmp_path):
         (["train", "--preset", "nope"], "error: unknown preset 'nope'; choose one of paper-celeba64"),
         (["train", "--preset", "smoke", "--data", "/no/such/folder"], "error: image folder '/no/such/folder' does not"),
         (["train", "--preset", "smoke", "--data.image_size", "32"], "error: image_size mismatch: data.image_size=32"),
-        (["train", "--preset", "smoke", "--model.hidden", "many"], "error: config key 'model.hidden': expected int"),
+        (["train", "--preset", "smoke", "--model.hidden", "many"], "error: config key 'model.hidden': expected an integer"),
         (["generate", "/no/such/run", "--out", "x.png"], "error: checkpoint /no/such/run does not exist"),
     ],
 )

@@ -1,5 +1,6 @@
-"""Experiment configuration: dict round trip, overrides and their coercion, validation, presets."""
+"""Experiment configuration: dict round trip, overrides and their types, validation, presets."""
 
+import dataclasses
 import json
 
 import pytest
@@ -12,11 +13,11 @@ from fpalib.train.config import (
     config_keys,
     from_dict,
     load_config_file,
+    parse_config_args,
     save_config_file,
     to_dict,
     with_image_size,
 )
-from fpalib.train.config_values import coerce
 from fpalib.train.presets import PRESETS, get_preset
 
 
@@ -59,38 +60,51 @@ def test_overrides_coerce_to_the_field_types_without_touching_the_input():
         [
             "model.hidden=24", "optim.lr=1e-3", "optim.betas=0.0, 0.99", "data.hflip=true",
             "model.input_tanh=False", "loop.max_minutes=2.5", "name=demo", "model.image_width=16",
-            "loop.steps=4.5e2",
+            "loop.steps=450_000", "eval.metrics=swd,pr",
         ],
     )
     assert (new.model.hidden, new.optim.lr, new.optim.betas) == (24, 1e-3, (0.0, 0.99))
     assert new.data.hflip is True and new.model.input_tanh is False
-    assert (new.loop.max_minutes, new.name, new.model.image_width, new.loop.steps) == (2.5, "demo", 16, 450)
-    assert cfg == get_preset("smoke")
-    assert apply_overrides(new, ["loop.max_minutes=none", "model.image_width=None"]).loop.max_minutes is None
+    assert (new.loop.max_minutes, new.name, new.model.image_width, new.loop.steps) == (2.5, "demo", 16, 450_000)
+    assert new.eval.metrics == ("swd", "pr") and cfg == get_preset("smoke")
+    cleared = apply_overrides(new, ["loop.max_minutes=null", "model.image_width=null", "eval.metrics="])
+    assert (cleared.loop.max_minutes, cleared.model.image_width, cleared.eval.metrics) == (None, None, ())
+
+
+def test_command_line_arguments_take_both_spellings_and_brackets():
+    cfg = parse_config_args(["--model.hidden", "1024", "--optim.betas", "0.5,0.8", "--loop.amp", "false",
+                             "--eval.metrics=[fid,kid]", "--loop.max_minutes=null"], base=get_preset("smoke"))
+    assert (cfg.model.hidden, cfg.optim.betas, cfg.loop.amp, cfg.eval.metrics) == (1024, (0.5, 0.8), False, ("fid", "kid"))
+    assert cfg.loop.max_minutes is None and cfg.name == "smoke"
 
 
 def test_unknown_override_key_suggests_close_matches():
     with pytest.raises(FpaError, match=r"unknown config key 'model\.hiden'.*model\.hidden"):
         apply_overrides(get_preset("smoke"), ["model.hiden=3"])
-    with pytest.raises(FpaError, match="unknown config key 'modle'"):
+    with pytest.raises(FpaError, match="unknown config key 'modle.hidden'.*model.hidden"):
         apply_overrides(get_preset("smoke"), ["modle.hidden=3"])
+    with pytest.raises(FpaError, match=r"unknown config key 'loop\.zzz'; did you mean: loop\."):
+        parse_config_args(["--loop.zzz", "1"])
 
 
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("model.hidden=abc", "'model.hidden': expected int"),
-        ("model.hidden=2.5", "'model.hidden': expected int"),
+        ("model.hidden=abc", "'model.hidden': expected an integer. Got value: abc"),
+        ("model.hidden=2.5", "'model.hidden': expected an integer"),
+        ("loop.steps=4.5e5", "'loop.steps': expected an integer"),  # jsonargparse reads no exponent for an int
         ("data.hflip=maybe", "'data.hflip': expected true or false"),
-        ("optim.betas=0.5", "'optim.betas': expected 2 values"),
-        ("optim.lr=none", "'optim.lr': expected float"),
+        ("optim.betas=0.5", "'optim.betas': Expected a tuple with 2 elements"),
+        ("optim.lr=none", "'optim.lr': expected a number"),
+        ("loop.max_minutes=soon", "'loop.max_minutes': Does not validate against any of the Union subtypes"),
         ("model=3", "'model' is a section"),
         ("loop.steps", "must look like section.field=value"),
     ],
 )
-def test_bad_override_values_name_the_key(override, message):
-    with pytest.raises(FpaError, match=message):
+def test_bad_override_values_name_the_key_in_one_line(override, message):
+    with pytest.raises(FpaError, match=message) as error:
         apply_overrides(get_preset("smoke"), [override])
+    assert "\n" not in str(error.value) and isinstance(error.value, ValueError)
 
 
 def test_from_dict_rejects_unknown_keys_and_wrong_json_types():
@@ -100,6 +114,8 @@ def test_from_dict_rejects_unknown_keys_and_wrong_json_types():
         from_dict({"name": 3})
     with pytest.raises(FpaError, match="'loop.steps': expected an integer"):
         from_dict({"loop": {"steps": 2.5}})
+    with pytest.raises(FpaError, match="'model' is a section"):
+        from_dict({"model": 3})
     with pytest.raises(FpaError, match="JSON object"):
         from_dict([1, 2])
 
@@ -111,23 +127,35 @@ def test_partial_dict_keeps_the_base_values():
     assert config_differences(base, cfg) == {"model.hidden": (16, 32)}
 
 
-def test_coerce_optional_tuple_and_numbers():
-    assert coerce("1,2,3", tuple[int, ...], "k") == (1, 2, 3)
-    assert coerce([1, 2], tuple[float, float] | None, "k") == (1.0, 2.0)
-    assert coerce(7, float, "k") == 7.0 and isinstance(coerce(7, float, "k"), float)
-    with pytest.raises(FpaError, match="expected int"):
-        coerce(True, int, "k")
+def test_dicts_take_json_types_for_tuples_optionals_and_numbers():
+    cfg = from_dict({"unet": {"multipliers": [1, 2]}, "optim": {"lr": 1}, "model": {"image_width": None}})
+    assert (cfg.unet.multipliers, cfg.optim.lr, cfg.model.image_width) == ((1, 2), 1, None)
+    with pytest.raises(FpaError, match="'optim.batch_size': expected an integer. Got value: True"):
+        from_dict({"optim": {"batch_size": True}})
+
+
+def test_construction_and_replace_check_the_fields_validate_checks_in_place_changes():
+    cfg = get_preset("smoke")
+    with pytest.raises(FpaError, match="optim.batch_size must be at least 1"):
+        dataclasses.replace(cfg.optim, batch_size=0)
+    with pytest.raises(FpaError, match="image_size mismatch"):
+        dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, image_size=32))
+    cfg.ema.decay = 2.0
+    with pytest.raises(FpaError, match="EMA decay"):
+        cfg.validate()
+    with pytest.warns(DeprecationWarning, match="'hebbian' is now called 'additive-rate'"):
+        assert from_dict({"model": {"rule": "hebbian"}}).model.rule == "additive-rate"  # old checkpoints
 
 
 def test_validate_refuses_disagreeing_image_sizes_and_with_image_size_fixes_them():
-    cfg = apply_overrides(get_preset("smoke"), ["data.image_size=32"])
     with pytest.raises(FpaError, match="image_size mismatch: data.image_size=32 but model.image_size=16"):
-        cfg.validate()
-    fixed = with_image_size(cfg, 32)
+        apply_overrides(get_preset("smoke"), ["data.image_size=32"])
+    fixed = with_image_size(get_preset("smoke"), 32)
     assert fixed.validate().model.image_size == fixed.disc.image_size == fixed.lightgan.image_size == 32
-    lightgan = apply_overrides(get_preset("smoke"), ["generator=lightgan", "lightgan.channels=1"])
+    assert apply_overrides(get_preset("smoke"), ["data.image_size=32", "model.image_size=32", "disc.image_size=32"])
     with pytest.raises(FpaError, match="channels mismatch.*lightgan.channels=1"):
-        lightgan.validate()
+        apply_overrides(get_preset("smoke"), ["generator=lightgan", "lightgan.channels=1"])
+    lightgan = apply_overrides(get_preset("smoke"), ["generator=lightgan"])
     assert with_image_size(lightgan, 16, channels=1).validate().disc.channels == 1
 
 
@@ -144,9 +172,9 @@ def test_validate_refuses_disagreeing_image_sizes_and_with_image_size_fixes_them
         ("ema.decay=1.5", "EMA decay"),
     ],
 )
-def test_validate_rejects_out_of_range_values(override, message):
+def test_out_of_range_values_are_rejected(override, message):
     with pytest.raises(FpaError, match=message):
-        apply_overrides(get_preset("smoke"), [override]).validate()
+        apply_overrides(get_preset("smoke"), [override])
 
 
 def test_config_files_round_trip_and_partial_files_apply_on_a_base(tmp_path):

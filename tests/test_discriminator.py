@@ -183,8 +183,12 @@ def test_training_on_the_aux_loss_reconstructs_a_fixed_image() -> None:
         (dict(head_32_channels=7), "head_32_channels"),
     ],
 )
-def test_validate_rejects_bad_configs(overrides: dict, message: str) -> None:
-    config = DiscriminatorConfig(**overrides)
+def test_construction_and_validate_reject_bad_configs(overrides: dict, message: str) -> None:
+    with pytest.raises(FpaError, match=message):
+        DiscriminatorConfig(**overrides)
+    config = DiscriminatorConfig()
+    for name, value in overrides.items():  # set in place: validate() and the model check again
+        setattr(config, name, value)
     with pytest.raises(FpaError, match=message):
         config.validate()
     with pytest.raises(FpaError, match=message):

@@ -13,7 +13,8 @@ The configuration is built in this order, later steps winning:
    FPA/U-Net run (generator "fpa-unet") whose frozen painter, its architecture and its
    discriminator come from the painter's run folder or checkpoint;
 3. ``--data``, ``--out``, ``--steps``, ``--max-minutes``;
-4. ``--<section>.<field> VALUE`` for any config field, e.g. ``--optim.betas 0.5,0.9``.
+4. ``--<section>.<field> VALUE`` for any config field, e.g. ``--optim.betas 0.5,0.9``
+   (read by :func:`~fpalib.train.config.parse_config_args`; ``fpa train --help`` lists them).
 
 A run folder with a checkpoint is resumed; ``--new`` moves it aside to
 ``<folder>-old-<date>-<time>`` and starts over. Ctrl-C saves a checkpoint and exits (130).
@@ -25,15 +26,14 @@ import argparse
 from pathlib import Path
 
 from fpalib.metrics.evaluate import make_evaluate_fn
+from fpalib.train.config import ExperimentConfig, config_help, load_config_file, parse_config_args
 from fpalib.train.refine import refinement_config
-from fpalib.train.config import ExperimentConfig, apply_overrides, config_keys, load_config_file
 from fpalib.train.presets import PRESETS, get_preset
 from fpalib.train.trainer import Trainer
 
 HELP = "train a generator (resumes the run folder's checkpoint unless --new)"
 
 DEFAULT_PRESET = "emoji32-cpu"
-OVERRIDE_PREFIX = "override:"
 INTERRUPTED = 130
 
 
@@ -58,13 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--new", action="store_true", help="start over: move an existing run folder aside to <DIR>-old-<date>"
     )
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
-    overrides = parser.add_argument_group(
-        "configuration overrides",
-        "any config field as --<section>.<field> VALUE, e.g. --model.hidden 1024 --optim.betas 0.5,0.9 "
-        "--loop.amp false; the fields are listed in the run folder's config.json",
+    parser.set_defaults(config_args=[])  # the `fpa` parser passes the arguments it does not know here
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "configuration: any config field as --<section>.<field> VALUE, e.g. --model.hidden 1024 "
+        "--optim.betas 0.5,0.9\n--loop.amp false --loop.max_minutes null (defaults below are the dataclasses'; "
+        "a preset or config.json changes them)\n\n" + config_help().split("\n\n", 1)[-1]
     )
-    for key in config_keys():
-        overrides.add_argument(f"--{key}", dest=f"{OVERRIDE_PREFIX}{key}", metavar="VALUE", help=argparse.SUPPRESS)
 
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
@@ -80,13 +80,8 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
         cfg = refinement_config(cfg, args.refine_from)
     shortcuts = {"data.path": args.data, "loop.out": args.out, "loop.steps": args.steps,
                  "loop.max_minutes": args.max_minutes}
-    overrides = [f"{key}={value}" for key, value in shortcuts.items() if value is not None]
-    overrides += [
-        f"{name[len(OVERRIDE_PREFIX):]}={value}"
-        for name, value in vars(args).items()
-        if name.startswith(OVERRIDE_PREFIX) and value is not None
-    ]
-    return apply_overrides(cfg, overrides).validate()
+    given = [f"--{key}={value}" for key, value in shortcuts.items() if value is not None]
+    return parse_config_args(given + args.config_args, base=cfg)
 
 
 def _run_folder_config(run_dir: Path) -> ExperimentConfig | None:

@@ -63,7 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fpalib.errors import FpaError
+from fpalib.errors import Checked, FpaError
 from fpalib.models.attention import HybridSelfAttention
 from fpalib.models.blocks import (
     LEAKY_SLOPE,
@@ -91,34 +91,35 @@ HEAD_32_SIZE = 32
 
 
 @dataclass
-class DiscriminatorConfig:
+class DiscriminatorConfig(Checked):
     """Configuration of :class:`Discriminator`.
 
-    image_size: side of the square input images, a power of two in [16, 256].
-    channels: image channels, 1 (grey) or 3 (RGB).
-    fmap_max: the widest feature map.
-    fmap_inverse_coef: the width of a map of resolution r is
-        ``min(fmap_max, 2 ** (fmap_inverse_coef - log2 r))``.
-    disc_output_size: 1 (one logit per image) or 5 (5x5 patch logits, averaged).
-    attention: self-attention in the 32x32 head (present in the authors' code).
-    head_32_channels: width of the 32x32 head (its second stage has half of it).
-    blur: blur before every down-sampling (False: the authors' runs).
-    attention_kind: "linear" (global linear attention, 4 heads of 16) or "hybrid" (the
-        authors': global linear + 3x3 local attention, 8 heads of 64; :mod:`.attention`).
-    body_attention_size: 0 (none) or the resolution (a power of two from 16 to image_size)
-        of the body's feature map that gets a residual self-attention (the authors: 32).
-    head_activation: LeakyReLU after the 32x32 head's first conv (the authors' has none).
-    reconstruction_size: side of the decoder's reconstructions; 0 (default) means
-        min(image_size, 64), the authors' decoder always gives 128.
-    resize_mode: how inputs are resized for the 32x32 head and the reconstruction target,
-        "area" (area shrink, bilinear enlarge) or "nearest" (the authors' code).
-    init_slope: the negative slope a of the Kaiming-normal init of every conv (0.1; the
-        authors' code uses a = 0).
-    minibatch_std_group: 0 (default, the paper and LightGAN) or a group size G: the logits
-        head also reads one extra channel, the standard deviation of the 8x8 features over
-        groups of G images of the batch (Karras et al., 2018), so that a generator painting
-        the same image for every latent is easy to tell apart. Images then interact within
-        a batch (in groups of G; a batch not divisible by G uses its largest divisor <= G).
+    Attributes:
+        image_size: side of the square input images, a power of two in [16, 256].
+        channels: image channels, 1 (grey) or 3 (RGB).
+        fmap_max: the widest feature map.
+        fmap_inverse_coef: the width of a map of resolution r is
+            ``min(fmap_max, 2 ** (fmap_inverse_coef - log2 r))``.
+        disc_output_size: 1 (one logit per image) or 5 (5x5 patch logits, averaged).
+        attention: self-attention in the 32x32 head (present in the authors' code).
+        head_32_channels: width of the 32x32 head (its second stage has half of it).
+        blur: blur before every down-sampling (False: the authors' runs).
+        attention_kind: "linear" (global linear attention, 4 heads of 16) or "hybrid" (the
+            authors': global linear + 3x3 local attention, 8 heads of 64; :mod:`.attention`).
+        body_attention_size: 0 (none) or the resolution (a power of two from 16 to image_size)
+            of the body's feature map that gets a residual self-attention (the authors: 32).
+        head_activation: LeakyReLU after the 32x32 head's first conv (the authors' has none).
+        reconstruction_size: side of the decoder's reconstructions; 0 (default) means
+            min(image_size, 64), the authors' decoder always gives 128.
+        resize_mode: how inputs are resized for the 32x32 head and the reconstruction target,
+            "area" (area shrink, bilinear enlarge) or "nearest" (the authors' code).
+        init_slope: the negative slope a of the Kaiming-normal init of every conv (0.1; the
+            authors' code uses a = 0).
+        minibatch_std_group: 0 (default, the paper and LightGAN) or a group size G: the logits
+            head also reads one extra channel, the standard deviation of the 8x8 features over
+            groups of G images of the batch (Karras et al., 2018), so that a generator painting
+            the same image for every latent is easy to tell apart. Images then interact within
+            a batch (in groups of G; a batch not divisible by G uses its largest divisor <= G).
     """
 
     image_size: int = 64
@@ -137,7 +138,7 @@ class DiscriminatorConfig:
     resize_mode: str = "area"
     init_slope: float = 0.1
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         """Raise :class:`FpaError` (one line) for any value the model cannot be built with."""
         size = self.image_size
         if not _is_int(size) or size < 16 or size > 256 or size & (size - 1):

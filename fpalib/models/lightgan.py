@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..errors import FpaError
+from ..errors import Checked, FpaError
 from .latents import LatentSampler
 
 NORMS = ("batch", "instance", "none")
@@ -33,15 +33,20 @@ MIN_SIZE, MAX_SIZE = 16, 256
 
 
 @dataclass
-class LightGANConfig:
+class LightGANConfig(Checked):
     """Architecture of a :class:`LightGANGenerator`.
 
-    image_size: output height and width, a power of two in 16..256.
-    fmap_base, fmap_min, fmap_max: channel schedule ch(r) = clamp(fmap_base // r, min, max).
-    norm: normalisation after each conv, "batch" (Liu et al.), "instance" or "none".
-    upsample: "nearest" or "bilinear".
-    sle_ratio: resolution factor between an SLE source and its target (a power of two >= 2).
-    sle_min_res: smallest source resolution used for SLE (>= 4).
+    Attributes:
+        image_size: output height and width, a power of two in 16..256.
+        channels: output channels, 1 (grey) or 3 (RGB).
+        latent_dim: size of the latent z.
+        fmap_base: channel schedule ch(r) = clamp(fmap_base // r, fmap_min, fmap_max).
+        fmap_min: the narrowest map of the schedule.
+        fmap_max: the widest map of the schedule.
+        norm: normalisation after each conv, "batch" (Liu et al.), "instance" or "none".
+        upsample: "nearest" or "bilinear".
+        sle_ratio: resolution factor between an SLE source and its target (a power of two >= 2).
+        sle_min_res: smallest source resolution used for SLE (>= 4).
     """
 
     image_size: int = 64
@@ -55,8 +60,8 @@ class LightGANConfig:
     sle_ratio: int = 4
     sle_min_res: int = 8
 
-    def validate(self) -> LightGANConfig:
-        """Raise FpaError for the first bad field; return self so calls can be chained."""
+    def __post_init__(self) -> None:
+        """Raise FpaError for the first bad field."""
         if not (MIN_SIZE <= self.image_size <= MAX_SIZE and _is_power_of_two(self.image_size)):
             raise FpaError(
                 f"LightGAN image_size must be a power of two in {MIN_SIZE}..{MAX_SIZE}; "
@@ -82,7 +87,6 @@ class LightGANConfig:
             raise FpaError(f"LightGAN sle_ratio must be a power of two >= 2; got {self.sle_ratio}")
         if self.sle_min_res < 4:
             raise FpaError(f"LightGAN sle_min_res must be at least 4; got {self.sle_min_res}")
-        return self
 
     def width(self, resolution: int) -> int:
         """Channels of the feature map at ``resolution``."""

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..errors import FpaError
+from ..errors import Checked, FpaError
 from .latents import LatentSampler
 from ..rules import MODES, RULES, RULES_WITHOUT_RATE, canonical_rule_name, get_rule
 from .input_generator import build_input_generator
@@ -41,36 +41,49 @@ MIN_SIZE, MAX_SIZE = 16, 128
 
 
 @dataclass
-class PainterConfig:
+class PainterConfig(Checked):
     """Architecture of a :class:`FastWeightPainter`.
 
     Defaults are the paper's example CelebA configuration (64x64, T=64, latent 512, v2 input
     with tanh, d_in 8, d'_in 128, LSTM hidden 1024, one layer, latent-to-initial-state on,
     softmax keys, output tanh, delta rule).
 
-    image_size: image height = d_value (16..128). image_width: width = d_key (None: square).
-    input_dim, input_proj_dim, input_tanh: the v2 input generator's d_in, d'_in and its tanh.
-    latent_to_init: a linear layer maps z to the LSTM's initial (h, c); otherwise zeros.
-    rule_mode: "parallel" (triangular solve) or "loop" (sequential reference); same result.
-    key_norm: "softmax" (phi of the paper) or "none".
-    first_step_lr_one: True (default) ignores the learning rate at step 1, W_1 = v_1 outer
-        phi(k_1), as the authors' code that produced the paper's numbers does; False applies
-        sigmoid(beta_1) as well, as the paper's Eq. 9 is written.
-    out_tanh: apply tanh to W_T to get the image.
-    update_bias: give the UpdateNet's projection a bias, as the authors' code does (their
-        ``kvb_net``; the paper's Eq. 8 has none). Off by default (the shipped painters have none).
-    latent_init_kaiming: Kaiming-normal (fan-in, ReLU gain) weights for the latent-to-initial-
-        state layer, as the authors' v1 model (``lstm_delta``) has; off: PyTorch's default, as
-        their v2 model has.
-    init: "authors" (the authors' delta models: LSTM and UpdateNet uniform in +-1/sqrt(fan),
-        see the classes) or "pytorch" (PyTorch's defaults, as the authors' ``lstm_sum``).
-    variant: "fpa" (default; every field as set) or "authors-additive", the authors' additive
-        baseline ``lstm_sum``: :meth:`validate` then sets input_version "v1", rule "additive",
-        key_norm "none", update_bias on and init "pytorch".
-    key_init_scale, value_init_scale: multiply the initial UpdateNet rows that produce the keys
-        (before the softmax) and the values. 1.0 (default) is the authors' initialisation, under
-        which the untrained painter's keys are nearly uniform and its images nearly blank; this
-        is not in the paper. What other scales did on emoji: README, "Results on the emoji set".
+    Attributes:
+        image_size: image height = d_value (16..128).
+        image_width: width = d_key (null: square).
+        channels: c, 1 (grey) or 3 (RGB); each channel has its own W_t.
+        steps: T, the painting steps (rank-one updates).
+        latent_dim: size of the latent z.
+        input_version: "v1" or "v2" input generator.
+        input_dim: the v2 input generator's d_in.
+        input_proj_dim: the v2 input generator's d'_in.
+        input_tanh: tanh on the v2 input generator's output.
+        hidden: LSTM hidden size.
+        layers: LSTM layers.
+        latent_to_init: a linear layer maps z to the LSTM's initial (h, c); otherwise zeros.
+        rule: the learning rule, one of :data:`fpalib.rules.RULES` ("hebbian" is read as
+            "additive-rate", its old name).
+        rule_mode: "parallel" (triangular solve) or "loop" (sequential reference); same result.
+        key_norm: "softmax" (phi of the paper) or "none".
+        first_step_lr_one: True (default) ignores the learning rate at step 1, W_1 = v_1 outer
+            phi(k_1), as the authors' code that produced the paper's numbers does; False applies
+            sigmoid(beta_1) as well, as the paper's Eq. 9 is written.
+        out_tanh: apply tanh to W_T to get the image.
+        update_bias: give the UpdateNet's projection a bias, as the authors' code does (their
+            ``kvb_net``; the paper's Eq. 8 has none). Off by default (the shipped painters have none).
+        latent_init_kaiming: Kaiming-normal (fan-in, ReLU gain) weights for the latent-to-initial-
+            state layer, as the authors' v1 model (``lstm_delta``) has; off: PyTorch's default, as
+            their v2 model has.
+        init: "authors" (the authors' delta models: LSTM and UpdateNet uniform in +-1/sqrt(fan),
+            see the classes) or "pytorch" (PyTorch's defaults, as the authors' ``lstm_sum``).
+        variant: "fpa" (default; every field as set) or "authors-additive", the authors' additive
+            baseline ``lstm_sum``: construction then sets input_version "v1", rule "additive",
+            key_norm "none", update_bias on and init "pytorch".
+        key_init_scale: multiplies the initial UpdateNet rows that produce the keys (before the
+            softmax). 1.0 (default) is the authors' initialisation, under
+            which the untrained painter's keys are nearly uniform and its images nearly blank; this
+            is not in the paper. What other scales did on emoji: README, "Results on the emoji set".
+        value_init_scale: the same for the rows that produce the values.
     """
 
     image_size: int = 64
@@ -103,8 +116,8 @@ class PainterConfig:
         width = self.image_size if self.image_width is None else self.image_width
         return self.channels, self.image_size, width
 
-    def validate(self) -> PainterConfig:
-        """Raise FpaError for the first bad field; return self so calls can be chained.
+    def __post_init__(self) -> None:
+        """Raise FpaError for the first bad field.
 
         Also replaces the deprecated rule name ``hebbian`` by ``additive-rate`` and, for
         ``variant="authors-additive"``, sets the fields that variant fixes.
@@ -139,7 +152,6 @@ class PainterConfig:
                 raise FpaError(
                     f"unknown painter {name} {value!r}; choose one of {', '.join(choices)}"
                 )
-        return self
 
 
 class PaintingSteps(NamedTuple):

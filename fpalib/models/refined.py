@@ -25,30 +25,27 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ..errors import FpaError
+from ..errors import Checked, FpaError
 from .latents import LatentSampler
 from .painter import FastWeightPainter, PainterConfig
 from .unet import UNet, UNetConfig
 
 
 @dataclass
-class RefinedConfig:
+class RefinedConfig(Checked):
     """The two parts of an :class:`FPAWithUNet`; their image size and channels must agree."""
 
     painter: PainterConfig = field(default_factory=PainterConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
 
-    def validate(self) -> RefinedConfig:
-        """Validate both parts and their agreement; return self."""
-        self.painter.validate()
-        self.unet.validate()
+    def __post_init__(self) -> None:
+        """Raise FpaError unless the U-Net takes the painter's images."""
         if self.painter.shape != (self.unet.channels, self.unet.image_size, self.unet.image_size):
             raise FpaError(
                 f"the painter paints {self.painter.shape} images (C, H, W) but the U-Net takes "
                 f"{(self.unet.channels, self.unet.image_size, self.unet.image_size)}; set unet.image_size and "
                 "unet.channels to the painter's"
             )
-        return self
 
 
 @dataclass
@@ -57,9 +54,10 @@ class RefineConfig:
     ``refine``); read only when the run starts, since the refined run's checkpoints hold the
     painter's weights. The optimisers always start afresh.
 
-    source: the painter's run folder or checkpoint (``fpa train --refine-from``).
-    painter_ema: use the painter's EMA weights (else its raw weights).
-    reset_discriminator: train a new discriminator instead of continuing the painter run's one.
+    Attributes:
+        source: the painter's run folder or checkpoint (``fpa train --refine-from``).
+        painter_ema: use the painter's EMA weights (else its raw weights).
+        reset_discriminator: train a new discriminator instead of continuing the painter run's one.
     """
 
     source: str | None = None

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import FpaError
+from ..errors import Checked, FpaError
 
 MIN_SIZE, MAX_SIZE = 8, 512
 ATANH_LIMIT = 1.0 - 1e-3
@@ -43,21 +43,23 @@ ATANH_LIMIT = 1.0 - 1e-3
 
 
 @dataclass
-class UNetConfig:
+class UNetConfig(Checked):
     """Architecture of a :class:`UNet`; the defaults are the paper's setting for 64x64 images.
 
-    image_size, channels: the (square) images it maps, (B, channels, image_size, image_size).
-    base_width: channels of the first level; None means image_size (the paper's choice).
-    multipliers: width of level i = base_width * multipliers[i]; one level per entry, each
-        ending in a 2x down-sampling, so image_size must be divisible by 2**len(multipliers).
-    blocks_per_level: ResNet blocks per level in the encoder and in the decoder.
-    attention_max_size: self-attention in levels whose feature maps are at most this size, and
-        in the middle (whatever its size) unless 0, which disables attention.
-    heads: attention heads (each level's width must be divisible by it).
-    groups: group-norm groups (every width must be divisible by it).
-    dropout: dropout inside the ResNet blocks.
-    out_tanh: apply tanh to the output (images in [-1, 1]).
-    residual: output tanh(atanh(x) + U(x)), starting from the identity (needs out_tanh).
+    Attributes:
+        image_size: side of the (square) images it maps, (B, channels, image_size, image_size).
+        channels: channels of those images.
+        base_width: channels of the first level; None means image_size (the paper's choice).
+        multipliers: width of level i = base_width * multipliers[i]; one level per entry, each
+            ending in a 2x down-sampling, so image_size must be divisible by 2**len(multipliers).
+        blocks_per_level: ResNet blocks per level in the encoder and in the decoder.
+        attention_max_size: self-attention in levels whose feature maps are at most this size, and
+            in the middle (whatever its size) unless 0, which disables attention.
+        heads: attention heads (each level's width must be divisible by it).
+        groups: group-norm groups (every width must be divisible by it).
+        dropout: dropout inside the ResNet blocks.
+        out_tanh: apply tanh to the output (images in [-1, 1]).
+        residual: output tanh(atanh(x) + U(x)), starting from the identity (needs out_tanh).
     """
 
     image_size: int = 64
@@ -82,8 +84,8 @@ class UNetConfig:
         """Channels of each level, ``[base * m for m in multipliers]``."""
         return [self.width * multiplier for multiplier in self.multipliers]
 
-    def validate(self) -> UNetConfig:
-        """Raise FpaError for the first bad field; return self so calls can be chained."""
+    def __post_init__(self) -> None:
+        """Raise FpaError for the first bad field."""
         if not MIN_SIZE <= self.image_size <= MAX_SIZE:
             raise FpaError(f"U-Net image_size must be in {MIN_SIZE}..{MAX_SIZE}; got {self.image_size}")
         if self.channels not in (1, 3):
@@ -112,7 +114,6 @@ class UNetConfig:
             raise FpaError(f"U-Net dropout must be in [0, 1); got {self.dropout}")
         if self.residual and not self.out_tanh:
             raise FpaError("U-Net residual=true works in the tanh domain; set unet.out_tanh true as well")
-        return self
 
 
 def paper_unet_config(image_size: int = 64, channels: int = 3) -> UNetConfig:

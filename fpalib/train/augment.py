@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from fpalib.errors import FpaError
+from fpalib.errors import Checked, FpaError
 
 
 def color(images: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -71,11 +71,12 @@ POLICIES: dict[str, Callable[..., Tensor]] = {"color": color, "translation": tra
 
 
 @dataclass
-class AugmentConfig:
+class AugmentConfig(Checked):
     """DiffAugment for the discriminator's inputs (off by default, as in the paper).
 
-    policy: comma-separated names from :data:`POLICIES`, applied in that order ("" = off).
-    prob: probability that a batch is augmented (all of it, real and generated alike).
+    Attributes:
+        policy: comma-separated names from :data:`POLICIES`, applied in that order ("" = off).
+        prob: probability that a batch is augmented (all of it, real and generated alike).
     """
 
     policy: str = ""
@@ -85,7 +86,7 @@ class AugmentConfig:
     def names(self) -> list[str]:
         return [name.strip() for name in self.policy.split(",") if name.strip()]
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         """Raise FpaError for an unknown policy or a probability outside [0, 1]."""
         unknown = [name for name in self.names if name not in POLICIES]
         if unknown:

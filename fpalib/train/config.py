@@ -11,31 +11,38 @@
       loss: LossConfig     augment: AugmentConfig (DiffAugment, off in the paper)     loop: LoopConfig
       eval: EvalConfig     (fpa evaluate, and the trainer every loop.eval_every steps)
 
-A config round-trips through plain JSON (``to_dict`` / ``from_dict``) and takes command-line
-style overrides ``"section.field=value"`` (``apply_overrides``); values are coerced to the
-field's declared type. Image size and channels live in three places (data, generator,
-discriminator); :meth:`ExperimentConfig.validate` insists they agree and
-:func:`with_image_size` changes them together.
+Every dataclass checks its fields in ``__post_init__`` (FpaError), so a constructed config is
+valid; ``validate()`` checks again after fields were set in place. A config round-trips through
+plain JSON (``to_dict`` / ``from_dict``) and takes ``--section.field VALUE`` arguments
+(``parse_config_args``, ``fpa train``) or ``"section.field=value"`` overrides
+(``apply_overrides``); jsonargparse reads and type-checks both against the dataclasses' fields.
+Image size and channels live in three places (data, generator, discriminator);
+ExperimentConfig insists they agree and :func:`with_image_size` changes them together.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import dataclasses
 import difflib
 import json
+import math
+import re
 import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fpalib.errors import FpaError
+from jsonargparse import ArgumentParser
+
+from fpalib.errors import Checked, FpaError
 from fpalib.models import LightGANConfig, PainterConfig, RefinedConfig, UNetConfig
 from fpalib.models.refined import RefineConfig
 from fpalib.models.discriminator import DiscriminatorConfig
 from fpalib.train.ema import EMAConfig
 from fpalib.train.eval_config import EvalConfig
-from fpalib.train.config_values import coerce
 from fpalib.train.files import write_text_atomically
 from fpalib.train.augment import AugmentConfig
 from fpalib.train.losses import LossConfig
@@ -44,11 +51,15 @@ GENERATOR_KINDS = ("fpa", "lightgan", "fpa-unet")
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Checked):
     """The training images: a folder of images, resized to image_size x image_size.
 
-    hflip: random horizontal flips (the paper uses no augmentation).
-    num_workers: DataLoader worker processes (0 loads in the training process).
+    Attributes:
+        path: the folder of training images.
+        image_size: side the images are resized to (model, lightgan/unet and disc must agree).
+        channels: 1 (grey) or 3 (RGB).
+        hflip: random horizontal flips (the paper uses no augmentation).
+        num_workers: DataLoader worker processes (0 loads in the training process).
     """
 
     path: str = "data/emoji"
@@ -57,14 +68,20 @@ class DataConfig:
     hflip: bool = False
     num_workers: int = 0
 
+    def __post_init__(self) -> None:
+        _check_minimums("data", self, {"num_workers": 0})
+
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Checked):
     """Adam for both networks (paper App. B: lr 2e-4, betas (0.5, 0.9), batch size 20).
 
-    batch_size: images per micro-batch and process; one optimiser step sees
-        batch_size * grad_accum * world_size images.
-    grad_accum: micro-batches whose gradients are summed before each optimiser step.
+    Attributes:
+        lr: Adam's learning rate (both networks).
+        betas: Adam's (beta1, beta2), e.g. --optim.betas 0.5,0.9.
+        batch_size: images per micro-batch and process; one optimiser step sees
+            batch_size * grad_accum * world_size images.
+        grad_accum: micro-batches whose gradients are summed before each optimiser step.
     """
 
     lr: float = 2e-4
@@ -72,21 +89,32 @@ class OptimConfig:
     batch_size: int = 20
     grad_accum: int = 1
 
+    def __post_init__(self) -> None:
+        _check_minimums("optim", self, {"batch_size": 1, "grad_accum": 1})
+        if not self.lr > 0:
+            raise FpaError(f"optim.lr must be positive; got {self.lr}")
+        if not all(0 <= beta < 1 for beta in self.betas):
+            raise FpaError(f"optim.betas must lie in [0, 1); got {self.betas}")
+
 
 @dataclass
-class LoopConfig:
+class LoopConfig(Checked):
     """The training loop: length, periodic work, budget and output folder.
 
-    steps: total optimiser steps (a resumed run continues up to this number).
-    sample_every / checkpoint_every / eval_every: period in steps (0 disables).
-    log_every: period of metrics.jsonl records and progress-bar updates.
-    max_minutes: wall-clock budget of this invocation; when spent, checkpoint and stop.
-    max_cpu_minutes: CPU-time budget of this invocation (all threads of this process), the
-        fair budget for runs that share a machine; when spent, checkpoint and stop.
-    amp: mixed precision (autocast + GradScaler) on CUDA; ignored on CPU.
-    out: the run folder; None means runs/<name>.
-    eval_metric: the key of evaluate_fn's result that selects best.pt (lower is better).
-    num_sample_latents: fixed latents rendered into the sample grids.
+    Attributes:
+        steps: total optimiser steps (a resumed run continues up to this number).
+        sample_every: period in steps of the sample grids (0 disables).
+        checkpoint_every: period in steps of latest.pt (0 disables).
+        eval_every: period in steps of evaluations (0 disables).
+        seed: seed of the weights, the data order and the sample latents.
+        log_every: period of metrics.jsonl records and progress-bar updates.
+        max_minutes: wall-clock budget of this invocation; when spent, checkpoint and stop.
+        max_cpu_minutes: CPU-time budget of this invocation (all threads of this process), the
+            fair budget for runs that share a machine; when spent, checkpoint and stop.
+        amp: mixed precision (autocast + GradScaler) on CUDA; ignored on CPU.
+        out: the run folder; null (None) means runs/<name>.
+        eval_metric: the key of evaluate_fn's result that selects best.pt (lower is better).
+        num_sample_latents: fixed latents rendered into the sample grids.
     """
 
     steps: int = 10_000
@@ -102,6 +130,12 @@ class LoopConfig:
     eval_metric: str = "fid"
     num_sample_latents: int = 64
 
+    def __post_init__(self) -> None:
+        _check_minimums("loop", self, {
+            "steps": 0, "sample_every": 0, "checkpoint_every": 0, "eval_every": 0, "log_every": 1,
+            "num_sample_latents": 1, "max_minutes": 0, "max_cpu_minutes": 0,
+        })
+
 
 RETIRED_KEYS = ("loop.nan_retries",)
 """Keys that configs of older versions hold: read without error and ignored (the trainer no
@@ -109,8 +143,14 @@ longer reloads a checkpoint after non-finite losses; it stops)."""
 
 
 @dataclass
-class ExperimentConfig:
-    """Everything that defines a training run; the checkpoint stores it as a dict."""
+class ExperimentConfig(Checked):
+    """Everything that defines a training run; the checkpoint stores it as a dict.
+
+    Attributes:
+        name: the run's name; its folder is runs/<name> unless loop.out is set.
+        generator: "fpa" (the painter, section model), "lightgan" or "fpa-unet" (a frozen
+            painter refined by the U-Net of section unet).
+    """
 
     name: str = "experiment"
     generator: str = "fpa"
@@ -144,18 +184,14 @@ class ExperimentConfig:
         """The run folder: ``loop.out`` or ``runs/<name>``."""
         return Path(self.loop.out) if self.loop.out else Path("runs") / self.name
 
-    def validate(self) -> ExperimentConfig:
-        """Raise FpaError for the first inconsistent or out-of-range value; return self."""
+    def __post_init__(self) -> None:
+        """Raise FpaError unless the generator kind is known and data, generator(s) and
+        discriminator agree on image size and channels."""
         if self.generator not in GENERATOR_KINDS:
             raise FpaError(f"unknown generator {self.generator!r}; choose one of {', '.join(GENERATOR_KINDS)}")
-        self.generator_config.validate()
-        self.disc.validate()
-        self.ema.validate()
-        self.loss.validate()
-        self.augment.validate()
-        self.eval.validate()
+        self.generator_config  # an "fpa-unet" RefinedConfig checks that painter and U-Net agree
         if self.generator != "lightgan" and self.model.image_width not in (None, self.model.image_size):
-            raise FpaError("GAN training needs square images; set model.image_width to none")
+            raise FpaError("GAN training needs square images; set model.image_width to null")
         sized = [(self.generator_section, getattr(self, self.generator_section)), ("disc", self.disc)]
         if self.generator == "fpa-unet":
             sized.insert(0, ("model", self.model))
@@ -167,32 +203,14 @@ class ExperimentConfig:
                         f"{attribute} mismatch: data.{attribute}={wanted} but {section}.{attribute}="
                         f"{getattr(sub, attribute)}; set all of data, {section} and disc to the same value"
                     )
-        _check_ranges(self)
-        return self
 
 
-def _check_ranges(cfg: ExperimentConfig) -> None:
-    """Raise FpaError for a non-positive size, rate or period in data/optim/loop."""
-    minimums = {
-        "data.num_workers": (cfg.data.num_workers, 0),
-        "optim.batch_size": (cfg.optim.batch_size, 1),
-        "optim.grad_accum": (cfg.optim.grad_accum, 1),
-        "loop.steps": (cfg.loop.steps, 0),
-        "loop.sample_every": (cfg.loop.sample_every, 0),
-        "loop.checkpoint_every": (cfg.loop.checkpoint_every, 0),
-        "loop.eval_every": (cfg.loop.eval_every, 0),
-        "loop.log_every": (cfg.loop.log_every, 1),
-        "loop.num_sample_latents": (cfg.loop.num_sample_latents, 1),
-        "loop.max_minutes": (0 if cfg.loop.max_minutes is None else cfg.loop.max_minutes, 0),
-        "loop.max_cpu_minutes": (0 if cfg.loop.max_cpu_minutes is None else cfg.loop.max_cpu_minutes, 0),
-    }
-    for key, (value, minimum) in minimums.items():
-        if value < minimum:
-            raise FpaError(f"{key} must be at least {minimum}; got {value}")
-    if not cfg.optim.lr > 0:
-        raise FpaError(f"optim.lr must be positive; got {cfg.optim.lr}")
-    if not all(0 <= beta < 1 for beta in cfg.optim.betas):
-        raise FpaError(f"optim.betas must lie in [0, 1); got {cfg.optim.betas}")
+def _check_minimums(section: str, config: Any, minimums: dict[str, float]) -> None:
+    """Raise FpaError for the first field of ``config`` below its minimum (None passes)."""
+    for name, minimum in minimums.items():
+        value = getattr(config, name)
+        if value is not None and value < minimum:
+            raise FpaError(f"{section}.{name} must be at least {minimum}; got {value}")
 
 
 def with_image_size(cfg: ExperimentConfig, image_size: int, channels: int | None = None) -> ExperimentConfig:
@@ -206,18 +224,10 @@ def with_image_size(cfg: ExperimentConfig, image_size: int, channels: int | None
     return cfg
 
 
-# ----------------------------------------------------------------------------- dict round trip
+# ----------------------------------------------------------------------------- dicts, arguments, files
 def to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     """The config as nested plain dicts of JSON types (tuples become lists)."""
-    return _jsonable(dataclasses.asdict(cfg))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    return value
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
 def from_dict(data: dict[str, Any], base: ExperimentConfig | None = None) -> ExperimentConfig:
@@ -229,26 +239,66 @@ def from_dict(data: dict[str, Any], base: ExperimentConfig | None = None) -> Exp
         section, _, name = key.partition(".")
         if isinstance(data.get(section), dict) and name in data[section]:
             data = {**data, section: {k: v for k, v in data[section].items() if k != name}}
-    return _merge(base if base is not None else ExperimentConfig(), data, prefix="")
+    _check_keys(_flatten(data))
+    parser = _parser(base)
+    return _parse(parser, lambda: parser.parse_object(data))
 
 
-def _merge(instance: Any, data: dict[str, Any], prefix: str) -> Any:
-    """A copy of the dataclass ``instance`` with the values in ``data`` (recursively) set."""
-    hints = typing.get_type_hints(type(instance))
-    names = {f.name for f in dataclasses.fields(instance) if f.init}
-    changes = {}
-    for name, value in data.items():
-        key = f"{prefix}{name}"
-        if name not in names:
-            raise FpaError(f"unknown config key {key!r}{_suggestions(key)}")
-        current = getattr(instance, name)
-        if dataclasses.is_dataclass(current):
-            if not isinstance(value, dict):
-                raise FpaError(f"config key {key!r} is a section; set its fields, e.g. {key}.<field>")
-            changes[name] = _merge(current, value, prefix=f"{key}.")
-        else:
-            changes[name] = coerce(value, hints[name], key)
-    return dataclasses.replace(instance, **changes)
+def parse_config_args(args: Sequence[str], base: ExperimentConfig | None = None) -> ExperimentConfig:
+    """``base`` (default ``ExperimentConfig()``) with ``--section.field VALUE`` arguments applied.
+
+    jsonargparse reads the values: ``true``/``false``, ``null``, numbers (``1e-3``, ``450_000``;
+    not ``4.5e5`` for an integer) and lists as ``[0.5,0.9]`` or, for tuple fields, ``0.5,0.9``.
+    """
+    args = list(args)
+    _check_keys([arg[2:].partition("=")[0] for arg in args if arg.startswith("--")])
+    parser = _parser(base)
+    return _parse(parser, lambda: parser.parse_args(_bracket_lists(args)))
+
+
+def _parser(base: ExperimentConfig | None) -> ArgumentParser:
+    """A jsonargparse parser of every ExperimentConfig field, ``base``'s values as defaults."""
+    parser = ArgumentParser(prog="fpa train", exit_on_error=False, usage=argparse.SUPPRESS)
+    parser.add_class_arguments(ExperimentConfig, default=base if base is not None else ExperimentConfig())
+    return parser
+
+
+def _parse(parser: ArgumentParser, parse: Callable[[], Any]) -> ExperimentConfig:
+    """The ExperimentConfig of ``parse()``'s namespace; jsonargparse's errors as one-line FpaErrors."""
+    try:
+        namespace = parse()
+    except argparse.ArgumentError as error:
+        names = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+        message = re.sub(r"Expected a <class '(\w+)'>", lambda m: f"expected {names.get(m[1], m[1])}",
+                         " ".join(str(error).split()))
+        raise FpaError(re.sub(r'Parser key "([^"]+)":', r"config key '\1':", message)) from None
+    for key, value in _flatten(namespace.as_dict()).items():
+        for number in value if isinstance(value, (list, tuple)) else [value]:
+            if (isinstance(number, float) and not math.isfinite(number)) or (
+                    isinstance(number, int) and abs(number) >= 2**63):
+                raise FpaError(f"config key {key!r}: expected a finite number (an integer below 2**63); got {number}")
+    return ExperimentConfig(**vars(parser.instantiate(namespace)))
+
+
+def _bracket_lists(args: list[str]) -> list[str]:
+    """Comma-separated values of tuple fields (``--optim.betas 0.5,0.9``, ``--eval.metrics ''``)
+    in the brackets jsonargparse reads (``[0.5,0.9]``, ``[]``)."""
+    tuples = {f"--{key}" for key, value in _flatten(to_dict(ExperimentConfig())).items() if isinstance(value, list)}
+    bracketed = []
+    for index, arg in enumerate(args):
+        option, separator, value = arg.partition("=")
+        if separator and option in tuples and not value.startswith("["):
+            arg = f"{option}=[{value}]"
+        elif index and args[index - 1] in tuples and not arg.startswith("["):
+            arg = f"[{arg}]"
+        bracketed.append(arg)
+    return bracketed
+
+
+def config_help() -> str:
+    """Every config field with its type, default and the description from its dataclass docstring."""
+    lines = _parser(None).format_help().splitlines()
+    return "\n".join(line for line in lines if "Path to a configuration file" not in line)  # sections: no files
 
 
 def config_keys(cfg: ExperimentConfig | None = None) -> list[str]:
@@ -272,34 +322,32 @@ def config_differences(a: ExperimentConfig, b: ExperimentConfig) -> dict[str, tu
     return {key: (flat_a[key], flat_b[key]) for key in flat_a if flat_a[key] != flat_b[key]}
 
 
-def _suggestions(key: str) -> str:
-    matches = difflib.get_close_matches(key, config_keys(), n=4, cutoff=0.6)
-    if not matches:
-        section = key.split(".")[0]
-        matches = [k for k in config_keys() if k.startswith(f"{section}.")][:8]
-    return f"; did you mean: {', '.join(matches)}?" if matches else ""
+def _check_keys(keys: typing.Iterable[str]) -> None:
+    """FpaError for the first key that is not a config field, with the closest ones."""
+    known = config_keys()
+    for key in keys:
+        if key in known:
+            continue
+        if any(k.startswith(f"{key}.") for k in known):
+            raise FpaError(f"config key {key!r} is a section; set its fields, e.g. {key}.<field>")
+        matches = difflib.get_close_matches(key, known, n=4, cutoff=0.6)
+        matches = matches or [k for k in known if k.startswith(f"{key.split('.')[0]}.")][:8]
+        hint = f"; did you mean: {', '.join(matches)}?" if matches else ""
+        raise FpaError(f"unknown config key {key!r}{hint} (`fpa train --help` lists them all)")
 
 
-# ----------------------------------------------------------------------------- overrides, files
-def apply_overrides(cfg: ExperimentConfig, overrides: typing.Sequence[str]) -> ExperimentConfig:
-    """A copy of ``cfg`` with ``"section.field=value"`` overrides applied in order.
-
-    Example: ``apply_overrides(cfg, ["model.hidden=1024", "optim.betas=0.5,0.9"])``.
+def apply_overrides(cfg: ExperimentConfig, overrides: Sequence[str]) -> ExperimentConfig:
+    """A copy of ``cfg`` with ``"section.field=value"`` overrides applied (values as in
+    :func:`parse_config_args`), e.g. ``apply_overrides(cfg, ["model.hidden=1024", "optim.betas=0.5,0.9"])``.
     Unknown keys raise FpaError listing close matches.
     """
+    args = []
     for override in overrides:
         key, separator, value = override.partition("=")
-        key = key.strip()
-        if not separator or not key:
+        if not separator or not key.strip():
             raise FpaError(f"override {override!r} must look like section.field=value, e.g. loop.steps=100")
-        nested: dict[str, Any] = {}
-        node = nested
-        *sections, leaf = key.split(".")
-        for section in sections:
-            node = node.setdefault(section, {})
-        node[leaf] = value
-        cfg = from_dict(nested, base=cfg)
-    return cfg
+        args.append(f"--{key.strip()}={value}")
+    return parse_config_args(args, base=cfg)
 
 
 def load_config_file(path: str | Path, base: ExperimentConfig | None = None) -> ExperimentConfig:

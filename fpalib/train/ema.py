@@ -30,21 +30,22 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from fpalib.errors import FpaError
+from fpalib.errors import Checked, FpaError
 
 EMAAction = Literal["reset", "update", "none"]
 TensorPair = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass
-class EMAConfig:
+class EMAConfig(Checked):
     """Schedule of the weight average; see the module docstring for the exact rule.
 
-    decay: weight of the old average in an update, in [0, 1).
-    update_every: update at steps divisible by this ...
-    start_step: ... and strictly greater than this.
-    reset_every: reset at steps divisible by this ...
-    reset_until: ... and at most this (a negative value disables resets).
+    Attributes:
+        decay: weight of the old average in an update, in [0, 1).
+        update_every: update at steps divisible by this ...
+        start_step: ... and strictly greater than this.
+        reset_every: reset at steps divisible by this ...
+        reset_until: ... and at most this (a negative value disables resets).
     """
 
     decay: float = 0.995
@@ -53,7 +54,7 @@ class EMAConfig:
     reset_every: int = 1_000
     reset_until: int = 25_000
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         """Raise :class:`FpaError` for a decay outside [0, 1) or a non-positive period."""
         if isinstance(self.decay, bool) or not isinstance(self.decay, (int, float)) or not 0.0 <= self.decay < 1.0:
             raise FpaError(f"EMA decay must be a number in [0, 1), got {self.decay!r}")

@@ -8,30 +8,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fpalib.errors import FpaError
+from fpalib.errors import Checked, FpaError
 
 EVAL_METRICS = ("fid", "kid", "swd", "pr")
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(Checked):
     """Evaluation of the generator (``fpa evaluate``; in training every ``loop.eval_every`` steps).
 
-    metrics: names among fid, kid, swd and pr (pixel precision and recall); empty means
-        ``loop.eval_metric`` (with kid beside fid).
-    num_samples: generated images per evaluation (paper: 50K, App. B.4); FID refuses fewer than dims.
-    real_path: folder of real images; None means ``data.path``.
-    image_format / jpeg_quality: the format both image sets pass through before Inception
-        ("jpeg" as in the paper, App. B.4, or "png"); quality 75 is PIL's default.
-    fid_weights: pytorch-fid's Inception weights file; None: $FPA_FID_WEIGHTS, torch hub's cache, download.
-    real_stats: an .npz of real statistics (e.g. ``python -m pytorch_fid --save-stats``) to use as is.
-    stats_dir: cache of real statistics; None: $FPA_STATS_DIR or ~/.cache/fpalib/fid-stats.
-    dims: Inception feature size (2048, the FID standard; 64, 192 or 768 for quick checks).
-    max_real: real images used (None: all, as in the paper).
-    batch_size: images per Inception / generator forward pass.
-    kid_subsets / kid_subset_size: KID's random subsets; kid_features: real/generated features kept for KID.
-    swd_images: images per set for SWD and pr (fewer when the real set is smaller).
-    seed: seed of the latents, subsets and SWD projections (the same at every evaluation).
+    Attributes:
+        metrics: names among fid, kid, swd and pr (pixel precision and recall); empty means
+            ``loop.eval_metric`` (with kid beside fid).
+        num_samples: generated images per evaluation (paper: 50K, App. B.4); FID refuses fewer than dims.
+        real_path: folder of real images; None means ``data.path``.
+        image_format: the format both image sets pass through before Inception ("jpeg" as in the
+            paper, App. B.4, or "png").
+        jpeg_quality: its JPEG quality; 75 is PIL's default.
+        fid_weights: pytorch-fid's Inception weights file; None: $FPA_FID_WEIGHTS, torch hub's cache, download.
+        real_stats: an .npz of real statistics (e.g. ``python -m pytorch_fid --save-stats``) to use as is.
+        stats_dir: cache of real statistics; None: $FPA_STATS_DIR or ~/.cache/fpalib/fid-stats.
+        dims: Inception feature size (2048, the FID standard; 64, 192 or 768 for quick checks).
+        max_real: real images used (None: all, as in the paper).
+        batch_size: images per Inception / generator forward pass.
+        kid_subsets: number of KID's random subsets.
+        kid_subset_size: images per KID subset.
+        kid_features: real/generated features kept for KID.
+        swd_images: images per set for SWD and pr (fewer when the real set is smaller).
+        seed: seed of the latents, subsets and SWD projections (the same at every evaluation).
     """
 
     metrics: tuple[str, ...] = ()
@@ -57,7 +61,7 @@ class EvalConfig:
             return tuple(self.metrics)
         return ("fid", "kid") if eval_metric == "fid" else (eval_metric,)
 
-    def validate(self) -> EvalConfig:
+    def __post_init__(self) -> None:
         unknown = [name for name in self.metrics if name not in EVAL_METRICS]
         if unknown:
             raise FpaError(f"unknown metric {unknown[0]!r} in eval.metrics; choose from {', '.join(EVAL_METRICS)}")
@@ -72,4 +76,3 @@ class EvalConfig:
                 raise FpaError(f"eval.{name} must be at least 1; got {getattr(self, name)}")
         if self.kid_subset_size < 2 or self.kid_features < 2 or (self.max_real is not None and self.max_real < 2):
             raise FpaError("eval.kid_subset_size, eval.kid_features and eval.max_real must be at least 2")
-        return self

@@ -29,19 +29,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fpalib.errors import FpaError
+from fpalib.errors import Checked, FpaError
 from fpalib.models.discriminator import DiscriminatorOutput
 
 
 @dataclass
-class LossConfig:
+class LossConfig(Checked):
     """Weights and schedule of the discriminator's extra terms.
 
-    gp_every: apply the gradient penalty at steps where ``step % gp_every == 0``.
-    gp_weight: multiplier of :func:`gradient_penalty` (10 in the paper's setting).
-    aux_weight: multiplier of the discriminator's reconstruction loss on real images.
-    mode_seeking_weight: multiplier of :func:`mode_seeking_loss` in the generator's loss
-        (0, the paper's setting, leaves it out).
+    Attributes:
+        gp_every: apply the gradient penalty at steps where ``step % gp_every == 0``.
+        gp_weight: multiplier of :func:`gradient_penalty` (10 in the paper's setting).
+        aux_weight: multiplier of the discriminator's reconstruction loss on real images.
+        mode_seeking_weight: multiplier of :func:`mode_seeking_loss` in the generator's loss
+            (0, the paper's setting, leaves it out).
     """
 
     gp_every: int = 4
@@ -49,7 +50,7 @@ class LossConfig:
     aux_weight: float = 1.0
     mode_seeking_weight: float = 0.0
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         """Raise :class:`FpaError` for a non-positive schedule or a negative weight."""
         if isinstance(self.gp_every, bool) or not isinstance(self.gp_every, int) or self.gp_every < 1:
             raise FpaError(f"loss gp_every must be a positive integer, got {self.gp_every!r}")

@@ -52,7 +52,7 @@ def _paper(name: str, data_path: str, generator: str = "fpa") -> ExperimentConfi
         loop=LoopConfig(
             steps=PAPER_STEPS, sample_every=1_000, checkpoint_every=1_000, eval_every=5_000, log_every=100
         ),
-    ).validate()
+    )
 
 
 def paper_celeba64() -> ExperimentConfig:
@@ -127,7 +127,7 @@ def emoji32_cpu() -> ExperimentConfig:
         eval=EvalConfig(metrics=("swd", "pr")),
         loop=LoopConfig(steps=EMOJI_STEPS, sample_every=250, checkpoint_every=250, log_every=25,
                         eval_every=EMOJI_EVAL_EVERY, eval_metric="swd"),
-    ).validate()
+    )
 
 
 UNET_EMOJI_STEPS = 300
@@ -164,7 +164,7 @@ def smoke() -> ExperimentConfig:
         ema=EMAConfig(start_step=1, update_every=1, reset_every=2, reset_until=2),
         optim=OptimConfig(batch_size=4),
         loop=LoopConfig(steps=4, sample_every=2, checkpoint_every=2, log_every=1, num_sample_latents=4),
-    ).validate()
+    )
 
 
 PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
