@@ -117,7 +117,7 @@ def test_emoji_image_loads_a_named_emoji_and_names_missing_ones(tmp_path, monkey
     folder.mkdir(parents=True)
     Image.new("RGBA", (64, 64), (255, 0, 0, 255)).save(folder / "red.png")
     (paths.emoji / "metadata.csv").write_text("file,name,category,subcategory,skin_tone\n")
-    monkeypatch.setattr("fpalib.emoji.prepare_emoji", lambda *a, **k: pytest.fail("must not fetch"))
+    monkeypatch.setattr("fpalib.data.emoji.prepare_emoji", lambda *a, **k: pytest.fail("must not fetch"))
     image = tutorial.emoji_image(paths, "red", image_size=16)
     assert image.shape == (3, 16, 16)
     torch.testing.assert_close(image[:, 0, 0], torch.tensor([1.0, -1.0, -1.0]))
@@ -128,6 +128,6 @@ def test_emoji_image_loads_a_named_emoji_and_names_missing_ones(tmp_path, monkey
 def test_ensure_emoji_fetches_a_missing_set(tmp_path, monkeypatch):
     paths = _paths(tmp_path)
     calls = []
-    monkeypatch.setattr("fpalib.emoji.prepare_emoji", lambda out, *a, **k: calls.append(out))
+    monkeypatch.setattr("fpalib.data.emoji.prepare_emoji", lambda out, *a, **k: calls.append(out))
     assert tutorial.ensure_emoji(paths) == paths.emoji
     assert calls == [paths.emoji]

@@ -19,9 +19,11 @@ SWD needs no weights.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +41,7 @@ from fpalib.metrics.kid import kernel_inception_distance
 from fpalib.metrics.stats_cache import RealStats, cached_real_stats, load_stats_file, stats_key
 from fpalib.metrics.precision_recall import kth_neighbour_radii, pixel_features, precision_recall
 from fpalib.metrics.swd import sliced_wasserstein_distance
+from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint
 from fpalib.train.config import ExperimentConfig
 from fpalib.train.eval_config import EVAL_METRICS, EvalConfig
 
@@ -220,6 +223,25 @@ def make_evaluate_fn(cfg: ExperimentConfig, device: Any = None, **options: Any) 
                        f"{', '.join(metrics)}; set --eval.metrics or --loop.eval_metric")
     real_path = cfg.eval.real_path or cfg.data.path
     return Evaluator(cfg.eval, real_path, cfg.data.image_size, cfg.data.channels, metrics, **options)
+
+
+def score_checkpoint(
+    checkpoint: str | Path, real_path: str | Path, *, num_samples: int, seed: int = 0,
+    metrics: Sequence[str] = ("swd", "pr"),
+) -> dict[str, float]:
+    """What ``fpa evaluate CHECKPOINT --data REAL_PATH --metrics ... --num-samples N --seed S``
+    prints, as ``{metric: value}`` (EMA weights, on the CPU, nothing logged).
+
+    With ``swd`` and ``pr``: ``num_samples`` generated images (latents drawn with ``seed``)
+    against as many real images (a ``seed``-ed random subset); see
+    :class:`fpalib.metrics.evaluate.Evaluator`.
+    """
+    state = load_checkpoint(checkpoint)
+    cfg = checkpoint_config(state)
+    cfg.eval = dataclasses.replace(cfg.eval, num_samples=num_samples, seed=seed, metrics=tuple(metrics)).validate()
+    evaluator = Evaluator(cfg.eval, str(real_path), cfg.data.image_size, cfg.data.channels,
+                          evaluation_metrics(cfg), progress=False)
+    return evaluator(generator_from_checkpoint(state, ema=True, device="cpu"), int(state.get("step", 0)))
 
 
 def format_results(results: dict[str, float]) -> str:

@@ -35,7 +35,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from .errors import FpaError
+from fpalib.errors import FpaError
 
 DISPLAY_MODES = ("output", "paper")
 DEFAULT_PERCENTILE = 99.0

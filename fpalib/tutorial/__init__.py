@@ -20,6 +20,9 @@ with ``pip install .``): then the working directory takes the repository's place
 package (:func:`fpalib.pretrained.shipped_dir`), as they always do.
 
 Nothing here is model code: the notebooks build models and rules from :mod:`fpalib` itself.
+Beside the set-up: :mod:`fpalib.tutorial.experiments` (train-or-load runs, the learning-rule
+ablation of notebook 07) and :mod:`fpalib.tutorial.fitting` (painting one image directly, the
+rank-T SVD bound; notebook 03).
 """
 
 from __future__ import annotations
@@ -145,9 +148,9 @@ def _matplotlib_defaults() -> None:
 def ensure_emoji(paths: NotebookPaths) -> Path:
     """The emoji image folder: ``paths.emoji`` (fetched with ``fpa data emoji``'s code from the
     npm registry when it is missing), or, where that fails (no npm, no network), the shipped
-    32x32 atlas unpacked into ``data/emoji-32px`` (see :mod:`fpalib.emoji_atlas`)."""
-    from fpalib.emoji import prepare_emoji
-    from fpalib.emoji_atlas import UNPACKED_FOLDER, unpack_atlas
+    32x32 atlas unpacked into ``data/emoji-32px`` (see :mod:`fpalib.data.emoji_atlas`)."""
+    from fpalib.data.emoji import prepare_emoji
+    from fpalib.data.emoji_atlas import UNPACKED_FOLDER, unpack_atlas
 
     if paths.emoji.is_dir() and (paths.emoji / "metadata.csv").is_file():
         return paths.emoji

@@ -26,8 +26,8 @@ from typing import Any
 
 from PIL import Image
 
-from .errors import FpaError
-from .step_display import DisplaySteps, auto_scale, check_mode, display_steps, step_pair_image
+from fpalib.errors import FpaError
+from fpalib.viz.step_display import DisplaySteps, auto_scale, check_mode, display_steps, step_pair_image
 
 PIXELATED_CLASS = "fpa-pixelated"
 _PIXELATED_STYLE = f"<style>.{PIXELATED_CLASS}, .{PIXELATED_CLASS} img {{image-rendering: pixelated;}}</style>"
@@ -56,7 +56,7 @@ def steps_slider(steps: Any, scale: int | None = None, mode: str = "output", out
     """An ipywidgets box: a step slider (and a sample slider when B > 1) over update | image.
 
     steps: (B, T, C, H, W) ``.updates`` and ``.cumulative``. mode, out_tanh: the display mode of
-    :func:`fpalib.step_display.display_steps` (default ``"output"``: at step T the image is the
+    :func:`fpalib.viz.step_display.display_steps` (default ``"output"``: at step T the image is the
     sample exactly as in a sample grid). scale: integer enlargement (default: about 192 pixels
     per image). Moving a slider redraws the chosen step as a PNG in an ``ipywidgets.Image`` and
     updates a caption ("sample s: step t of T"). Returns a ``VBox`` whose children are
