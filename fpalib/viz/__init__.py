@@ -26,16 +26,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from fpalib.errors import FpaError
+from fpalib.rules import RuleSteps
 from fpalib.viz.step_display import (
     DISPLAY_MODES,
-    DisplaySteps,
     display_steps,
     normalise_steps,
     step_pair_image,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from fpalib.models.deltanet import FewShotDeltaNet
 
 __all__ = [
-    "DISPLAY_MODES", "DisplaySteps", "before_after_figure", "display_steps", "fast_weights_episode_figure",
+    "DISPLAY_MODES", "before_after_figure", "display_steps", "fast_weights_episode_figure",
     "fast_weights_figure", "gif_display", "loss_curve_figure", "normalise_steps", "painting_step_png",
     "painting_steps_figure", "save_grid", "save_interpolation_gif", "save_painting_gif", "sharp_png",
     "side_by_side_figure", "steps_slider", "steps_strip_png", "to_uint8", "to_unit", "write_gif",
@@ -285,7 +285,7 @@ def fast_weights_figure(
                 f"(layer {layer}, head {head}) is out of range: {len(layer_steps)} layers of {heads} heads (0-based)"
             )
         steps = layer_steps[layer]
-        shown.append(normalise_steps(_HeadSteps(steps.updates[:, head], steps.cumulative[:, head]), index))
+        shown.append(normalise_steps(RuleSteps(steps.updates[:, head], steps.cumulative[:, head]), index))
     if images is not None and (images.shape[0] != steps_count or (labels is not None and len(labels) != steps_count)):
         raise FpaError(f"images and labels must have one entry per step ({steps_count}); got {images.shape[0]}")
     columns = _chosen_steps(steps_count, every, max_columns)
@@ -355,10 +355,3 @@ def side_by_side_figure(
         axis.set_title(caption)
         axis.set_axis_off()
     return figure
-
-
-class _HeadSteps(NamedTuple):
-    """The steps of one head, (B, T, d_value, d_key), in the shape :func:`normalise_steps` takes."""
-
-    updates: Tensor
-    cumulative: Tensor
