@@ -175,31 +175,3 @@ def emoji_image(paths: NotebookPaths, name: str, image_size: int = 64, channels:
     if not matches:
         raise FpaError(f"no emoji named {name!r} in {folder}; pick a file name from {folder / 'metadata.csv'}")
     return load_image(matches[0], image_size, channels)
-
-
-def _generator_kind(path: Path) -> str | None:
-    """The ``generator`` of a checkpoint's config ("fpa", "fpa-unet", "lightgan"); None if unreadable."""
-    from fpalib.train.checkpoint import load_checkpoint
-
-    try:
-        return load_checkpoint(path)["config"].get("generator", "fpa")
-    except FpaError:  # not a checkpoint of ours: never picked by kind
-        return None
-
-
-def find_checkpoint(paths: NotebookPaths, run_name: str, generator: str | None = "fpa") -> Path | None:
-    """A trained generator for ``run_name``: ``runs/<run_name>/checkpoints/latest.pt``, else the
-    shipped ``data/pretrained/<run_name>.pt``, else any shipped ``.pt`` whose generator kind is
-    ``generator`` ("fpa": a painter; None: any); None when there is none.
-    """
-    from fpalib.pretrained import shipped_checkpoints
-    from fpalib.train.checkpoint import checkpoint_path
-
-    latest = checkpoint_path(paths.runs / run_name)
-    if latest.is_file():
-        return latest
-    shipped = shipped_checkpoints(paths.pretrained)
-    named = [path for path in shipped if path.stem == run_name]
-    if generator is not None:
-        shipped = [path for path in shipped if _generator_kind(path) == generator]
-    return (named or shipped or [None])[0]
