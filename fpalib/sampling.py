@@ -24,15 +24,13 @@ import torch
 from torch import Tensor, nn
 from torchvision.utils import save_image
 
+from fpalib import viz
 from fpalib.errors import FpaError
 from fpalib.models import FPAWithUNet
 from fpalib.models.latents import seeded_latents
-from fpalib.viz.step_display import check_mode
 from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint, load_generator
 from fpalib.train.runtime import resolve_device
-from fpalib.viz import (
-    before_after_figure, painting_steps_figure, save_grid, save_interpolation_gif, save_painting_gif, to_unit,
-)
+from fpalib.viz import step_display
 
 Device = str | torch.device | None
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -111,13 +109,13 @@ def write_samples(
             raise FpaError(f"--before-unet needs an FPA/U-Net checkpoint (fpa train --refine-from); {run} is not")
         generator = generator.painter
     if as_grid:
-        return save_grid(fixed_samples(generator, num, seed, batch_size), out, nrow=nrow or math.ceil(math.sqrt(num)))
+        return viz.save_grid(fixed_samples(generator, num, seed, batch_size), out, nrow=nrow or math.ceil(math.sqrt(num)))
     out.mkdir(parents=True, exist_ok=True)
     latents = seeded_latents(num, generator.latent_dim, seed)
     for start in range(0, num, batch_size):
         with torch.no_grad():
             images = generator(latents[start : start + batch_size].to(next(generator.parameters()).device))
-        for offset, image in enumerate(to_unit(images.float().cpu())):
+        for offset, image in enumerate(viz.to_unit(images.float().cpu())):
             save_image(image, out / f"{start + offset:06d}.png")
     return out
 
@@ -132,7 +130,7 @@ def write_painting(
     the U-Net."""
     if index < 0 or every < 1:
         raise FpaError(f"--index must be 0 or more and --every at least 1; got {index} and {every}")
-    check_mode(display)
+    step_display.check_mode(display)
     state = load_checkpoint(run)
     cfg = checkpoint_config(state)
     if cfg.generator not in ("fpa", "fpa-unet"):
@@ -147,14 +145,14 @@ def write_painting(
         if unet_out is not None:
             pair = before[index : index + 1]
             Path(unet_out).parent.mkdir(parents=True, exist_ok=True)
-            before_after_figure(pair, model.unet(pair), pairs_per_row=1).savefig(unet_out, dpi=120)
+            viz.before_after_figure(pair, model.unet(pair), pairs_per_row=1).savefig(unet_out, dpi=120)
     steps = type(steps)(*(tensor.float().cpu() for tensor in steps))
     title = f"{cfg.name}, step {state['step']}, seed {seed}, sample {index}"
     shown = {"mode": display, "out_tanh": cfg.model.out_tanh}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    painting_steps_figure(steps, index=index, every=every, title=title, **shown).savefig(out, dpi=120)
+    viz.painting_steps_figure(steps, index=index, every=every, title=title, **shown).savefig(out, dpi=120)
     if gif is not None:
-        save_painting_gif(steps, gif, index=index, **shown)
+        viz.save_painting_gif(steps, gif, index=index, **shown)
 
 
 def write_interpolation(
@@ -165,9 +163,9 @@ def write_interpolation(
     animation (there and back) to ``gif``."""
     generator, _ = load_generator(run, ema=ema, device=resolve_device(device))
     images = interpolation(generator, seed_a, seed_b, frames, method)
-    save_grid(images, out, nrow=frames)
+    viz.save_grid(images, out, nrow=frames)
     if gif is not None:
-        save_interpolation_gif(images, gif)
+        viz.save_interpolation_gif(images, gif)
 
 
 def write_before_after(
@@ -179,7 +177,7 @@ def write_before_after(
         raise FpaError(f"--per-row must be at least 1; got {per_row}")
     model, cfg = load_generator(run, ema=ema, device=resolve_device(device), require="fpa-unet")
     before, after = before_and_after(model, num, seed)
-    figure = before_after_figure(before, after, pairs_per_row=per_row,
+    figure = viz.before_after_figure(before, after, pairs_per_row=per_row,
                                  title=f"{cfg.name}: painter (left) and U-Net refinement (right), seed {seed}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

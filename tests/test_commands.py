@@ -11,7 +11,6 @@ import torch
 from PIL import Image
 
 from fpalib.cli import main
-from fpalib.errors import FpaError
 from fpalib.train.checkpoint import load_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

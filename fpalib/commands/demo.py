@@ -27,10 +27,10 @@ from pathlib import Path
 from fpalib.errors import FpaError
 from fpalib.pretrained import PRETRAINED_DIR, shipped_dir
 from fpalib.sampling import write_before_after, write_painting, write_samples
-from fpalib.viz.step_display import DISPLAY_MODES, check_mode
 from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset
 from fpalib.train.trainer import Trainer
+from fpalib.viz.step_display import DISPLAY_MODES, check_mode
 
 HELP = "paint sample and painting-step figures with the shipped emoji painter (or train one first)"
 
