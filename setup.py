@@ -3,7 +3,7 @@
 All metadata is in pyproject.toml. ``data/pretrained/`` (small float16 painters and the few-shot
 DeltaNets of notebook 02, with their cards; see fpalib/pretrained.py) is copied into
 ``fpalib/_pretrained/`` of the built package and ``data/emoji-atlas/`` (the 32x32 emoji set for
-machines without Node.js, fpalib/emoji_atlas.py) into ``fpalib/_emoji_atlas/``, so a non-editable
+machines without Node.js, fpalib/data/emoji_atlas.py) into ``fpalib/_emoji_atlas/``, so a non-editable
 ``pip install .`` finds them from any working directory. Editable installs read ``data/`` in
 place and copy nothing.
 """

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fpalib.errors import FpaError
-from fpalib.experiments import score_checkpoint
+from fpalib.metrics.evaluate import score_checkpoint
 from fpalib.train.config import ExperimentConfig, apply_overrides
 from fpalib.train.files import write_text_atomically
 from fpalib.train.trainer import Trainer

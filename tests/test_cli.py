@@ -12,7 +12,7 @@ import torchvision.ops
 
 from fpalib import __version__, cli
 from fpalib.commands import data as data_command
-from fpalib.emoji import EmojiOptions
+from fpalib.data.emoji import EmojiOptions
 from tests.conftest import REPO_ROOT
 
 

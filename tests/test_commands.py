@@ -11,8 +11,6 @@ import torch
 from PIL import Image
 
 from fpalib.cli import main
-from fpalib.commands.interpolate import interpolate_latents
-from fpalib.errors import FpaError
 from fpalib.train.checkpoint import load_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -144,20 +142,6 @@ def test_interpolate_writes_a_row_and_a_gif(lightgan_run, tmp_path):
     assert main(["interpolate", str(lightgan_run), "--frames", "5", "--out", str(out), "--gif", str(gif)]) == 0
     assert Image.open(out).size == (5 * 18 + 2, 18 + 2)
     assert Image.open(gif).n_frames == 8  # there (5) and back (3)
-
-
-def test_interpolate_latents_slerp_and_linear():
-    start, end = torch.randn(64, generator=torch.Generator().manual_seed(0)), torch.randn(64)
-    for method in ("slerp", "linear"):
-        path = interpolate_latents(start, end, 5, method)
-        assert path.shape == (5, 64)
-        assert torch.allclose(path[0], start, atol=1e-5) and torch.allclose(path[-1], end, atol=1e-5)
-    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
-    middle = interpolate_latents(a, b, 3, "slerp")[1]
-    assert torch.allclose(middle, torch.tensor([0.5**0.5, 0.5**0.5]))
-    assert torch.allclose(interpolate_latents(a, b, 3, "linear")[1], torch.tensor([0.5, 0.5]))
-    with pytest.raises(FpaError, match="unknown interpolation"):
-        interpolate_latents(a, b, 3, "cubic")
 
 
 def test_python_dash_m_fpalib_reports_errors_on_one_line(tmp_path):

@@ -1,4 +1,4 @@
-"""ImageFolder, check_batch_size and make_loader on small images made by the tests."""
+"""ImageFolder and check_batch_size on small images made by the tests."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
 
-from fpalib.data import ImageFolder, check_batch_size, find_images, make_loader
+from fpalib.data import ImageFolder, check_batch_size, find_images
 from fpalib.errors import FpaError
 from tests.conftest import write_solid_image
 
@@ -196,33 +197,8 @@ def test_check_batch_size(tiny_image_folder):
         check_batch_size(dataset, 0)
 
 
-def test_make_loader_is_seeded_and_drops_the_last_partial_batch(tiny_image_folder):
+def test_a_data_loader_batches_the_images_in_index_order(tiny_image_folder):
     dataset = ImageFolder(tiny_image_folder, 8)
-    first = [batch for batch in make_loader(dataset, 3, seed=5)]
-    again = [batch for batch in make_loader(dataset, 3, seed=5)]
-    other = [batch for batch in make_loader(dataset, 3, seed=6)]
-    assert len(first) == 2 and all(batch.shape == (3, 3, 8, 8) for batch in first)
-    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
-    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
-
-
-def test_make_loader_without_shuffle_or_drop_last_keeps_order_and_remainder(tiny_image_folder):
-    dataset = ImageFolder(tiny_image_folder, 8)
-    batches = list(make_loader(dataset, 3, shuffle=False, drop_last=False))
-    assert [len(batch) for batch in batches] == [3, 3, 2]
+    batches = list(DataLoader(dataset, batch_size=3))
+    assert [tuple(batch.shape) for batch in batches] == [(3, 3, 8, 8), (3, 3, 8, 8), (2, 3, 8, 8)]
     assert torch.equal(batches[0][0], dataset[0])
-
-
-def test_make_loader_refuses_a_data_set_smaller_than_one_batch(tiny_image_folder):
-    dataset = ImageFolder(tiny_image_folder, 8)
-    with pytest.raises(FpaError, match="fewer than the batch size"):
-        make_loader(dataset, 16)
-    assert len(make_loader(dataset, 16, drop_last=False)) == 1
-
-
-def test_make_loader_keeps_workers_only_when_there_are_workers(tiny_image_folder):
-    dataset = ImageFolder(tiny_image_folder, 8)
-    assert make_loader(dataset, 4).persistent_workers is False
-    assert make_loader(dataset, 4, num_workers=1).persistent_workers is True
-    with pytest.raises(FpaError, match="num_workers"):
-        make_loader(dataset, 4, num_workers=-1)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fpalib import emoji
-from fpalib.emoji import EmojiOptions, category_folder, file_stem, prepare_emoji
+from fpalib.data import emoji
+from fpalib.data.emoji import EmojiOptions, category_folder, file_stem, prepare_emoji
 from fpalib.errors import FpaError
 
 PREFIX = "package/img/google/64/"

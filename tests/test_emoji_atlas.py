@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from fpalib import cli, emoji_atlas, tutorial
-from fpalib.data import ImageFolder, load_image
-from fpalib.emoji_atlas import SHIPPED_ATLAS, atlas_tiles, build_atlas, unpack_atlas
+from fpalib import cli, tutorial
+from fpalib.data import ImageFolder, emoji_atlas, load_image
+from fpalib.data.emoji_atlas import SHIPPED_ATLAS, atlas_tiles, build_atlas, unpack_atlas
 from fpalib.errors import FpaError
 
 FETCHED = Path(__file__).resolve().parents[1] / "data" / "emoji"
@@ -60,7 +60,7 @@ def test_build_then_unpack_gives_the_loader_pixels_at_32(tmp_path):
 @pytest.mark.slow
 def test_the_shipped_atlas_equals_the_fetched_set_at_32():
     """Fetches the set like `fpa data emoji` (idempotent); skipped only where npm cannot fetch it."""
-    from fpalib.emoji import prepare_emoji
+    from fpalib.data.emoji import prepare_emoji
 
     try:
         prepare_emoji(FETCHED)
@@ -86,7 +86,7 @@ def test_notebooks_fall_back_to_the_atlas_when_npm_fails(tmp_path, monkeypatch, 
     def no_npm(out):
         raise FpaError("npm was not found on PATH")
 
-    monkeypatch.setattr("fpalib.emoji.prepare_emoji", no_npm)
+    monkeypatch.setattr("fpalib.data.emoji.prepare_emoji", no_npm)
     paths = tutorial.NotebookPaths(root=tmp_path, figures=tmp_path, runs=tmp_path, data=tmp_path / "data")
     folder = tutorial.ensure_emoji(paths)
     assert folder == tmp_path / emoji_atlas.UNPACKED_FOLDER

@@ -1,4 +1,4 @@
-"""fpalib.experiments: train-or-load, the learning-rule ablation, fixed samples and the figure."""
+"""fpalib.tutorial.experiments: train-or-load, the learning-rule ablation, real samples."""
 
 from __future__ import annotations
 
@@ -8,17 +8,14 @@ import pytest
 import torch
 
 from fpalib.errors import FpaError
-from fpalib.experiments import (
+from fpalib.tutorial.experiments import (
     first_checkpoint,
-    fixed_samples,
     metrics_file_for,
     real_sample,
     rule_variant,
-    side_by_side_figure,
     train_or_load,
     train_rule_ablation,
 )
-from fpalib.models import FastWeightPainter
 from fpalib.train.config import apply_overrides, config_differences
 from fpalib.train.export import export_pretrained
 from fpalib.train.presets import get_preset
@@ -100,16 +97,6 @@ def test_the_ablation_trains_every_rule_for_the_same_steps_in_its_own_folder(smo
         train_rule_ablation(smoke_cfg, ["delta", "delta"], tmp_path, steps=2)
 
 
-def test_fixed_samples_depend_on_the_seed_only(smoke_cfg):
-    painter = FastWeightPainter(smoke_cfg.model)
-    a = fixed_samples(painter, 5, seed=3, batch_size=2)
-    assert a.shape == (5, 3, 16, 16) and a.abs().max() <= 1
-    assert torch.allclose(a, fixed_samples(painter, 5, seed=3, batch_size=5), atol=1e-6)
-    assert not torch.allclose(a, fixed_samples(painter, 5, seed=4))
-    with pytest.raises(FpaError, match="at least 1"):
-        fixed_samples(painter, 0)
-
-
 def test_real_sample_draws_distinct_images_reproducibly(noise_images: Path):
     a = real_sample(noise_images, 16, 6, seed=1)
     assert a.shape == (6, 3, 16, 16) and a.min() >= -1 and a.max() <= 1
@@ -120,19 +107,9 @@ def test_real_sample_draws_distinct_images_reproducibly(noise_images: Path):
         real_sample(noise_images, 16, 25)
 
 
-def test_side_by_side_figure_has_one_captioned_panel_per_set():
-    figure = side_by_side_figure({"real": torch.zeros(4, 3, 8, 8), "grey": torch.ones(3, 1, 8, 8)}, nrow=2)
-    assert [axis.get_title() for axis in figure.axes] == ["real", "grey"]
-    with pytest.raises(FpaError, match="at least one"):
-        side_by_side_figure({})
-    with pytest.raises(FpaError, match=r"\(N, C, H, W\)"):
-        side_by_side_figure({"flat": torch.zeros(3, 8, 8)})
-
-
 def test_score_checkpoint_prints_what_fpa_evaluate_prints(smoke_cfg, tmp_path: Path, capsys):
     from fpalib import cli
-    from fpalib.experiments import score_checkpoint
-    from fpalib.metrics.evaluate import format_results
+    from fpalib.metrics.evaluate import format_results, score_checkpoint
 
     run = train_or_load(smoke_cfg, tmp_path / "run", steps=1, progress=False)
     data = smoke_cfg.data.path

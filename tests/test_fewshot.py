@@ -19,7 +19,6 @@ from fpalib.fewshot import (
     FewShotTask,
     FewShotTrainConfig,
     evaluate,
-    fast_weights_episode_figure,
     hide_support_labels,
     load_fewshot_model,
     load_labelled_images,
@@ -27,7 +26,7 @@ from fpalib.fewshot import (
     train_fewshot,
 )
 from fpalib.models.deltanet import DeltaNetConfig, FewShotDeltaNet, FewShotModelConfig
-from fpalib.viz import fast_weights_figure
+from fpalib.viz import fast_weights_episode_figure, fast_weights_figure
 
 CLASSES, PER_CLASS = 12, 7
 

@@ -1,4 +1,4 @@
-"""Tests of fpalib.fitting: the SVD rank-T baseline (Eckart-Young) and direct T-step painting fits."""
+"""Tests of fpalib.tutorial.fitting: the SVD rank-T baseline (Eckart-Young) and direct T-step painting fits."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from fpalib.errors import FpaError
-from fpalib.fitting import eckart_young_error, fit_painting, relative_error, svd_rank_approximation
 from fpalib.rules import delta_rule
+from fpalib.tutorial.fitting import eckart_young_error, fit_painting, relative_error, svd_rank_approximation
 
 
 def low_rank_image(rank: int, channels: int = 3, height: int = 12, width: int = 10) -> torch.Tensor:

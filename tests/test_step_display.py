@@ -17,7 +17,7 @@ from fpalib import viz
 from fpalib.errors import FpaError
 from fpalib.models import FastWeightPainter, PainterConfig, PaintingSteps
 from fpalib.rules import RULES
-from fpalib.step_display import display_steps, to_uint8, update_limit
+from fpalib.viz.step_display import display_steps, to_uint8, update_limit
 
 PAINTERS = [  # (image_size, image_width, channels, steps, rule)
     *[(16, None, 3, 6, rule) for rule in RULES],

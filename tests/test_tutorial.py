@@ -10,7 +10,7 @@ import torch
 
 from fpalib import tutorial
 from fpalib.errors import FpaError
-from fpalib.tutorial import NotebookPaths, find_checkpoint, find_repo_root, setup_notebook
+from fpalib.tutorial import NotebookPaths, find_repo_root, setup_notebook
 from tests.conftest import REPO_ROOT
 
 
@@ -91,24 +91,6 @@ def _paths(tmp_path) -> NotebookPaths:
     return NotebookPaths(tmp_path, tmp_path / "figures", tmp_path / "runs", tmp_path / "data")
 
 
-def test_find_checkpoint_prefers_the_run_then_the_shipped_file(tmp_path):
-    paths = _paths(tmp_path)
-    assert find_checkpoint(paths, "emoji32-cpu") is None
-    paths.pretrained.mkdir(parents=True)
-    torch.save({"kind": "fpa-pretrained", "config": {"generator": "fpa-unet"}}, paths.pretrained / "a-refined.pt")
-    (paths.pretrained / "broken.pt").write_bytes(b"x")
-    assert find_checkpoint(paths, "emoji32-cpu") is None  # no painter among the shipped files
-    assert find_checkpoint(paths, "emoji32-cpu", generator=None) == paths.pretrained / "a-refined.pt"
-    torch.save({"kind": "fpa-pretrained", "config": {"generator": "fpa"}}, paths.pretrained / "another.pt")
-    assert find_checkpoint(paths, "emoji32-cpu") == paths.pretrained / "another.pt"
-    (paths.pretrained / "emoji32-cpu.pt").write_bytes(b"x")
-    assert find_checkpoint(paths, "emoji32-cpu") == paths.pretrained / "emoji32-cpu.pt"
-    latest = paths.runs / "emoji32-cpu" / "checkpoints" / "latest.pt"
-    latest.parent.mkdir(parents=True)
-    latest.write_bytes(b"x")
-    assert find_checkpoint(paths, "emoji32-cpu") == latest
-
-
 def test_emoji_image_loads_a_named_emoji_and_names_missing_ones(tmp_path, monkeypatch):
     from PIL import Image
 
@@ -117,7 +99,7 @@ def test_emoji_image_loads_a_named_emoji_and_names_missing_ones(tmp_path, monkey
     folder.mkdir(parents=True)
     Image.new("RGBA", (64, 64), (255, 0, 0, 255)).save(folder / "red.png")
     (paths.emoji / "metadata.csv").write_text("file,name,category,subcategory,skin_tone\n")
-    monkeypatch.setattr("fpalib.emoji.prepare_emoji", lambda *a, **k: pytest.fail("must not fetch"))
+    monkeypatch.setattr("fpalib.data.emoji.prepare_emoji", lambda *a, **k: pytest.fail("must not fetch"))
     image = tutorial.emoji_image(paths, "red", image_size=16)
     assert image.shape == (3, 16, 16)
     torch.testing.assert_close(image[:, 0, 0], torch.tensor([1.0, -1.0, -1.0]))
@@ -128,6 +110,6 @@ def test_emoji_image_loads_a_named_emoji_and_names_missing_ones(tmp_path, monkey
 def test_ensure_emoji_fetches_a_missing_set(tmp_path, monkeypatch):
     paths = _paths(tmp_path)
     calls = []
-    monkeypatch.setattr("fpalib.emoji.prepare_emoji", lambda out, *a, **k: calls.append(out))
+    monkeypatch.setattr("fpalib.data.emoji.prepare_emoji", lambda out, *a, **k: calls.append(out))
     assert tutorial.ensure_emoji(paths) == paths.emoji
     assert calls == [paths.emoji]

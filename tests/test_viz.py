@@ -214,3 +214,12 @@ def test_viz_import_does_not_load_widgets_or_pyplot():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_side_by_side_figure_has_one_captioned_panel_per_set():
+    figure = viz.side_by_side_figure({"real": torch.zeros(4, 3, 8, 8), "grey": torch.ones(3, 1, 8, 8)}, nrow=2)
+    assert [axis.get_title() for axis in figure.axes] == ["real", "grey"]
+    with pytest.raises(FpaError, match="at least one"):
+        viz.side_by_side_figure({})
+    with pytest.raises(FpaError, match=r"\(N, C, H, W\)"):
+        viz.side_by_side_figure({"flat": torch.zeros(3, 8, 8)})

@@ -1,12 +1,12 @@
-"""``fpa data emoji``: fetch the emoji images (see :mod:`fpalib.emoji` for what is written)."""
+"""``fpa data emoji``: fetch the emoji images (see :mod:`fpalib.data.emoji` for what is written)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from fpalib.emoji import DEFAULT_OUT, DEFAULT_VERSION, PACKAGE, EmojiOptions, prepare_emoji
-from fpalib.emoji_atlas import ATLAS_FOLDER, ATLAS_IMAGE, UNPACKED_FOLDER, build_atlas, unpack_atlas
+from fpalib.data.emoji import DEFAULT_OUT, DEFAULT_VERSION, PACKAGE, EmojiOptions, prepare_emoji
+from fpalib.data.emoji_atlas import ATLAS_FOLDER, ATLAS_IMAGE, UNPACKED_FOLDER, build_atlas, unpack_atlas
 from fpalib.errors import FpaError
 
 HELP = "download and prepare a training data set (emoji: Noto Emoji artwork as 64x64 PNGs)"

@@ -24,13 +24,13 @@ import argparse
 import os
 from pathlib import Path
 
-from fpalib import cli
 from fpalib.errors import FpaError
 from fpalib.pretrained import PRETRAINED_DIR, shipped_dir
-from fpalib.step_display import DISPLAY_MODES, check_mode
+from fpalib.sampling import write_before_after, write_painting, write_samples
 from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset
 from fpalib.train.trainer import Trainer
+from fpalib.viz.step_display import DISPLAY_MODES, check_mode
 
 HELP = "paint sample and painting-step figures with the shipped emoji painter (or train one first)"
 
@@ -79,24 +79,20 @@ def run(args: argparse.Namespace) -> int:
             f"no painter at {weights}; give one with --weights, restore the shipped one with "
             f"`git checkout -- {SHIPPED}`, or train one with `fpa demo --train-minutes 3`"
         )
-    figures, seed = args.figures, ["--seed", str(args.seed)]
-    device = [] if args.device is None else ["--device", args.device]
-    status = cli.main(["generate", source, "--num", "64", "--grid", "--out", str(figures / "demo_samples.png")]
-                      + seed + device)
-    if status == 0:
-        status = cli.main(
-            ["paint", source, "--every", "2", "--index", str(args.index), "--display", args.display,
-             "--out", str(figures / "demo_painting_steps.png"), "--gif", str(figures / "demo_painting.gif")]
-            + seed + device
-        )
-    if status == 0 and args.train_minutes is None:
+    figures, seed, device = args.figures, args.seed, args.device
+    write_samples(source, figures / "demo_samples.png", num=64, grid=True, seed=seed, device=device)
+    print(f"wrote a grid of 64 images to {figures / 'demo_samples.png'}")
+    steps, gif = figures / "demo_painting_steps.png", figures / "demo_painting.gif"
+    write_painting(source, steps, gif=gif, every=2, index=args.index, display=args.display, seed=seed, device=device)
+    print(f"wrote the painting steps to {steps}\nwrote the animation to {gif}")
+    if args.train_minutes is None:
         if refined.is_file():
-            status = cli.main(["before-after", str(refined), "--num", "12",
-                               "--out", str(figures / "demo_before_after.png")] + seed + device)
+            pairs = write_before_after(refined, figures / "demo_before_after.png", num=12, seed=seed, device=device)
+            print(f"wrote 12 before/after pairs to {pairs}")
         else:
             print(f"no U-Net refinement at {refined}: skipped demo_before_after.png "
                   f"(train one with `fpa train --preset emoji32-cpu-unet --refine-from {source}`)")
-    return status
+    return 0
 
 
 def _shipped_or_missing(name: str) -> Path:

@@ -14,14 +14,13 @@ one line saying where to put the file. SWD needs no weights.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
 from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
-from fpalib.metrics.evaluate import Evaluator, evaluation_metrics, format_results
-from fpalib.train.checkpoint import CHECKPOINT_DIR, checkpoint_config, generator_from_checkpoint, load_checkpoint
+from fpalib.metrics.evaluate import evaluate_checkpoint, format_results
+from fpalib.train.checkpoint import CHECKPOINT_DIR, load_checkpoint
 from fpalib.train.files import append_line, write_error
 from fpalib.train.run_log import METRICS_FILE
 from fpalib.train.runtime import resolve_device
@@ -62,25 +61,20 @@ def run_folder_of(path: str | Path) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     state = load_checkpoint(args.run)
-    cfg = checkpoint_config(state)
     changes = {field: getattr(args, option) for option, field in _OPTION_FIELDS.items()
                if getattr(args, option) is not None}
     if args.metrics is not None:
         changes["metrics"] = tuple(name.strip() for name in args.metrics.split(",") if name.strip())
         if not changes["metrics"]:
             raise FpaError("--metrics is empty; give e.g. --metrics fid,kid or --metrics swd")
-    cfg.eval = dataclasses.replace(cfg.eval, **changes).validate()
-    metrics = evaluation_metrics(cfg)
-    real_path = args.data or cfg.eval.real_path or cfg.data.path
-    evaluator = Evaluator(cfg.eval, real_path, cfg.data.image_size, cfg.data.channels, metrics)
-    generator = generator_from_checkpoint(state, ema=not args.raw, device=resolve_device(args.device))
+    results, evaluator = evaluate_checkpoint(state, args.data, ema=not args.raw, device=resolve_device(args.device),
+                                             **changes)
     step = int(state.get("step", 0))
-    results = evaluator(generator, step)
     print(f"step {step}: {format_results(results)}")
     run_dir = run_folder_of(args.run)
     if run_dir is not None and not args.no_log:
         record = {"step": step, **results, "evaluated_by": "fpa evaluate",
-                  "num_samples": cfg.eval.num_samples, "format": evaluator.image_format.label,
+                  "num_samples": evaluator.cfg.num_samples, "format": evaluator.image_format.label,
                   "checkpoint": str(args.run), "ema": not args.raw}
         try:  # all or nothing; a damaged last line (from a crash) is dropped first
             append_line(run_dir / METRICS_FILE, json.dumps(record))

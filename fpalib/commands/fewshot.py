@@ -26,7 +26,6 @@ from fpalib.fewshot import (
     EpisodeConfig,
     FewShotTask,
     FewShotTrainConfig,
-    fast_weights_episode_figure,
     train_fewshot,
 )
 from fpalib.models.deltanet import FewShotDeltaNet, FewShotModelConfig
@@ -34,6 +33,7 @@ from fpalib.rules import MODES
 from fpalib.rules.readout import DEPRECATED_READOUTS, READOUTS
 from fpalib.train.run_folder import RunLock
 from fpalib.train.runtime import resolve_device
+from fpalib.viz import fast_weights_episode_figure
 
 HELP = "train a DeltaNet few-shot classifier on emoji episodes; print held-out accuracy; draw Figure 1"
 

@@ -22,7 +22,6 @@ from fpalib.fewshot.training import (
     FewShotTask,
     FewShotTrainConfig,
     evaluate,
-    fast_weights_episode_figure,
     load_fewshot_checkpoint,
     load_fewshot_model,
     train_fewshot,
@@ -31,6 +30,6 @@ from fpalib.fewshot.training import (
 __all__ = [
     "CHECKPOINT_FILE", "CHECKPOINT_KIND", "ClassSplit", "EpisodeBatch", "EpisodeConfig", "EpisodeSampler",
     "FewShotResult", "FewShotTask", "FewShotTrainConfig", "LabelledImages", "evaluate",
-    "fast_weights_episode_figure", "hide_support_labels", "load_fewshot_checkpoint", "load_fewshot_model",
+    "hide_support_labels", "load_fewshot_checkpoint", "load_fewshot_model",
     "load_labelled_images", "split_classes", "train_fewshot",
 ]

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,9 +25,6 @@ from fpalib.models.deltanet import FewShotDeltaNet, FewShotModelConfig
 from fpalib.train.checkpoint import torch_save_atomically
 from fpalib.train.run_folder import refuse_other_run_kind
 from fpalib.train.run_log import METRICS_FILE, MetricsLog
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 CHECKPOINT_FILE = "fewshot.pt"
 CHECKPOINT_KIND = "fpa-fewshot"
@@ -206,24 +202,3 @@ def load_fewshot_model(path: str | Path, device: torch.device | str = "cpu") -> 
     model = FewShotDeltaNet(FewShotModelConfig(**state["configs"]["model"])).to(device)
     model.load_state_dict(state["model"])
     return model.eval(), EpisodeConfig(**state["configs"]["episodes"])
-
-
-def fast_weights_episode_figure(model: FewShotDeltaNet, sampler: EpisodeSampler,
-                                picks: Sequence[tuple[int, int]] | None = None, seed: int = 0) -> Figure:
-    """The paper's Figure 1 for one episode drawn with ``seed``: per (layer, head) pick (0-based;
-    default head 1 of the first and the last layer) the update and W_t of every step, the inputs
-    with their labels below, the query's prediction in the title. Uses the model in eval mode."""
-    from fpalib.viz import fast_weights_figure
-
-    device = next(model.parameters()).device
-    batch = sampler.sample(1, torch.Generator().manual_seed(seed)).to(device)
-    model.eval()
-    with torch.no_grad():
-        logits, steps = model(batch.images, batch.labels, return_steps=True)
-    layers = model.config.deltanet.layers
-    picks = picks if picks is not None else [(0, 0)] + ([(layers - 1, 0)] if layers > 1 else [])
-    predicted, target = int(logits.argmax(-1)), int(batch.targets)
-    captions = [str(label) for label in batch.labels[0, :-1].tolist()] + [f"? -> {predicted}"]
-    title = (f"{model.config.deltanet.rule} rule, {sampler.n_way}-way {sampler.k_shot}-shot episode: "
-             f"query predicted {predicted}, true label {target}")
-    return fast_weights_figure(steps, picks, images=batch.images[0], labels=captions, title=title)

@@ -19,9 +19,11 @@ SWD needs no weights.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,9 +38,10 @@ from fpalib.metrics.fid import frechet_distance
 from fpalib.metrics.image_format import ImageFormat, through_format, to_uint8
 from fpalib.metrics.inception import check_weights_hash, expected_hash_prefix, load_fid_inception, resolve_weights
 from fpalib.metrics.kid import kernel_inception_distance
-from fpalib.metrics.stats_cache import RealStats, cached_real_stats, load_stats_file, stats_key
 from fpalib.metrics.precision_recall import kth_neighbour_radii, pixel_features, precision_recall
+from fpalib.metrics.stats_cache import RealStats, cached_real_stats, load_stats_file, stats_key
 from fpalib.metrics.swd import sliced_wasserstein_distance
+from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint
 from fpalib.train.config import ExperimentConfig
 from fpalib.train.eval_config import EVAL_METRICS, EvalConfig
 
@@ -220,6 +223,36 @@ def make_evaluate_fn(cfg: ExperimentConfig, device: Any = None, **options: Any) 
                        f"{', '.join(metrics)}; set --eval.metrics or --loop.eval_metric")
     real_path = cfg.eval.real_path or cfg.data.path
     return Evaluator(cfg.eval, real_path, cfg.data.image_size, cfg.data.channels, metrics, **options)
+
+
+def evaluate_checkpoint(
+    state: dict[str, Any], real_path: str | Path | None = None, *, ema: bool = True, device: Any = "cpu",
+    progress: bool = True, **eval_fields: Any,
+) -> tuple[dict[str, float], Evaluator]:
+    """Score the generator of a loaded checkpoint (EMA weights unless not ``ema``) as ``fpa evaluate``
+    does: its config's ``eval`` section with ``eval_fields`` replaced (e.g. ``num_samples=1636,
+    metrics=("swd", "pr")``), against ``real_path`` (default: eval.real_path, else data.path).
+    Returns ({metric: value}, the Evaluator used)."""
+    cfg = checkpoint_config(state)
+    cfg.eval = dataclasses.replace(cfg.eval, **eval_fields).validate()
+    evaluator = Evaluator(cfg.eval, str(real_path or cfg.eval.real_path or cfg.data.path), cfg.data.image_size,
+                          cfg.data.channels, evaluation_metrics(cfg), progress=progress)
+    generator = generator_from_checkpoint(state, ema=ema, device=device)
+    return evaluator(generator, int(state.get("step", 0))), evaluator
+
+
+def score_checkpoint(
+    checkpoint: str | Path, real_path: str | Path, *, num_samples: int, seed: int = 0,
+    metrics: Sequence[str] = ("swd", "pr"),
+) -> dict[str, float]:
+    """What ``fpa evaluate CHECKPOINT --data REAL_PATH --metrics ... --num-samples N --seed S``
+    prints, as ``{metric: value}`` (EMA weights, on the CPU, nothing logged).
+
+    With ``swd`` and ``pr``: ``num_samples`` generated images (latents drawn with ``seed``)
+    against as many real images (a ``seed``-ed random subset); see :class:`Evaluator`.
+    """
+    return evaluate_checkpoint(load_checkpoint(checkpoint), real_path, progress=False, num_samples=num_samples,
+                               seed=seed, metrics=tuple(metrics))[0]
 
 
 def format_results(results: dict[str, float]) -> str:

@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from ..data import MIN_IMAGE_SIZE
 from ..errors import FpaError
 from ..rules import MODES, RuleSteps
 from ..rules.readout import DEPRECATED_READOUTS, READOUTS, get_readout
@@ -212,10 +211,10 @@ class FewShotModelConfig:
         if self.conv_channels < 1 or self.conv_blocks < 1:
             raise FpaError(f"conv_channels and conv_blocks must be at least 1; got {self.conv_channels}, "
                            f"{self.conv_blocks}")
-        if self.image_size < MIN_IMAGE_SIZE or self.image_size >> self.conv_blocks < 1:
+        if self.image_size >> self.conv_blocks < 1:
             raise FpaError(
                 f"image size {self.image_size} is too small for {self.conv_blocks} conv blocks (each halves "
-                f"it); use at least {max(MIN_IMAGE_SIZE, 2 ** self.conv_blocks)} or fewer blocks"
+                f"it); use at least {2 ** self.conv_blocks} or fewer blocks"
             )
         self.deltanet.validate()
 

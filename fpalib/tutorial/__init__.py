@@ -20,6 +20,9 @@ with ``pip install .``): then the working directory takes the repository's place
 package (:func:`fpalib.pretrained.shipped_dir`), as they always do.
 
 Nothing here is model code: the notebooks build models and rules from :mod:`fpalib` itself.
+Beside the set-up: :mod:`fpalib.tutorial.experiments` (train-or-load runs, the learning-rule
+ablation of notebook 07) and :mod:`fpalib.tutorial.fitting` (painting one image directly, the
+rank-T SVD bound; notebook 03).
 """
 
 from __future__ import annotations
@@ -145,9 +148,9 @@ def _matplotlib_defaults() -> None:
 def ensure_emoji(paths: NotebookPaths) -> Path:
     """The emoji image folder: ``paths.emoji`` (fetched with ``fpa data emoji``'s code from the
     npm registry when it is missing), or, where that fails (no npm, no network), the shipped
-    32x32 atlas unpacked into ``data/emoji-32px`` (see :mod:`fpalib.emoji_atlas`)."""
-    from fpalib.emoji import prepare_emoji
-    from fpalib.emoji_atlas import UNPACKED_FOLDER, unpack_atlas
+    32x32 atlas unpacked into ``data/emoji-32px`` (see :mod:`fpalib.data.emoji_atlas`)."""
+    from fpalib.data.emoji import prepare_emoji
+    from fpalib.data.emoji_atlas import UNPACKED_FOLDER, unpack_atlas
 
     if paths.emoji.is_dir() and (paths.emoji / "metadata.csv").is_file():
         return paths.emoji
@@ -172,31 +175,3 @@ def emoji_image(paths: NotebookPaths, name: str, image_size: int = 64, channels:
     if not matches:
         raise FpaError(f"no emoji named {name!r} in {folder}; pick a file name from {folder / 'metadata.csv'}")
     return load_image(matches[0], image_size, channels)
-
-
-def _generator_kind(path: Path) -> str | None:
-    """The ``generator`` of a checkpoint's config ("fpa", "fpa-unet", "lightgan"); None if unreadable."""
-    from fpalib.train.checkpoint import load_checkpoint
-
-    try:
-        return load_checkpoint(path)["config"].get("generator", "fpa")
-    except FpaError:  # not a checkpoint of ours: never picked by kind
-        return None
-
-
-def find_checkpoint(paths: NotebookPaths, run_name: str, generator: str | None = "fpa") -> Path | None:
-    """A trained generator for ``run_name``: ``runs/<run_name>/checkpoints/latest.pt``, else the
-    shipped ``data/pretrained/<run_name>.pt``, else any shipped ``.pt`` whose generator kind is
-    ``generator`` ("fpa": a painter; None: any); None when there is none.
-    """
-    from fpalib.pretrained import shipped_checkpoints
-    from fpalib.train.checkpoint import checkpoint_path
-
-    latest = checkpoint_path(paths.runs / run_name)
-    if latest.is_file():
-        return latest
-    shipped = shipped_checkpoints(paths.pretrained)
-    named = [path for path in shipped if path.stem == run_name]
-    if generator is not None:
-        shipped = [path for path in shipped if _generator_kind(path) == generator]
-    return (named or shipped or [None])[0]

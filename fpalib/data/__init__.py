@@ -18,7 +18,8 @@ Unreadable files never stop a training run. They are caught in two places:
   returned instead and the path is recorded in ``ImageFolder.skipped``; one
   warning is issued, the first time, in each process that meets such a file.
 
-:func:`make_loader` wraps a dataset in a seeded, shuffling ``DataLoader``.
+The emoji set lives beside it: :mod:`fpalib.data.emoji` fetches and writes it (``fpa data
+emoji``), :mod:`fpalib.data.emoji_atlas` unpacks the shipped 32x32 copy.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from fpalib.errors import FpaError
 
@@ -198,36 +199,3 @@ def check_batch_size(dataset: Dataset, batch_size: int, option: str = "--batch-s
             f"the data set has {len(dataset)} image(s), fewer than the batch size {batch_size}; "
             f"lower {option} or add images"
         )
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    *,
-    shuffle: bool = True,
-    num_workers: int = 0,
-    drop_last: bool = True,
-    seed: int = 0,
-) -> DataLoader:
-    """A DataLoader yielding ``(batch_size, C, H, W)`` batches; shuffling is seeded by ``seed``.
-
-    With ``drop_last`` (the default for GAN training) every batch is full, so a data
-    set smaller than one batch is refused with FpaError. Worker processes persist
-    between epochs when ``num_workers > 0``.
-    """
-    if num_workers < 0:
-        raise FpaError(f"num_workers must be 0 or more, got {num_workers}")
-    if drop_last:
-        check_batch_size(dataset, batch_size)
-    elif batch_size < 1:
-        raise FpaError(f"batch size must be at least 1, got {batch_size}")
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        num_workers=num_workers,
-        drop_last=drop_last,
-        generator=torch.Generator().manual_seed(seed),
-        persistent_workers=num_workers > 0,
-        pin_memory=torch.cuda.is_available(),
-    )

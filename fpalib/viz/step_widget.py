@@ -26,21 +26,22 @@ from typing import Any
 
 from PIL import Image
 
-from .errors import FpaError
-from .step_display import DisplaySteps, auto_scale, check_mode, display_steps, step_pair_image
+from fpalib.errors import FpaError
+from fpalib.rules import RuleSteps
+from fpalib.viz.step_display import auto_scale, check_mode, display_steps, step_pair_image
 
 PIXELATED_CLASS = "fpa-pixelated"
 _PIXELATED_STYLE = f"<style>.{PIXELATED_CLASS}, .{PIXELATED_CLASS} img {{image-rendering: pixelated;}}</style>"
 
 
-def painting_step_png(shown: DisplaySteps, step: int, scale: int = 4) -> bytes:
+def painting_step_png(shown: RuleSteps, step: int, scale: int = 4) -> bytes:
     """PNG bytes of update | image at 1-based ``step`` of display steps (what the slider shows)."""
     if not 1 <= step <= shown.updates.shape[0]:
         raise FpaError(f"step {step} is out of range 1..{shown.updates.shape[0]}")
     return _png_bytes(step_pair_image(shown, step - 1, scale))
 
 
-def steps_strip_png(shown: DisplaySteps, steps: list[int], scale: int = 4) -> bytes:
+def steps_strip_png(shown: RuleSteps, steps: list[int], scale: int = 4) -> bytes:
     """PNG bytes of update | image at each 1-based step of ``steps``, left to right, white gaps between."""
     if not steps:
         raise FpaError("give at least one step for the strip")
@@ -56,7 +57,7 @@ def steps_slider(steps: Any, scale: int | None = None, mode: str = "output", out
     """An ipywidgets box: a step slider (and a sample slider when B > 1) over update | image.
 
     steps: (B, T, C, H, W) ``.updates`` and ``.cumulative``. mode, out_tanh: the display mode of
-    :func:`fpalib.step_display.display_steps` (default ``"output"``: at step T the image is the
+    :func:`fpalib.viz.step_display.display_steps` (default ``"output"``: at step T the image is the
     sample exactly as in a sample grid). scale: integer enlargement (default: about 192 pixels
     per image). Moving a slider redraws the chosen step as a PNG in an ``ipywidgets.Image`` and
     updates a caption ("sample s: step t of T"). Returns a ``VBox`` whose children are
@@ -71,9 +72,9 @@ def steps_slider(steps: Any, scale: int | None = None, mode: str = "output", out
     scale = auto_scale(steps.updates.shape[-2]) if scale is None else scale
     step = widgets.IntSlider(value=steps_count, min=1, max=steps_count, description="step")
     sample = widgets.IntSlider(value=0, min=0, max=batch - 1, description="sample")
-    cache: dict[int, DisplaySteps] = {}
+    cache: dict[int, RuleSteps] = {}
 
-    def shown() -> DisplaySteps:
+    def shown() -> RuleSteps:
         if sample.value not in cache:
             cache[sample.value] = display_steps(steps, sample.value, mode, out_tanh=out_tanh)
         return cache[sample.value]

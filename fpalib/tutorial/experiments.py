@@ -8,35 +8,29 @@ the first execution trained instead of starting over.
   run folder), otherwise a Trainer run of ``steps`` steps in a run folder of its own.
 - :func:`rule_variant` / :func:`train_rule_ablation`: one config per learning rule, identical
   otherwise (same preset, steps, seed, data), trained in ``<runs>/ablation-<rule>``.
-- :func:`fixed_samples` / :func:`real_sample`: reproducible sets of generated and real images
-  (N, C, H, W) in [-1, 1], for figures and sample-based metrics.
-- :func:`side_by_side_figure`: grids of several image sets next to each other, with captions.
+- :func:`real_sample`: a reproducible set of real images (N, C, H, W) in [-1, 1] (generated ones:
+  :func:`fpalib.sampling.fixed_samples`).
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor, nn
-from torchvision.utils import make_grid
 
 from fpalib.data import ImageFolder
 from fpalib.errors import FpaError
-from fpalib.models.latents import seeded_latents
 from fpalib.rules import DEPRECATED_RULES, RULES
 from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint, resolve_checkpoint
 from fpalib.train.config import ExperimentConfig
 from fpalib.train.run_log import METRICS_FILE, read_metrics
 from fpalib.train.trainer import Trainer
-from fpalib.viz import to_unit
 
 ABLATION_PREFIX = "ablation-"
 """Run folders of :func:`train_rule_ablation` are ``<runs>/ablation-<rule>``."""
@@ -177,27 +171,6 @@ def train_rule_ablation(
     }
 
 
-@torch.no_grad()
-def fixed_samples(generator: nn.Module, count: int, seed: int = 0, batch_size: int = 64) -> Tensor:
-    """``count`` images (count, C, H, W) in [-1, 1] on the CPU from latents drawn with ``seed``.
-
-    All latents are drawn at once on the CPU, so a seed gives the same images on every device and
-    for every ``batch_size``. (``fpalib.metrics.Evaluator`` draws its latents batch by batch, so
-    its samples also depend on ``eval.batch_size``; the two are not interchangeable.)
-    """
-    if count < 1 or batch_size < 1:
-        raise FpaError(f"count and batch_size must be at least 1; got {count}, {batch_size}")
-    device = next(generator.parameters()).device
-    latents = seeded_latents(count, generator.latent_dim, seed)
-    was_training = generator.training
-    generator.eval()
-    try:
-        images = [generator(chunk.to(device)).float().cpu() for chunk in latents.split(batch_size)]
-    finally:
-        generator.train(was_training)
-    return torch.cat(images)
-
-
 def real_sample(folder: str | Path, image_size: int, count: int, seed: int = 0, channels: int = 3) -> Tensor:
     """``count`` distinct real images (count, C, H, W) in [-1, 1] from ``folder``, chosen with ``seed``."""
     dataset = ImageFolder(folder, image_size, channels)
@@ -205,45 +178,3 @@ def real_sample(folder: str | Path, image_size: int, count: int, seed: int = 0, 
         raise FpaError(f"count must be in 1..{len(dataset)} (the images in {folder}); got {count}")
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
     return torch.stack([dataset[int(index)] for index in order])
-
-
-def side_by_side_figure(
-    image_sets: Mapping[str, Tensor], nrow: int = 8, panel_inches: float = 2.6
-) -> Figure:
-    """One panel per entry of ``image_sets`` (caption -> images (N, C, H, W) in [-1, 1]), each a grid
-    of ``nrow`` images per row, side by side."""
-    if not image_sets:
-        raise FpaError("side_by_side_figure needs at least one set of images")
-    for caption, images in image_sets.items():
-        if not isinstance(images, Tensor) or images.dim() != 4:
-            shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-            raise FpaError(f"images of {caption!r} must be a (N, C, H, W) tensor; got {shape}")
-    figure = Figure(figsize=(panel_inches * len(image_sets), panel_inches + 0.4), layout="constrained")
-    axes = figure.subplots(1, len(image_sets), squeeze=False)[0]
-    for axis, (caption, images) in zip(axes, image_sets.items(), strict=True):
-        grid = make_grid(to_unit(images.detach().float().cpu()), nrow=nrow, padding=1, pad_value=1.0)
-        axis.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
-        axis.set_title(caption)
-        axis.set_axis_off()
-    return figure
-
-
-def score_checkpoint(
-    checkpoint: str | Path, real_path: str | Path, *, num_samples: int, seed: int = 0,
-    metrics: Sequence[str] = ("swd", "pr"),
-) -> dict[str, float]:
-    """What ``fpa evaluate CHECKPOINT --data REAL_PATH --metrics ... --num-samples N --seed S``
-    prints, as ``{metric: value}`` (EMA weights, on the CPU, nothing logged).
-
-    With ``swd`` and ``pr``: ``num_samples`` generated images (latents drawn with ``seed``)
-    against as many real images (a ``seed``-ed random subset); see
-    :class:`fpalib.metrics.evaluate.Evaluator`.
-    """
-    from fpalib.metrics.evaluate import Evaluator, evaluation_metrics
-
-    state = load_checkpoint(checkpoint)
-    cfg = checkpoint_config(state)
-    cfg.eval = dataclasses.replace(cfg.eval, num_samples=num_samples, seed=seed, metrics=tuple(metrics)).validate()
-    evaluator = Evaluator(cfg.eval, str(real_path), cfg.data.image_size, cfg.data.channels,
-                          evaluation_metrics(cfg), progress=False)
-    return evaluator(generator_from_checkpoint(state, ema=True, device="cpu"), int(state.get("step", 0)))

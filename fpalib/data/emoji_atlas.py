@@ -38,8 +38,8 @@ ATLAS_FOLDER = Path("data/emoji-atlas")
 ATLAS_IMAGE = "emoji32.png"
 UNPACKED_FOLDER = Path("data/emoji-32px")
 COPIED_FILES = ("metadata.csv", "ATTRIBUTION.md")
-_PACKAGED_ATLAS = Path(__file__).resolve().parent / "_emoji_atlas"   # a wheel's copy (setup.py)
-SHIPPED_ATLAS = _PACKAGED_ATLAS if _PACKAGED_ATLAS.is_dir() else Path(__file__).resolve().parents[1] / ATLAS_FOLDER
+_PACKAGED_ATLAS = Path(__file__).resolve().parents[1] / "_emoji_atlas"   # a wheel's copy (setup.py)
+SHIPPED_ATLAS = _PACKAGED_ATLAS if _PACKAGED_ATLAS.is_dir() else Path(__file__).resolve().parents[2] / ATLAS_FOLDER
 
 
 def _metadata_files(folder: Path) -> list[str]:

@@ -29,23 +29,17 @@ with nearest-neighbour (every painted pixel becomes a sharp ``scale`` x ``scale`
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from PIL import Image
 from torch import Tensor
 
-from .errors import FpaError
+from fpalib.errors import FpaError
+from fpalib.rules import RuleSteps
 
 DISPLAY_MODES = ("output", "paper")
 DEFAULT_PERCENTILE = 99.0
-
-
-class DisplaySteps(NamedTuple):
-    """Painting steps of one sample ready to show: updates, cumulative (T, C, H, W) in [0, 1]."""
-
-    updates: Tensor
-    cumulative: Tensor
 
 
 def to_unit(images: Tensor) -> Tensor:
@@ -61,14 +55,14 @@ def to_uint8(pictures: Tensor) -> Tensor:
 def display_steps(
     steps: Any, index: int = 0, mode: str = "output", *, out_tanh: bool = True,
     percentile: float = DEFAULT_PERCENTILE,
-) -> DisplaySteps:
+) -> RuleSteps:
     """The steps of sample ``index`` as pictures in [0, 1], in display ``mode`` (module docstring).
 
     steps: ``.updates`` and ``.cumulative`` of shape (B, T, C, H, W), or (B, T, H, W) shown as
     one grey channel. out_tanh: whether the painter applies tanh to W_T (``FPAConfig.out_tanh``);
     when off, the image row is W_t itself mapped from [-1, 1]. percentile: in (0, 100], the
     percentile of |update| that sets the update scale L (``"output"`` mode only).
-    Returns a :class:`DisplaySteps` of two (T, C, H, W) tensors.
+    Returns the pictures as a :class:`~fpalib.rules.RuleSteps` of two (T, C, H, W) tensors in [0, 1].
     """
     check_mode(mode)
     if mode == "paper":
@@ -76,7 +70,7 @@ def display_steps(
     updates, cumulative = (_sample(x, index) for x in (steps.updates, steps.cumulative))
     images = to_unit(torch.tanh(cumulative) if out_tanh else cumulative)  # the output after step t
     limit = update_limit(updates, percentile)
-    return DisplaySteps((0.5 + 0.5 * updates / limit).clamp(0, 1), images)
+    return RuleSteps((0.5 + 0.5 * updates / limit).clamp(0, 1), images)
 
 
 def update_limit(updates: Tensor, percentile: float = DEFAULT_PERCENTILE) -> float:
@@ -89,17 +83,17 @@ def update_limit(updates: Tensor, percentile: float = DEFAULT_PERCENTILE) -> flo
     return limit if limit > 0.0 else 1.0
 
 
-def normalise_steps(steps: Any, index: int = 0) -> DisplaySteps:
+def normalise_steps(steps: Any, index: int = 0) -> RuleSteps:
     """The paper's display normalisation (Sec. 4, Fig. 5 caption) for sample ``index``.
 
     Each step's picture (update or W_t) is divided by the Frobenius norm of the final image
     W_T and passed through tanh; then every (C, H, W) picture is min-max scaled to [0, 1] on its
     own (a constant picture becomes 0.5). See the caveat in the module docstring.
-    Returns a :class:`DisplaySteps` with (T, C, H, W) tensors in [0, 1].
+    Returns a :class:`~fpalib.rules.RuleSteps` with (T, C, H, W) tensors in [0, 1].
     """
     updates, cumulative = (_sample(x, index) for x in (steps.updates, steps.cumulative))
     scale = cumulative[-1].norm().clamp_min(1e-12)
-    return DisplaySteps(*(_per_image_unit(torch.tanh(x / scale)) for x in (updates, cumulative)))
+    return RuleSteps(*(_per_image_unit(torch.tanh(x / scale)) for x in (updates, cumulative)))
 
 
 def check_mode(mode: str) -> None:
@@ -113,7 +107,7 @@ def auto_scale(height: int, target: int = 192) -> int:
     return max(1, round(target / max(1, height)))
 
 
-def step_pair_image(shown: DisplaySteps, t: int, scale: int) -> Image.Image:
+def step_pair_image(shown: RuleSteps, t: int, scale: int) -> Image.Image:
     """PIL image of 0-based step t: update | white gap | image, each pixel a scale x scale block."""
     if scale < 1:
         raise FpaError(f"scale must be at least 1; got {scale}")

@@ -3,12 +3,16 @@
 - :func:`to_unit`, :func:`save_grid`: images in [-1, 1] (B, C, H, W) -> [0, 1] and a PNG grid;
   :func:`sharp_png`: a PNG enlarged with nearest-neighbour, for notebooks (browsers smooth).
 - :func:`display_steps` (modes ``"output"``, the default, and ``"paper"``) and
-  :func:`normalise_steps` (the paper's normalisation), from :mod:`fpalib.step_display`.
+  :func:`normalise_steps` (the paper's normalisation), from :mod:`fpalib.viz.step_display`.
 - :func:`painting_steps_figure`, :func:`save_painting_gif`, :func:`steps_slider`: the rank-one
   update of each step beside the image so far, as a figure, a GIF and a notebook widget, all in
   the same display mode; :func:`steps_strip_png` is the slider's static stand-in and
   :func:`gif_display` shows a GIF in a notebook with a PNG fallback.
-- :func:`loss_curve_figure`: losses from a JSONL metrics log.
+- :func:`loss_curve_figure`: losses from a JSONL metrics log; :func:`side_by_side_figure`: grids
+  of several image sets next to each other, with captions; :func:`before_after_figure`: pairs of
+  images before and after a U-Net (paper Fig. 9); :func:`save_interpolation_gif`: a latent walk.
+- :func:`fast_weights_figure`, :func:`fast_weights_episode_figure`: the fast weights of DeltaNet
+  heads over one sequence (the paper's Figure 1).
 
 ``steps`` arguments are a :class:`fpalib.models.PaintingSteps` (or any pair with ``.updates``
 and ``.cumulative``) of shape (B, T, C, H, W); a (B, T, H, W) pair, such as the
@@ -20,17 +24,18 @@ drawn pixel-sharp (nearest-neighbour).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 from torch import Tensor
 
-from .errors import FpaError
-from .step_display import (
+from fpalib.errors import FpaError
+from fpalib.rules import RuleSteps
+from fpalib.viz.step_display import (
     DISPLAY_MODES,
-    DisplaySteps,
     display_steps,
     normalise_steps,
     step_pair_image,
@@ -38,17 +43,21 @@ from .step_display import (
     to_unit,
     update_limit,
 )
-from .step_widget import gif_display, painting_step_png, sharp_png, steps_slider, steps_strip_png
+from fpalib.viz.step_widget import gif_display, painting_step_png, sharp_png, steps_slider, steps_strip_png
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from fpalib.fewshot.episodes import EpisodeSampler
+    from fpalib.models.deltanet import FewShotDeltaNet
+
 __all__ = [
-    "DISPLAY_MODES", "DisplaySteps", "before_after_figure", "display_steps", "fast_weights_figure",
-    "gif_display", "loss_curve_figure", "normalise_steps", "painting_step_png", "painting_steps_figure",
-    "save_grid", "save_painting_gif", "sharp_png", "steps_slider", "steps_strip_png", "to_uint8", "to_unit",
-    "write_gif",
+    "DISPLAY_MODES", "before_after_figure", "display_steps", "fast_weights_episode_figure",
+    "fast_weights_figure", "gif_display", "loss_curve_figure", "normalise_steps", "painting_step_png",
+    "painting_steps_figure", "save_grid", "save_interpolation_gif", "save_painting_gif", "sharp_png",
+    "side_by_side_figure", "steps_slider", "steps_strip_png", "to_uint8", "to_unit", "write_gif",
 ]
+
 
 def save_grid(images: Tensor, path: str | Path, nrow: int = 8, padding: int = 2) -> Path:
     """Save images (B, C, H, W) in [-1, 1] as one grid (``nrow`` per row); return the path."""
@@ -68,7 +77,7 @@ def painting_steps_figure(
 
     mode: ``"output"`` (the image row is tanh(W_t) as the painter would output it, the update
     row on one symmetric scale, 0 = mid-grey) or ``"paper"`` (the paper's per-picture
-    normalisation); see :mod:`fpalib.step_display`. out_tanh: whether the painter applies tanh.
+    normalisation); see :mod:`fpalib.viz.step_display`. out_tanh: whether the painter applies tanh.
     Shows every ``every``-th step (always the last one), at most ``max_columns`` of them evenly
     spread; step numbers (1-based) under the images; 1-channel images in grey.
     """
@@ -112,6 +121,22 @@ def save_painting_gif(
     shown = display_steps(steps, index, mode, out_tanh=out_tanh)
     frames = [step_pair_image(shown, t, scale) for t in range(shown.updates.shape[0])]
     return write_gif(frames, path, [duration_ms] * (len(frames) - 1) + [10 * duration_ms])
+
+
+def save_interpolation_gif(images: Tensor, path: str | Path, duration_ms: int = 150, min_side: int = 128) -> Path:
+    """Frames (N, C, H, W) in [-1, 1] as a looping GIF that goes there and back, each frame enlarged
+    (nearest neighbour) to at least ``min_side`` pixels."""
+    from PIL import Image
+
+    scale = max(1, -(-min_side // images.shape[-1]))
+    pixels = to_uint8(to_unit(images)).permute(0, 2, 3, 1).numpy()
+    frames = [
+        Image.fromarray(frame.squeeze(-1) if frame.shape[-1] == 1 else frame).resize(
+            (frame.shape[1] * scale, frame.shape[0] * scale), Image.Resampling.NEAREST
+        )
+        for frame in pixels
+    ]
+    return write_gif(frames + frames[-2:0:-1], path, duration_ms)
 
 
 def write_gif(frames: Sequence[Any], path: str | Path, durations: int | Sequence[int]) -> Path:
@@ -260,7 +285,7 @@ def fast_weights_figure(
                 f"(layer {layer}, head {head}) is out of range: {len(layer_steps)} layers of {heads} heads (0-based)"
             )
         steps = layer_steps[layer]
-        shown.append(normalise_steps(_HeadSteps(steps.updates[:, head], steps.cumulative[:, head]), index))
+        shown.append(normalise_steps(RuleSteps(steps.updates[:, head], steps.cumulative[:, head]), index))
     if images is not None and (images.shape[0] != steps_count or (labels is not None and len(labels) != steps_count)):
         raise FpaError(f"images and labels must have one entry per step ({steps_count}); got {images.shape[0]}")
     columns = _chosen_steps(steps_count, every, max_columns)
@@ -289,8 +314,44 @@ def fast_weights_figure(
     return figure
 
 
-class _HeadSteps(NamedTuple):
-    """The steps of one head, (B, T, d_value, d_key), in the shape :func:`normalise_steps` takes."""
+def fast_weights_episode_figure(model: FewShotDeltaNet, sampler: EpisodeSampler,
+                                picks: Sequence[tuple[int, int]] | None = None, seed: int = 0) -> Figure:
+    """The paper's Figure 1 for one episode drawn with ``seed``: per (layer, head) pick (0-based;
+    default head 1 of the first and the last layer) the update and W_t of every step, the inputs
+    with their labels below, the query's prediction in the title. Uses the model in eval mode."""
+    device = next(model.parameters()).device
+    batch = sampler.sample(1, torch.Generator().manual_seed(seed)).to(device)
+    model.eval()
+    with torch.no_grad():
+        logits, steps = model(batch.images, batch.labels, return_steps=True)
+    layers = model.config.deltanet.layers
+    picks = picks if picks is not None else [(0, 0)] + ([(layers - 1, 0)] if layers > 1 else [])
+    predicted, target = int(logits.argmax(-1)), int(batch.targets)
+    captions = [str(label) for label in batch.labels[0, :-1].tolist()] + [f"? -> {predicted}"]
+    title = (f"{model.config.deltanet.rule} rule, {sampler.n_way}-way {sampler.k_shot}-shot episode: "
+             f"query predicted {predicted}, true label {target}")
+    return fast_weights_figure(steps, picks, images=batch.images[0], labels=captions, title=title)
 
-    updates: Tensor
-    cumulative: Tensor
+
+def side_by_side_figure(
+    image_sets: Mapping[str, Tensor], nrow: int = 8, panel_inches: float = 2.6
+) -> Figure:
+    """One panel per entry of ``image_sets`` (caption -> images (N, C, H, W) in [-1, 1]), each a grid
+    of ``nrow`` images per row, side by side."""
+    if not image_sets:
+        raise FpaError("side_by_side_figure needs at least one set of images")
+    for caption, images in image_sets.items():
+        if not isinstance(images, Tensor) or images.dim() != 4:
+            shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+            raise FpaError(f"images of {caption!r} must be a (N, C, H, W) tensor; got {shape}")
+    from matplotlib.figure import Figure
+    from torchvision.utils import make_grid
+
+    figure = Figure(figsize=(panel_inches * len(image_sets), panel_inches + 0.4), layout="constrained")
+    axes = figure.subplots(1, len(image_sets), squeeze=False)[0]
+    for axis, (caption, images) in zip(axes, image_sets.items(), strict=True):
+        grid = make_grid(to_unit(images.detach().float().cpu()), nrow=nrow, padding=1, pad_value=1.0)
+        axis.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+        axis.set_title(caption)
+        axis.set_axis_off()
+    return figure
