@@ -214,3 +214,9 @@ def test_emoji_preset_adds_the_options_against_mode_collapse_and_paper_presets_d
     assert (unet.augment.names, unet.loss.mode_seeking_weight) == ([], 0.0)
     paper_like = apply_overrides(emoji, ["augment.policy=", "disc.minibatch_std_group=0", "loss.mode_seeking_weight=0"])
     assert paper_like.loss == get_preset("paper-celeba64").loss and not paper_like.augment.names
+
+
+def test_configs_of_older_versions_with_first_step_lr_one_load_under_the_new_name():
+    cfg = from_dict({"model": {"first_step_lr_one": False, "hidden": 64}})
+    assert cfg.model.first_step_beta_one is False and cfg.model.hidden == 64
+    assert "first_step_lr_one" not in to_dict(cfg)["model"]

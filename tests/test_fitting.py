@@ -43,9 +43,9 @@ def test_fit_lowers_the_error_and_reports_the_image_it_paints():
     fit = fit_painting(target, steps=4, iterations=60, key_norm="softmax")
     assert fit.errors[-1] < 0.8 * fit.errors[0]
     assert fit.error == pytest.approx(relative_error(fit.image, target))
-    torch.testing.assert_close(delta_rule(fit.keys, fit.values, fit.lr), fit.image)
+    torch.testing.assert_close(delta_rule(fit.keys, fit.values, fit.beta), fit.image)
     torch.testing.assert_close(fit.keys.sum(-1), torch.ones(3, 4))  # softmax keys
-    assert ((fit.lr > 0) & (fit.lr < 1)).all()
+    assert ((fit.beta > 0) & (fit.beta < 1)).all()
     steps = fit.steps()
     assert steps.updates.shape == steps.cumulative.shape == (1, 4, 3, 8, 8)
     torch.testing.assert_close(steps.cumulative[0, -1], fit.image)

@@ -106,7 +106,7 @@ def test_out_tanh_off_returns_raw_weights():
 @pytest.mark.parametrize("first_lr_one", [True, False])
 def test_matches_hand_computation_non_square(first_lr_one):
     painter = make_painter(
-        channels=3, image_size=16, image_width=20, steps=3, first_step_lr_one=first_lr_one
+        channels=3, image_size=16, image_width=20, steps=3, first_step_beta_one=first_lr_one
     )
     seen = capture_projection(painter)
     z = torch.randn(2, 12, generator=torch.Generator().manual_seed(4))
@@ -124,16 +124,16 @@ def test_single_step_is_value_outer_softmax_key():
     torch.testing.assert_close(images[:, 0], expected, atol=1e-6, rtol=1e-5)
 
 
-def test_first_step_lr_one_changes_the_output():
+def test_first_step_beta_one_changes_the_output():
     z = torch.randn(2, 12, generator=torch.Generator().manual_seed(6))
-    with_one = make_painter(seed=7, first_step_lr_one=True)(z)
-    without = make_painter(seed=7, first_step_lr_one=False)(z)
+    with_one = make_painter(seed=7, first_step_beta_one=True)(z)
+    without = make_painter(seed=7, first_step_beta_one=False)(z)
     assert (with_one - without).abs().max() > 1e-3
 
 
 def test_learning_rate_is_used():
     """With beta forced to -inf (rate 0) nothing after step 1 may change the image."""
-    painter = make_painter(channels=3, steps=5, first_step_lr_one=True)
+    painter = make_painter(channels=3, steps=5, first_step_beta_one=True)
 
     def zero_rates(module, inputs, out):
         out = out.clone()

@@ -22,9 +22,9 @@ def make_inputs(batch, steps, d_key, d_value, *, seed, dtype=F64, lr_range=(0.0,
     keys = torch.softmax(2 * torch.randn(batch, steps, d_key, generator=gen, dtype=F64), dim=-1)
     values = torch.randn(batch, steps, d_value, generator=gen, dtype=F64)
     low, high = lr_range
-    lr = low + (high - low) * torch.rand(batch, steps, generator=gen, dtype=F64)
+    beta = low + (high - low) * torch.rand(batch, steps, generator=gen, dtype=F64)
     w0 = torch.randn(batch, d_value, d_key, generator=gen, dtype=F64) if init else None
-    tensors = [keys, values, lr] + ([w0] if init else [])
+    tensors = [keys, values, beta] + ([w0] if init else [])
     tensors = [t.to(device=device, dtype=dtype).requires_grad_() for t in tensors]
     return tensors if init else tensors + [None]
 
@@ -34,9 +34,9 @@ def rel_err(a, b):
 
 
 def run_with_grads(rule, inputs, *, mode, seed=123, **kwargs):
-    """Run a rule with steps and return (W, cumulative, updates, grads of keys/values/lr/init)."""
-    keys, values, lr, init = inputs
-    weights, steps = rule(keys, values, lr, init, mode=mode, return_steps=True, **kwargs)
+    """Run a rule with steps and return (W, cumulative, updates, grads of keys/values/beta/init)."""
+    keys, values, beta, init = inputs
+    weights, steps = rule(keys, values, beta, init, mode=mode, return_steps=True, **kwargs)
     gen = torch.Generator().manual_seed(seed)
     probe_w = torch.randn(weights.shape, generator=gen, dtype=F64).to(weights)
     probe_c = torch.randn(steps.cumulative.shape, generator=gen, dtype=F64).to(weights)
@@ -48,13 +48,13 @@ def run_with_grads(rule, inputs, *, mode, seed=123, **kwargs):
 
 # --- independent NumPy transcriptions of the equations (one step at a time, per example) ---
 
-def numpy_rule(name, keys, values, lr, init, first_step_lr_one=False, renormalize=False):
-    keys, values, lr = (t.detach().cpu().numpy().astype(np.float64) for t in (keys, values, lr))
+def numpy_rule(name, keys, values, beta, init, first_step_beta_one=False, renormalize=False):
+    keys, values, beta = (t.detach().cpu().numpy().astype(np.float64) for t in (keys, values, beta))
     out = []
     for b in range(keys.shape[0]):
         w = np.zeros((values.shape[2], keys.shape[2])) if init is None else init[b].detach().cpu().numpy().copy()
         for t in range(keys.shape[1]):
-            rate = 1.0 if (first_step_lr_one and t == 0) else lr[b, t]
+            rate = 1.0 if (first_step_beta_one and t == 0) else beta[b, t]
             k, v = keys[b, t], values[b, t]
             if name == "delta":
                 w = w + rate * np.outer(v - w @ k, k)
@@ -73,19 +73,19 @@ def numpy_rule(name, keys, values, lr, init, first_step_lr_one=False, renormaliz
 @pytest.mark.parametrize("name", RATE_RULES)
 @pytest.mark.parametrize("mode", ["loop", "parallel"])
 @pytest.mark.parametrize("with_init", [False, True])
-@pytest.mark.parametrize("first_step_lr_one", [False, True])
-def test_rules_match_equations(name, mode, with_init, first_step_lr_one):
-    keys, values, lr, init = make_inputs(2, 6, 5, 3, seed=1, init=with_init)
-    got = get_rule(name)(keys, values, lr, init, mode=mode, first_step_lr_one=first_step_lr_one)
-    expected = numpy_rule(name, keys, values, lr, init, first_step_lr_one)
+@pytest.mark.parametrize("first_step_beta_one", [False, True])
+def test_rules_match_equations(name, mode, with_init, first_step_beta_one):
+    keys, values, beta, init = make_inputs(2, 6, 5, 3, seed=1, init=with_init)
+    got = get_rule(name)(keys, values, beta, init, mode=mode, first_step_beta_one=first_step_beta_one)
+    expected = numpy_rule(name, keys, values, beta, init, first_step_beta_one)
     np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["loop", "parallel"])
 def test_oja_with_renormalized_keys_matches_equation(mode):
-    keys, values, lr, init = make_inputs(2, 5, 4, 6, seed=2)
-    got = oja_rule(keys, values, lr, init, mode=mode, renormalize_keys=True)
-    expected = numpy_rule("oja", keys, values, lr, init, renormalize=True)
+    keys, values, beta, init = make_inputs(2, 5, 4, 6, seed=2)
+    got = oja_rule(keys, values, beta, init, mode=mode, renormalize_keys=True)
+    expected = numpy_rule("oja", keys, values, beta, init, renormalize=True)
     np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
@@ -115,11 +115,11 @@ def test_parallel_delta_matches_loop_at_extreme_rates(lr_range):
 
 
 def test_hand_written_backward_matches_autograd_through_solve():
-    keys, values, lr, init = make_inputs(3, 24, 10, 7, seed=11)
+    keys, values, beta, init = make_inputs(3, 24, 10, 7, seed=11)
     probe = torch.randn(3, 7, 10, dtype=F64)
-    g_fast = torch.autograd.grad((delta_rule(keys, values, lr, init) * probe).sum(), [keys, values, lr, init])
+    g_fast = torch.autograd.grad((delta_rule(keys, values, beta, init) * probe).sum(), [keys, values, beta, init])
     g_ref = torch.autograd.grad(
-        (delta_rule_parallel_autograd(keys, values, lr, init) * probe).sum(), [keys, values, lr, init]
+        (delta_rule_parallel_autograd(keys, values, beta, init) * probe).sum(), [keys, values, beta, init]
     )
     for a, b in zip(g_fast, g_ref):
         assert rel_err(a, b) < 1e-10
@@ -128,9 +128,9 @@ def test_hand_written_backward_matches_autograd_through_solve():
 @pytest.mark.parametrize("name", RATE_RULES)
 @pytest.mark.parametrize("with_init", [False, True])
 def test_gradcheck_parallel(name, with_init):
-    keys, values, lr, init = make_inputs(2, 5, 4, 3, seed=5, init=with_init)
+    keys, values, beta, init = make_inputs(2, 5, 4, 3, seed=5, init=with_init)
     rule = get_rule(name)
-    args = (keys, values, lr) + ((init,) if with_init else ())
+    args = (keys, values, beta) + ((init,) if with_init else ())
 
     def final_and_steps(k, v, r, w=None):
         weights, steps = rule(k, v, r, w, return_steps=True)
@@ -165,24 +165,24 @@ def test_delta_rule_writes_then_overwrites_an_association():
     assert torch.allclose(hebb[0] @ basis[0], values[0, 0] + values[0, 2])  # additive interference
 
 
-def test_first_step_lr_one_ignores_first_rate_only():
-    keys, values, lr, _ = make_inputs(2, 4, 6, 5, seed=9, init=False)
-    w = delta_rule(keys[:, :1], values[:, :1], lr[:, :1], first_step_lr_one=True)
+def test_first_step_beta_one_ignores_first_rate_only():
+    keys, values, beta, _ = make_inputs(2, 4, 6, 5, seed=9, init=False)
+    w = delta_rule(keys[:, :1], values[:, :1], beta[:, :1], first_step_beta_one=True)
     assert torch.allclose(w, values[:, 0, :, None] * keys[:, 0, None, :])
-    full = delta_rule(keys, values, lr, first_step_lr_one=True)
-    manual = delta_rule(keys, values, torch.cat([torch.ones_like(lr[:, :1]), lr[:, 1:]], 1))
+    full = delta_rule(keys, values, beta, first_step_beta_one=True)
+    manual = delta_rule(keys, values, torch.cat([torch.ones_like(beta[:, :1]), beta[:, 1:]], 1))
     assert torch.allclose(full, manual)
-    assert not torch.allclose(full, delta_rule(keys, values, lr))
-    grad = torch.autograd.grad(full.sum(), lr)[0]
+    assert not torch.allclose(full, delta_rule(keys, values, beta))
+    grad = torch.autograd.grad(full.sum(), beta)[0]
     assert torch.all(grad[:, 0] == 0) and torch.all(grad[:, 1:] != 0)
 
 
 @pytest.mark.parametrize("name", RATE_RULES)
 def test_lr_shapes_and_none(name):
-    keys, values, lr, init = make_inputs(2, 3, 4, 4, seed=4)
+    keys, values, beta, init = make_inputs(2, 3, 4, 4, seed=4)
     rule = get_rule(name)
-    assert torch.equal(rule(keys, values, lr, init), rule(keys, values, lr.unsqueeze(-1), init))
-    ones = torch.ones_like(lr)
+    assert torch.equal(rule(keys, values, beta, init), rule(keys, values, beta.unsqueeze(-1), init))
+    ones = torch.ones_like(beta)
     assert torch.allclose(rule(keys, values, None, init), rule(keys, values, ones, init))
 
 
@@ -191,16 +191,16 @@ def test_lr_shapes_and_none(name):
     [
         dict(keys=torch.zeros(2, 3)),
         dict(values=torch.zeros(2, 4, 5)),
-        dict(lr=torch.zeros(2, 4)),
+        dict(beta=torch.zeros(2, 4)),
         dict(init=torch.zeros(2, 4, 5)),
         dict(mode="fast"),
     ],
 )
 def test_bad_inputs_raise_one_clear_error(bad):
-    args = dict(keys=torch.zeros(2, 3, 4), values=torch.zeros(2, 3, 5), lr=torch.zeros(2, 3), init=None, mode="loop")
+    args = dict(keys=torch.zeros(2, 3, 4), values=torch.zeros(2, 3, 5), beta=torch.zeros(2, 3), init=None, mode="loop")
     args.update(bad)
     with pytest.raises(FpaError):
-        delta_rule(args.pop("keys"), args.pop("values"), args.pop("lr"), args.pop("init"), **args)
+        delta_rule(args.pop("keys"), args.pop("values"), args.pop("beta"), args.pop("init"), **args)
 
 
 def test_unknown_rule_name():
@@ -209,9 +209,9 @@ def test_unknown_rule_name():
 
 
 def test_parallel_graph_keeps_far_less_memory_than_loop():
-    keys, values, lr, _ = make_inputs(60, 64, 64, 64, seed=0, dtype=torch.float32, init=False)
-    loop = saved_tensor_bytes(lambda: delta_rule(keys, values, lr, mode="loop"))
-    fast = saved_tensor_bytes(lambda: delta_rule(keys, values, lr, mode="parallel"))
+    keys, values, beta, _ = make_inputs(60, 64, 64, 64, seed=0, dtype=torch.float32, init=False)
+    loop = saved_tensor_bytes(lambda: delta_rule(keys, values, beta, mode="loop"))
+    fast = saved_tensor_bytes(lambda: delta_rule(keys, values, beta, mode="parallel"))
     assert loop > 10 * fast
 
 
@@ -228,11 +228,11 @@ def test_cuda_parallel_matches_cpu_loop(name):
 
 @CUDA
 def test_cuda_autocast_runs_rule_in_float32():
-    keys, values, lr, init = make_inputs(2, 16, 8, 8, seed=22, dtype=torch.float32, device="cuda")
+    keys, values, beta, init = make_inputs(2, 16, 8, 8, seed=22, dtype=torch.float32, device="cuda")
     with torch.autocast("cuda", dtype=torch.float16):
-        weights = delta_rule(keys, values, lr, init)
+        weights = delta_rule(keys, values, beta, init)
     assert weights.dtype == torch.float32
-    assert rel_err(weights, delta_rule(keys, values, lr, init, mode="loop")) < 1e-5
+    assert rel_err(weights, delta_rule(keys, values, beta, init, mode="loop")) < 1e-5
 
 
 # --- the purely additive rule of Sec. 2.1 (no learning rate) ---
@@ -284,11 +284,11 @@ def test_additive_gradcheck_and_float32():
 
 
 def test_additive_is_additive_rate_at_rate_one_and_refuses_a_rate():
-    keys, values, lr, init = make_inputs(2, 4, 3, 3, seed=8)
+    keys, values, beta, init = make_inputs(2, 4, 3, 3, seed=8)
     torch.testing.assert_close(additive_rule(keys, values, None, init),
-                               additive_rate_rule(keys, values, torch.ones_like(lr), init))
+                               additive_rate_rule(keys, values, torch.ones_like(beta), init))
     with pytest.raises(FpaError, match="no learning rate"):
-        additive_rule(keys, values, lr, init)
+        additive_rule(keys, values, beta, init)
 
 
 def test_hebbian_is_a_deprecated_alias_of_additive_rate():

@@ -130,8 +130,8 @@ class DeltaNetLayer(nn.Module):
         queries = torch.softmax(slots[..., :d], dim=-1)
         keys = torch.softmax(slots[..., d : 2 * d], dim=-1)
         values = slots[..., 2 * d : 3 * d]
-        lr = torch.sigmoid(slots[..., 3 * d]) if self.uses_rate else None  # (B * heads, T)
-        result = get_readout(self.rule)(queries, keys, values, lr, mode=self.mode, return_steps=return_steps)
+        beta = torch.sigmoid(slots[..., 3 * d]) if self.uses_rate else None  # (B * heads, T)
+        result = get_readout(self.rule)(queries, keys, values, beta, mode=self.mode, return_steps=return_steps)
         outputs, rule_steps = result if return_steps else (result, None)
         outputs = outputs.view(batch, self.heads, steps, d).transpose(1, 2).reshape(batch, steps, self.heads * d)
         x = x + self.dropout(self.out_proj(outputs))

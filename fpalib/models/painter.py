@@ -65,7 +65,7 @@ class PainterConfig(Checked):
             "additive-rate", its old name).
         rule_mode: "parallel" (triangular solve) or "loop" (sequential reference); same result.
         key_norm: "softmax" (phi of the paper) or "none".
-        first_step_lr_one: True (default) ignores the learning rate at step 1, W_1 = v_1 outer
+        first_step_beta_one: True (default) ignores the learning rate at step 1, W_1 = v_1 outer
             phi(k_1), as the authors' code that produced the paper's numbers does; False applies
             sigmoid(beta_1) as well, as the paper's Eq. 9 is written.
         out_tanh: apply tanh to W_T to get the image.
@@ -101,7 +101,7 @@ class PainterConfig(Checked):
     rule: str = "delta"
     rule_mode: str = "parallel"
     key_norm: str = "softmax"
-    first_step_lr_one: bool = True
+    first_step_beta_one: bool = True
     out_tanh: bool = True
     key_init_scale: float = 1.0
     value_init_scale: float = 1.0
@@ -226,7 +226,7 @@ class UpdateNet(nn.Module):
         self.key_norm = cfg.key_norm
         self.rule = get_rule(cfg.rule)
         self.rule_mode = cfg.rule_mode
-        self.first_step_lr_one = cfg.first_step_lr_one
+        self.first_step_beta_one = cfg.first_step_beta_one
         self.rate_dim = 0 if cfg.rule in RULES_WITHOUT_RATE else 1
         out_features = self.channels * (self.d_key + self.d_value + self.rate_dim)
         self.projection = nn.Linear(cfg.hidden, out_features, bias=cfg.update_bias)
@@ -242,7 +242,7 @@ class UpdateNet(nn.Module):
             value_rows.mul_(cfg.value_init_scale)
 
     def project(self, hidden: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        """h (B, T, d_hidden) -> keys (B*c, T, d_key), values (B*c, T, d_value), lr (B*c, T) or None."""
+        """h (B, T, d_hidden) -> keys (B*c, T, d_key), values (B*c, T, d_value), beta (B*c, T) or None."""
         batch, steps, _ = hidden.shape
         c, d_key, d_value = self.channels, self.d_key, self.d_value
         keys, values, beta = self.projection(hidden).split([c * d_key, c * d_value, c * self.rate_dim], dim=-1)
@@ -265,14 +265,14 @@ class UpdateNet(nn.Module):
         The steps hold (B, T, c, d_value, d_key) tensors.
         """
         batch, steps, _ = hidden.shape
-        keys, values, lr = self.project(hidden)
+        keys, values, beta = self.project(hidden)
         result = self.rule(
             keys,
             values,
-            lr,
+            beta,
             None,
             mode=self.rule_mode,
-            first_step_lr_one=self.first_step_lr_one,
+            first_step_beta_one=self.first_step_beta_one,
             return_steps=return_steps,
         )
         image_shape = (self.channels, self.d_value, self.d_key)

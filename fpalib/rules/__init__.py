@@ -4,11 +4,11 @@ sigmoid rate, and Oja (with or without the key re-normalisation of the authors' 
 
 All share one call signature (see :func:`delta_rule`)::
 
-    W = rule(keys, values, lr, init=None, mode="parallel", first_step_lr_one=False)
-    W, steps = rule(keys, values, lr, return_steps=True)   # steps.updates, steps.cumulative
+    W = rule(keys, values, beta, init=None, mode="parallel", first_step_beta_one=False)
+    W, steps = rule(keys, values, beta, return_steps=True)   # steps.updates, steps.cumulative
 
-keys (B, T, d_key), values (B, T, d_value), lr (B, T) or (B, T, 1) -> W (B, d_value, d_key).
-The ``additive`` rule has no rate and takes ``lr=None`` (see :data:`RULES_WITHOUT_RATE`).
+keys (B, T, d_key), values (B, T, d_value), beta (B, T) or (B, T, 1) -> W (B, d_value, d_key).
+The ``additive`` rule has no rate and takes ``beta=None`` (see :data:`RULES_WITHOUT_RATE`).
 ``mode="loop"`` is the sequential reference, ``mode="parallel"`` the fast form.
 The old name ``hebbian`` is a deprecated alias of ``additive-rate`` (:data:`DEPRECATED_RULES`).
 """
@@ -33,7 +33,7 @@ RULES: dict[str, Callable] = {
 }
 
 RULES_WITHOUT_RATE = ("additive",)
-"""Rules that have no learning rate (they take ``lr=None``)."""
+"""Rules that have no learning rate (they take ``beta=None``)."""
 
 DEPRECATED_RULES = {"hebbian": "additive-rate"}
 """Old rule names -> current names (old configs and checkpoints keep loading)."""

@@ -33,19 +33,19 @@ from .common import (
 
 @checked_rule
 def additive_rule(
-    keys: Tensor, values: Tensor, lr: Tensor | None = None, init: Tensor | None = None, **options: Any
+    keys: Tensor, values: Tensor, beta: Tensor | None = None, init: Tensor | None = None, **options: Any
 ) -> Tensor | tuple[Tensor, RuleSteps]:
     """Sec. 2.1: T updates W_t = W_{t-1} + v_t outer k_t; shapes as in :func:`fpalib.rules.delta_rule`.
 
-    The rule has no learning rate: ``lr`` must be None (FpaError otherwise). ``options`` are
-    those of every rule (``mode``, ``return_steps``; ``first_step_lr_one`` changes nothing).
+    The rule has no learning rate: ``beta`` must be None (FpaError otherwise). ``options`` are
+    those of every rule (``mode``, ``return_steps``; ``first_step_beta_one`` changes nothing).
     """
-    if lr is not None:
+    if beta is not None:
         raise FpaError(
-            "the purely additive rule (paper Sec. 2.1) has no learning rate; pass lr=None, "
+            "the purely additive rule (paper Sec. 2.1) has no learning rate; pass beta=None, "
             "or use 'additive-rate' for the additive rule with a rate"
         )
-    options.pop("first_step_lr_one", None)
+    options.pop("first_step_beta_one", None)
     return additive_rate_rule(keys, values, None, init, **options)
 
 
@@ -53,20 +53,20 @@ def additive_rule(
 def additive_rate_rule(
     keys: Tensor,
     values: Tensor,
-    lr: Tensor | None = None,
+    beta: Tensor | None = None,
     init: Tensor | None = None,
     *,
     mode: str = "parallel",
-    first_step_lr_one: bool = False,
+    first_step_beta_one: bool = False,
     return_steps: bool = False,
 ) -> Tensor | tuple[Tensor, RuleSteps]:
     """T updates W_t = W_{t-1} + beta_t v_t outer k_t; arguments and shapes as in
-    :func:`fpalib.rules.delta_rule` (lr holds beta_t, already squashed; None means 1)."""
+    :func:`fpalib.rules.delta_rule` (beta holds beta_t, already squashed; None means 1)."""
     check_mode(mode)
-    lr = check_inputs(keys, values, lr, init)
-    if first_step_lr_one:
-        lr = first_step_at_full_rate(lr)
-    scaled_values = lr.unsqueeze(-1) * values  # beta_t v_t, (B, T, d_value)
+    beta = check_inputs(keys, values, beta, init)
+    if first_step_beta_one:
+        beta = first_step_at_full_rate(beta)
+    scaled_values = beta.unsqueeze(-1) * values  # beta_t v_t, (B, T, d_value)
     if mode == "loop":
         return _additive_loop(keys, scaled_values, init, return_steps)
     weights = scaled_values.mT @ keys  # sum_t beta_t v_t outer k_t, (B, d_value, d_key)

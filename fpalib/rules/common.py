@@ -4,7 +4,7 @@ Every rule in :mod:`fpalib.rules` takes the same arguments
 
     keys    (B, T, d_key)    already normalised by the caller (softmax, or not at all)
     values  (B, T, d_value)
-    lr      (B, T) or (B, T, 1), already squashed by the caller (sigmoid, or not); None means 1
+    beta    (B, T) or (B, T, 1), already squashed by the caller (sigmoid, or not); None means 1
     init    (B, d_value, d_key) initial fast weight matrix W_0; None means zeros
 
 and returns the final matrix W_T of shape (B, d_value, d_key), plus, on request, a
@@ -43,7 +43,7 @@ class RuleSteps(NamedTuple):
     cumulative: Tensor
 
 
-def check_inputs(keys: Tensor, values: Tensor, lr: Tensor | None, init: Tensor | None) -> Tensor:
+def check_inputs(keys: Tensor, values: Tensor, beta: Tensor | None, init: Tensor | None) -> Tensor:
     """Validate shapes and return the learning rates as a (B, T) tensor.
 
     Raises FpaError naming the offending argument when shapes do not fit together.
@@ -58,21 +58,21 @@ def check_inputs(keys: Tensor, values: Tensor, lr: Tensor | None, init: Tensor |
         raise FpaError(
             f"keys {tuple(keys.shape)} and values {tuple(values.shape)} must agree in batch and steps"
         )
-    if lr is None:
-        lr = keys.new_ones(batch, steps)
-    elif lr.dim() == 3 and lr.shape[-1] == 1:
-        lr = lr.squeeze(-1)
-    if lr.shape != (batch, steps):
+    if beta is None:
+        beta = keys.new_ones(batch, steps)
+    elif beta.dim() == 3 and beta.shape[-1] == 1:
+        beta = beta.squeeze(-1)
+    if beta.shape != (batch, steps):
         raise FpaError(
             f"learning rates must be (batch, steps) or (batch, steps, 1) = ({batch}, {steps}); "
-            f"got {tuple(lr.shape)}"
+            f"got {tuple(beta.shape)}"
         )
     if init is not None and init.shape != (batch, values.shape[-1], d_key):
         raise FpaError(
             f"init must be (batch, d_value, d_key) = ({batch}, {values.shape[-1]}, {d_key}); "
             f"got {tuple(init.shape)}"
         )
-    return lr
+    return beta
 
 
 def check_mode(mode: str) -> None:
@@ -81,13 +81,13 @@ def check_mode(mode: str) -> None:
         raise FpaError(f"unknown rule mode {mode!r}; choose one of {', '.join(MODES)}")
 
 
-def first_step_at_full_rate(lr: Tensor) -> Tensor:
-    """Return ``lr`` (B, T) with the first step's rate replaced by 1.
+def first_step_at_full_rate(beta: Tensor) -> Tensor:
+    """Return ``beta`` (B, T) with the first step's rate replaced by 1.
 
     The authors' code skips the learning rate at step 1 (W_1 = v_1 outer k_1 when W_0 = 0);
-    the paper's equation applies it at every step. Gradients still flow to lr[:, 1:].
+    the paper's equation applies it at every step. Gradients still flow to beta[:, 1:].
     """
-    return torch.cat([torch.ones_like(lr[:, :1]), lr[:, 1:]], dim=1)
+    return torch.cat([torch.ones_like(beta[:, :1]), beta[:, 1:]], dim=1)
 
 
 def steps_from_updates(updates: Tensor, init: Tensor | None) -> RuleSteps:
@@ -103,13 +103,13 @@ def outer_updates(left: Tensor, right: Tensor) -> Tensor:
     return left.unsqueeze(-1) * right.unsqueeze(-2)
 
 
-_NAMES = ("queries", "keys", "values", "lr", "init")
+_NAMES = ("queries", "keys", "values", "beta", "init")
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def checked_rule(rule: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a rule ``(keys, values, lr=None, init=None, **options)`` or a read-out
-    ``(queries, keys, values, lr=None, init=None, **options)`` (named ``*_outputs``) with the
+    """Decorate a rule ``(keys, values, beta=None, init=None, **options)`` or a read-out
+    ``(queries, keys, values, beta=None, init=None, **options)`` (named ``*_outputs``) with the
     input handling described in the module docstring."""
     takes_queries = rule.__name__.endswith("_outputs")
 
@@ -125,7 +125,7 @@ def checked_rule(rule: Callable[..., Any]) -> Callable[..., Any]:
         tensors, compute, result_dtype = _as_tensors(inputs)
         keys, values = tensors["keys"], tensors["values"]
         check_mode(kwargs.get("mode", "parallel"))
-        check_inputs(keys, values, tensors.get("lr"), tensors.get("init"))
+        check_inputs(keys, values, tensors.get("beta"), tensors.get("init"))
         if keys.shape[1] == 0:
             result = _no_steps(tensors, takes_queries, kwargs.get("return_steps", False))
         else:
@@ -150,7 +150,7 @@ def _as_tensors(inputs: dict[str, Any]) -> tuple[dict[str, Tensor], torch.dtype,
                                f"(e.g. {name}.float())")
             floats.append(value.dtype)
             devices.add(value.device)
-        elif value is not None and name != "lr":
+        elif value is not None and name != "beta":
             raise FpaError(f"{name} must be a torch tensor; got {type(value).__name__}")
     if len(devices) > 1:
         raise FpaError(f"the inputs are on different devices ({', '.join(sorted(map(str, devices)))}); "
@@ -165,7 +165,7 @@ def _as_tensors(inputs: dict[str, Any]) -> tuple[dict[str, Tensor], torch.dtype,
         if not isinstance(value, Tensor):  # the rate: a Python number or a NumPy array
             array = np.asarray(value)
             if array.dtype.kind not in "iuf":
-                raise FpaError(f"lr must be numbers (a tensor, a NumPy array or a float); got {type(value).__name__}")
+                raise FpaError(f"beta must be numbers (a tensor, a NumPy array or a float); got {type(value).__name__}")
             value = torch.as_tensor(array.astype(np.float64), device=device)
             if value.dim() == 0:
                 value = value.expand(inputs["keys"].shape[:2]).contiguous()

@@ -1,8 +1,8 @@
 """The delta learning rule (paper Eq. 2 / Eq. 9), sequential reference and parallel form.
 
-For each batch element, with keys k_t (d_key), values v_t (d_value) and rates b_t:
+For each batch element, with keys k_t (d_key), values v_t (d_value) and rates beta_t:
 
-    W_t = W_{t-1} + b_t (v_t - W_{t-1} k_t) outer k_t,        t = 1..T
+    W_t = W_{t-1} + beta_t (v_t - W_{t-1} k_t) outer k_t,        t = 1..T
 
 Sequential reference (:func:`delta_rule_loop`): one matrix-vector product and one outer
 product per step, the way the authors' code paints.
@@ -38,11 +38,11 @@ from .common import (
 def delta_rule(
     keys: Tensor,
     values: Tensor,
-    lr: Tensor | None = None,
+    beta: Tensor | None = None,
     init: Tensor | None = None,
     *,
     mode: str = "parallel",
-    first_step_lr_one: bool = False,
+    first_step_beta_one: bool = False,
     return_steps: bool = False,
 ) -> Tensor | tuple[Tensor, RuleSteps]:
     """Run T delta-rule updates.
@@ -50,35 +50,35 @@ def delta_rule(
     Args:
         keys: (B, T, d_key), normalised by the caller.
         values: (B, T, d_value).
-        lr: (B, T) or (B, T, 1) learning rates (already squashed), or None for 1.
+        beta: (B, T) or (B, T, 1) learning rates (already squashed), or None for 1.
         init: (B, d_value, d_key) initial matrix W_0, or None for zeros.
         mode: "parallel" (triangular solve, fast) or "loop" (sequential reference).
-        first_step_lr_one: use rate 1 at step 1, as the authors' code does.
+        first_step_beta_one: use rate 1 at step 1, as the authors' code does.
         return_steps: also return every step's update and cumulative matrix.
 
     Returns:
         W_T (B, d_value, d_key), and with ``return_steps`` a :class:`RuleSteps`.
     """
     check_mode(mode)
-    lr = check_inputs(keys, values, lr, init)
-    if first_step_lr_one:
-        lr = first_step_at_full_rate(lr)
+    beta = check_inputs(keys, values, beta, init)
+    if first_step_beta_one:
+        beta = first_step_at_full_rate(beta)
     if mode == "loop":
-        return delta_rule_loop(keys, values, lr, init, return_steps=return_steps)
-    return delta_rule_parallel(keys, values, lr, init, return_steps=return_steps)
+        return delta_rule_loop(keys, values, beta, init, return_steps=return_steps)
+    return delta_rule_parallel(keys, values, beta, init, return_steps=return_steps)
 
 
 def delta_rule_loop(
-    keys: Tensor, values: Tensor, lr: Tensor, init: Tensor | None, *, return_steps: bool = False
+    keys: Tensor, values: Tensor, beta: Tensor, init: Tensor | None, *, return_steps: bool = False
 ) -> Tensor | tuple[Tensor, RuleSteps]:
-    """Sequential reference: one ``torch.bmm`` step per t. Shapes as in :func:`delta_rule`, lr (B, T)."""
+    """Sequential reference: one ``torch.bmm`` step per t. Shapes as in :func:`delta_rule`, beta (B, T)."""
     batch, steps, d_key = keys.shape
     weights = init if init is not None else keys.new_zeros(batch, values.shape[-1], d_key)
     updates = []
     for t in range(steps):
         key = keys[:, t]  # (B, d_key)
         retrieved = torch.bmm(weights, key.unsqueeze(-1)).squeeze(-1)  # (B, d_value)
-        delta = lr[:, t, None] * (values[:, t] - retrieved)  # (B, d_value)
+        delta = beta[:, t, None] * (values[:, t] - retrieved)  # (B, d_value)
         update = delta.unsqueeze(-1) * key.unsqueeze(-2)  # (B, d_value, d_key)
         weights = weights + update
         if return_steps:
@@ -89,17 +89,17 @@ def delta_rule_loop(
 
 
 def delta_rule_parallel(
-    keys: Tensor, values: Tensor, lr: Tensor, init: Tensor | None, *, return_steps: bool = False
+    keys: Tensor, values: Tensor, beta: Tensor, init: Tensor | None, *, return_steps: bool = False
 ) -> Tensor | tuple[Tensor, RuleSteps]:
-    """Parallel form with a hand-written backward. Shapes as in :func:`delta_rule`, lr (B, T)."""
-    weights, deltas = _DeltaSolve.apply(keys, values, lr, init)
+    """Parallel form with a hand-written backward. Shapes as in :func:`delta_rule`, beta (B, T)."""
+    weights, deltas = _DeltaSolve.apply(keys, values, beta, init)
     if not return_steps:
         return weights
     return weights, steps_from_updates(outer_updates(deltas, keys), init)
 
 
 def delta_rule_parallel_autograd(
-    keys: Tensor, values: Tensor, lr: Tensor, init: Tensor | None
+    keys: Tensor, values: Tensor, beta: Tensor, init: Tensor | None
 ) -> Tensor:
     """The same parallel form, differentiated by autograd through ``solve_triangular``.
 
@@ -107,10 +107,10 @@ def delta_rule_parallel_autograd(
     that shows what the hand-written backward of :class:`_DeltaSolve` gains.
     """
     targets = values if init is None else values - keys @ init.mT
-    system = torch.tril(lr.unsqueeze(-1) * (keys @ keys.mT), diagonal=-1)
+    system = torch.tril(beta.unsqueeze(-1) * (keys @ keys.mT), diagonal=-1)
     system = system + torch.eye(keys.shape[1], dtype=keys.dtype, device=keys.device)
     deltas = torch.linalg.solve_triangular(
-        system, lr.unsqueeze(-1) * targets, upper=False, unitriangular=True
+        system, beta.unsqueeze(-1) * targets, upper=False, unitriangular=True
     )
     weights = deltas.mT @ keys
     return weights if init is None else weights + init
@@ -138,22 +138,22 @@ class _DeltaSolve(torch.autograd.Function):
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
-    def forward(ctx, keys: Tensor, values: Tensor, lr: Tensor, init: Tensor | None):
+    def forward(ctx, keys: Tensor, values: Tensor, beta: Tensor, init: Tensor | None):
         gram = keys @ keys.mT  # (B, T, T)
-        system = torch.tril(lr.unsqueeze(-1) * gram, diagonal=-1)
+        system = torch.tril(beta.unsqueeze(-1) * gram, diagonal=-1)
         targets = values if init is None else values - keys @ init.mT  # (B, T, d_value)
-        deltas = _solve_unit_lower(system, lr.unsqueeze(-1) * targets)  # (B, T, d_value)
+        deltas = _solve_unit_lower(system, beta.unsqueeze(-1) * targets)  # (B, T, d_value)
         weights = deltas.mT @ keys  # (B, d_value, d_key)
         if init is not None:
             weights = weights + init
-        ctx.save_for_backward(keys, values, lr, init, deltas, gram)
+        ctx.save_for_backward(keys, values, beta, init, deltas, gram)
         return weights, deltas
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_weights: Tensor | None, grad_deltas: Tensor | None):
-        keys, values, lr, init, deltas, gram = ctx.saved_tensors
-        rate = lr.unsqueeze(-1)  # (B, T, 1)
+        keys, values, beta, init, deltas, gram = ctx.saved_tensors
+        rate = beta.unsqueeze(-1)  # (B, T, 1)
         grad_u = keys.new_zeros(deltas.shape) if grad_deltas is None else grad_deltas
         if grad_weights is not None:
             grad_u = grad_u + keys @ grad_weights.mT  # dW_T/dU: (B, T, d_value)

@@ -4,10 +4,10 @@ The value (output) is scaled by the learning rate and the key (input) is correct
 what the matrix already maps the value back to:
 
     k'_t = k_t - W_{t-1}^T v_t          (optionally re-normalised by a softmax)
-    W_t  = W_{t-1} + b_t v_t outer k'_t
+    W_t  = W_{t-1} + beta_t v_t outer k'_t
 
 Without the re-normalisation the rule is a delta rule on the transpose: with M = W^T,
-M_t = M_{t-1} + b_t (k_t - M_{t-1} v_t) outer v_t, i.e. keys and values swap roles. The
+M_t = M_{t-1} + beta_t (k_t - M_{t-1} v_t) outer v_t, i.e. keys and values swap roles. The
 parallel form therefore reuses the parallel delta rule. With the softmax re-applied the
 recurrence is no longer linear in W and only the loop exists: ``mode="parallel"`` then
 runs the loop (there is nothing faster to run).
@@ -26,11 +26,11 @@ from .delta import delta_rule_loop, delta_rule_parallel
 def oja_rule(
     keys: Tensor,
     values: Tensor,
-    lr: Tensor | None = None,
+    beta: Tensor | None = None,
     init: Tensor | None = None,
     *,
     mode: str = "parallel",
-    first_step_lr_one: bool = False,
+    first_step_beta_one: bool = False,
     return_steps: bool = False,
     renormalize_keys: bool = False,
 ) -> Tensor | tuple[Tensor, RuleSteps]:
@@ -39,14 +39,14 @@ def oja_rule(
     renormalize_keys: apply a softmax to each corrected key k'_t (loop only, see module doc).
     """
     check_mode(mode)
-    lr = check_inputs(keys, values, lr, init)
-    if first_step_lr_one:
-        lr = first_step_at_full_rate(lr)
+    beta = check_inputs(keys, values, beta, init)
+    if first_step_beta_one:
+        beta = first_step_at_full_rate(beta)
     if renormalize_keys:
-        return _oja_loop_renormalized(keys, values, lr, init, return_steps)
+        return _oja_loop_renormalized(keys, values, beta, init, return_steps)
     init_t = None if init is None else init.mT
     transposed_rule = delta_rule_loop if mode == "loop" else delta_rule_parallel
-    result = transposed_rule(values, keys, lr, init_t, return_steps=return_steps)
+    result = transposed_rule(values, keys, beta, init_t, return_steps=return_steps)
     if not return_steps:
         return result.mT
     weights, steps = result
@@ -54,9 +54,9 @@ def oja_rule(
 
 
 def _oja_loop_renormalized(
-    keys: Tensor, values: Tensor, lr: Tensor, init: Tensor | None, return_steps: bool
+    keys: Tensor, values: Tensor, beta: Tensor, init: Tensor | None, return_steps: bool
 ) -> Tensor | tuple[Tensor, RuleSteps]:
-    """Oja's rule with a softmax over each corrected key; lr (B, T)."""
+    """Oja's rule with a softmax over each corrected key; beta (B, T)."""
     batch, steps, d_key = keys.shape
     weights = init if init is not None else keys.new_zeros(batch, values.shape[-1], d_key)
     updates = []
@@ -64,7 +64,7 @@ def _oja_loop_renormalized(
         value = values[:, t]  # (B, d_value)
         back = torch.bmm(weights.mT, value.unsqueeze(-1)).squeeze(-1)  # (B, d_key)
         key = torch.softmax(keys[:, t] - back, dim=-1)
-        update = (lr[:, t, None] * value).unsqueeze(-1) * key.unsqueeze(-2)
+        update = (beta[:, t, None] * value).unsqueeze(-1) * key.unsqueeze(-2)
         weights = weights + update
         if return_steps:
             updates.append(update)
@@ -77,11 +77,11 @@ def _oja_loop_renormalized(
 def oja_softmax_rule(
     keys: Tensor,
     values: Tensor,
-    lr: Tensor | None = None,
+    beta: Tensor | None = None,
     init: Tensor | None = None,
     *,
     mode: str = "parallel",
-    first_step_lr_one: bool = False,
+    first_step_beta_one: bool = False,
     return_steps: bool = False,
 ) -> Tensor | tuple[Tensor, RuleSteps]:
     """Oja's rule with the softmax re-applied to every corrected key, as in the authors' code.
@@ -90,6 +90,6 @@ def oja_softmax_rule(
     ``oja_rule(..., renormalize_keys=True)`` (always the loop, for either ``mode``).
     """
     return oja_rule(
-        keys, values, lr, init, mode=mode, first_step_lr_one=first_step_lr_one,
+        keys, values, beta, init, mode=mode, first_step_beta_one=first_step_beta_one,
         return_steps=return_steps, renormalize_keys=True,
     )

@@ -4,13 +4,13 @@ The rules in :mod:`fpalib.rules` return the final matrix W_T, which is all a pai
 sequence model such as a DeltaNet (Schlag et al., 2021; Irie & Schmidhuber, 2023, Eq. 1-3) reads
 its memory at every step instead, with a query q_t, right after the step's update:
 
-    W_t = W_{t-1} + b_t (v_t - W_{t-1} k_t) outer k_t      (delta)    or    + b_t v_t outer k_t   (Hebbian)
+    W_t = W_{t-1} + beta_t (v_t - W_{t-1} k_t) outer k_t      (delta)    or    + beta_t v_t outer k_t   (additive)
     y_t = W_t q_t
 
 Arguments, for both rules (keys and queries already normalised, e.g. by a softmax):
 
     queries (B, T, d_key), keys (B, T, d_key), values (B, T, d_value),
-    lr (B, T) or (B, T, 1) or None (= 1), init (B, d_value, d_key) or None (= zeros)
+    beta (B, T) or (B, T, 1) or None (= 1), init (B, d_value, d_key) or None (= zeros)
     -> outputs (B, T, d_value)  [, RuleSteps(updates, cumulative) each (B, T, d_value, d_key)]
 
 ``mode="loop"`` is the sequential reference (one matrix-vector product per step). ``mode="parallel"``
@@ -41,18 +41,18 @@ def delta_outputs(
     queries: Tensor,
     keys: Tensor,
     values: Tensor,
-    lr: Tensor | None = None,
+    beta: Tensor | None = None,
     init: Tensor | None = None,
     *,
     mode: str = "parallel",
-    first_step_lr_one: bool = False,
+    first_step_beta_one: bool = False,
     return_steps: bool = False,
 ) -> Tensor | tuple[Tensor, RuleSteps]:
     """Outputs y_t = W_t q_t (B, T, d_value) of the delta rule at every step; see the module docstring."""
-    lr = _prepare(queries, keys, values, lr, init, mode, first_step_lr_one)
+    beta = _prepare(queries, keys, values, beta, init, mode, first_step_beta_one)
     if mode == "loop":
-        return _outputs_loop(queries, keys, values, lr, init, delta=True, return_steps=return_steps)
-    _, deltas = _DeltaSolve.apply(keys, values, lr, init)  # deltas U: (B, T, d_value)
+        return _outputs_loop(queries, keys, values, beta, init, delta=True, return_steps=return_steps)
+    _, deltas = _DeltaSolve.apply(keys, values, beta, init)  # deltas U: (B, T, d_value)
     return _outputs_from_deltas(queries, keys, deltas, init, return_steps)
 
 
@@ -61,19 +61,19 @@ def additive_outputs(
     queries: Tensor,
     keys: Tensor,
     values: Tensor,
-    lr: Tensor | None = None,
+    beta: Tensor | None = None,
     init: Tensor | None = None,
     *,
     mode: str = "parallel",
-    first_step_lr_one: bool = False,
+    first_step_beta_one: bool = False,
     return_steps: bool = False,
 ) -> Tensor | tuple[Tensor, RuleSteps]:
-    """Outputs of the purely additive rule (the paper's Sec. 2.1 rule when lr is None: causal linear attention,
+    """Outputs of the purely additive rule (the paper's Sec. 2.1 rule when beta is None: causal linear attention,
     unnormalised) at every step."""
-    lr = _prepare(queries, keys, values, lr, init, mode, first_step_lr_one)
+    beta = _prepare(queries, keys, values, beta, init, mode, first_step_beta_one)
     if mode == "loop":
-        return _outputs_loop(queries, keys, values, lr, init, delta=False, return_steps=return_steps)
-    return _outputs_from_deltas(queries, keys, lr.unsqueeze(-1) * values, init, return_steps)
+        return _outputs_loop(queries, keys, values, beta, init, delta=False, return_steps=return_steps)
+    return _outputs_from_deltas(queries, keys, beta.unsqueeze(-1) * values, init, return_steps)
 
 
 hebbian_outputs = additive_outputs
@@ -95,15 +95,15 @@ def get_readout(name: str) -> Callable:
 
 
 def _prepare(
-    queries: Tensor, keys: Tensor, values: Tensor, lr: Tensor | None, init: Tensor | None,
-    mode: str, first_step_lr_one: bool,
+    queries: Tensor, keys: Tensor, values: Tensor, beta: Tensor | None, init: Tensor | None,
+    mode: str, first_step_beta_one: bool,
 ) -> Tensor:
     """Check all arguments; return the learning rates as (B, T)."""
     check_mode(mode)
-    lr = check_inputs(keys, values, lr, init)
+    beta = check_inputs(keys, values, beta, init)
     if queries.shape != keys.shape:
         raise FpaError(f"queries {tuple(queries.shape)} must have the shape of keys {tuple(keys.shape)}")
-    return first_step_at_full_rate(lr) if first_step_lr_one else lr
+    return first_step_at_full_rate(beta) if first_step_beta_one else beta
 
 
 def _outputs_from_deltas(
@@ -120,10 +120,10 @@ def _outputs_from_deltas(
 
 
 def _outputs_loop(
-    queries: Tensor, keys: Tensor, values: Tensor, lr: Tensor, init: Tensor | None,
+    queries: Tensor, keys: Tensor, values: Tensor, beta: Tensor, init: Tensor | None,
     *, delta: bool, return_steps: bool,
 ) -> Tensor | tuple[Tensor, RuleSteps]:
-    """Sequential reference: update W with step t, then read y_t = W_t q_t. lr (B, T)."""
+    """Sequential reference: update W with step t, then read y_t = W_t q_t. beta (B, T)."""
     batch, steps, d_key = keys.shape
     weights = init if init is not None else keys.new_zeros(batch, values.shape[-1], d_key)
     outputs, updates = [], []
@@ -132,7 +132,7 @@ def _outputs_loop(
         target = values[:, t]
         if delta:
             target = target - torch.bmm(weights, key.unsqueeze(-1)).squeeze(-1)
-        update = (lr[:, t, None] * target).unsqueeze(-1) * key.unsqueeze(-2)  # (B, d_value, d_key)
+        update = (beta[:, t, None] * target).unsqueeze(-1) * key.unsqueeze(-2)  # (B, d_value, d_key)
         weights = weights + update
         outputs.append(torch.bmm(weights, queries[:, t].unsqueeze(-1)).squeeze(-1))
         if return_steps:

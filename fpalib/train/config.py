@@ -137,9 +137,10 @@ class LoopConfig(Checked):
         })
 
 
-RETIRED_KEYS = ("loop.nan_retries",)
-"""Keys that configs of older versions hold: read without error and ignored (the trainer no
-longer reloads a checkpoint after non-finite losses; it stops)."""
+OLD_KEYS = {"loop.nan_retries": None, "model.first_step_lr_one": "first_step_beta_one"}
+"""Keys that configs of older versions hold -> their new name in the same section, or None:
+read without error and ignored (the trainer no longer reloads a checkpoint after non-finite
+losses; it stops)."""
 
 
 @dataclass
@@ -235,10 +236,12 @@ def from_dict(data: dict[str, Any], base: ExperimentConfig | None = None) -> Exp
     ``ExperimentConfig()``). Unknown keys and ill-typed values raise FpaError naming the key."""
     if not isinstance(data, dict):
         raise FpaError(f"a config must be a JSON object of sections; got {type(data).__name__}")
-    for key in RETIRED_KEYS:
+    for key, new_name in OLD_KEYS.items():
         section, _, name = key.partition(".")
         if isinstance(data.get(section), dict) and name in data[section]:
-            data = {**data, section: {k: v for k, v in data[section].items() if k != name}}
+            fields = dict(data[section])
+            value = fields.pop(name)
+            data = {**data, section: fields if new_name is None else {**fields, new_name: value}}
     _check_keys(_flatten(data))
     parser = _parser(base)
     return _parse(parser, lambda: parser.parse_object(data))

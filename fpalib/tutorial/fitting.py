@@ -56,14 +56,14 @@ def eckart_young_error(image: Tensor, rank: int) -> float:
 class PaintingFit:
     """The result of :func:`fit_painting` (all tensors detached).
 
-    keys (C, T, d_key) normalised, values (C, T, d_value), lr (C, T) in (0, 1), image (C, H, W)
+    keys (C, T, d_key) normalised, values (C, T, d_value), beta (C, T) in (0, 1), image (C, H, W)
     = W_T; errors: relative error after each optimisation step (the last one is ``error``).
     """
 
     rule: str
     keys: Tensor
     values: Tensor
-    lr: Tensor
+    beta: Tensor
     image: Tensor
     errors: list[float] = field(default_factory=list)
 
@@ -74,7 +74,7 @@ class PaintingFit:
 
     def steps(self) -> RuleSteps:
         """Every painting step, as (1, T, C, H, W) updates and cumulative images (for fpalib.viz)."""
-        _, rule_steps = get_rule(self.rule)(self.keys, self.values, self.lr, return_steps=True)
+        _, rule_steps = get_rule(self.rule)(self.keys, self.values, self.beta, return_steps=True)
         return RuleSteps(rule_steps.updates.transpose(0, 1)[None], rule_steps.cumulative.transpose(0, 1)[None])
 
 
@@ -121,22 +121,22 @@ def fit_painting(
 
     raw_keys = initial(channels, steps, width, scale=1.0)
     values = initial(channels, steps, height, scale=0.1)
-    raw_lr = initial(channels, steps, scale=0.0)  # sigmoid(0) = 0.5 at the start
-    optimiser = torch.optim.Adam([raw_keys, values, raw_lr], lr=learning_rate)
+    raw_beta = initial(channels, steps, scale=0.0)  # sigmoid(0) = 0.5 at the start
+    optimiser = torch.optim.Adam([raw_keys, values, raw_beta], lr=learning_rate)
     target_norm = target.norm().clamp_min(1e-12)
     errors = []
     for _ in range(iterations):
         optimiser.zero_grad()
-        image = rule_fn(normalise_keys(raw_keys, key_norm), values, torch.sigmoid(raw_lr))
+        image = rule_fn(normalise_keys(raw_keys, key_norm), values, torch.sigmoid(raw_beta))
         loss = (image - target).square().sum()
         loss.backward()
         optimiser.step()
         errors.append(float(loss.detach().sqrt() / target_norm))
     with torch.no_grad():
-        keys, lr = normalise_keys(raw_keys, key_norm), torch.sigmoid(raw_lr)
-        image = rule_fn(keys, values, lr)
+        keys, beta = normalise_keys(raw_keys, key_norm), torch.sigmoid(raw_beta)
+        image = rule_fn(keys, values, beta)
     errors.append(relative_error(image, target))
-    return PaintingFit(rule, keys.detach(), values.detach(), lr.detach(), image.detach(), errors)
+    return PaintingFit(rule, keys.detach(), values.detach(), beta.detach(), image.detach(), errors)
 
 
 def _check_image(image: Tensor) -> None:
