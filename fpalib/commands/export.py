@@ -15,8 +15,8 @@ from pathlib import Path
 
 from fpalib.errors import FpaError
 from fpalib.pretrained import PRETRAINED_DIR
-from fpalib.train.export import export_pretrained
 from fpalib.train.checkpoint import checkpoint_config, load_checkpoint
+from fpalib.train.export import export_pretrained
 from fpalib.train.presets import PRESETS
 
 HELP = "export a run's EMA generator (float16) with a model card into data/pretrained"

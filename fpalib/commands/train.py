@@ -27,8 +27,8 @@ from pathlib import Path
 
 from fpalib.metrics.evaluate import make_evaluate_fn
 from fpalib.train.config import ExperimentConfig, config_help, load_config_file, parse_config_args
-from fpalib.train.refine import refinement_config
 from fpalib.train.presets import PRESETS, get_preset
+from fpalib.train.refine import refinement_config
 from fpalib.train.trainer import Trainer
 
 HELP = "train a generator (resumes the run folder's checkpoint unless --new)"

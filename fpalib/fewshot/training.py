@@ -19,7 +19,11 @@ from tqdm.auto import tqdm
 
 from fpalib.errors import FpaError
 from fpalib.fewshot.episodes import (
-    EpisodeConfig, EpisodeSampler, hide_support_labels, load_labelled_images, split_classes,
+    EpisodeConfig,
+    EpisodeSampler,
+    hide_support_labels,
+    load_labelled_images,
+    split_classes,
 )
 from fpalib.models.deltanet import FewShotDeltaNet, FewShotModelConfig
 from fpalib.train.checkpoint import torch_save_atomically

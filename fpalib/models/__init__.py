@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..errors import FpaError
-from .lightgan import LightGANConfig, LightGANGenerator
-from .painter import FastWeightPainter, PainterConfig, PaintingSteps, count_parameters
-from .refined import FPAWithUNet, RefinedConfig, ema_part, with_ema_part
-from .unet import UNet, UNetConfig
+from fpalib.errors import FpaError
+from fpalib.models.lightgan import LightGANConfig, LightGANGenerator
+from fpalib.models.painter import FastWeightPainter, PainterConfig, PaintingSteps, count_parameters
+from fpalib.models.refined import FPAWithUNet, RefinedConfig, ema_part, with_ema_part
+from fpalib.models.unet import UNet, UNetConfig
 
 GENERATORS = {
     "fpa": (PainterConfig, FastWeightPainter),

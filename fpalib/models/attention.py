@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .blocks import ChannelNorm
+from fpalib.models.blocks import ChannelNorm
 
 
 class HybridSelfAttention(nn.Module):

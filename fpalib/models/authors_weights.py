@@ -22,7 +22,7 @@ import re
 
 from torch import Tensor
 
-from ..errors import FpaError
+from fpalib.errors import FpaError
 
 _PAINTER_RENAMES = [
     (r"^latent_to_init\.", "sequence_processor.latent_to_init."),

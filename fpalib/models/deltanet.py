@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from ..errors import FpaError
-from ..rules import MODES, RuleSteps
-from ..rules.readout import DEPRECATED_READOUTS, READOUTS, get_readout
+from fpalib.errors import FpaError
+from fpalib.rules import MODES, RuleSteps
+from fpalib.rules.readout import DEPRECATED_READOUTS, READOUTS, get_readout
 
 
 @dataclass

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..errors import Checked, FpaError
-from .latents import LatentSampler
+from fpalib.errors import Checked, FpaError
+from fpalib.models.latents import LatentSampler
 
 NORMS = ("batch", "instance", "none")
 UPSAMPLE_MODES = ("nearest", "bilinear")

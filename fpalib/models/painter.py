@@ -28,10 +28,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..errors import Checked, FpaError
-from .latents import LatentSampler
-from ..rules import MODES, RULES, RULES_WITHOUT_RATE, canonical_rule_name, get_rule
-from .input_generator import build_input_generator
+from fpalib.errors import Checked, FpaError
+from fpalib.models.input_generator import build_input_generator
+from fpalib.models.latents import LatentSampler
+from fpalib.rules import MODES, RULES, RULES_WITHOUT_RATE, canonical_rule_name, get_rule
 
 KEY_NORMS = ("softmax", "none")
 INPUT_VERSIONS = ("v1", "v2")

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ..errors import Checked, FpaError
-from .latents import LatentSampler
-from .painter import FastWeightPainter, PainterConfig
-from .unet import UNet, UNetConfig
+from fpalib.errors import Checked, FpaError
+from fpalib.models.latents import LatentSampler
+from fpalib.models.painter import FastWeightPainter, PainterConfig
+from fpalib.models.unet import UNet, UNetConfig
 
 
 @dataclass

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import Checked, FpaError
+from fpalib.errors import Checked, FpaError
 
 MIN_SIZE, MAX_SIZE = 8, 512
 ATANH_LIMIT = 1.0 - 1e-3

@@ -18,11 +18,11 @@ from __future__ import annotations
 import warnings
 from typing import Callable
 
-from ..errors import FpaError
-from .additive import additive_rate_rule, additive_rule, hebbian_rule
-from .common import MODES, RuleSteps
-from .delta import delta_rule
-from .oja import oja_rule, oja_softmax_rule
+from fpalib.errors import FpaError
+from fpalib.rules.additive import additive_rate_rule, additive_rule, hebbian_rule
+from fpalib.rules.common import MODES, RuleSteps
+from fpalib.rules.delta import delta_rule
+from fpalib.rules.oja import oja_rule, oja_softmax_rule
 
 RULES: dict[str, Callable] = {
     "delta": delta_rule,

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import FpaError
-from .common import (
+from fpalib.errors import FpaError
+from fpalib.rules.common import (
     RuleSteps,
     check_inputs,
     check_mode,

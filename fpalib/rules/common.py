@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import FpaError
+from fpalib.errors import FpaError
 
 MODES = ("parallel", "loop")
 

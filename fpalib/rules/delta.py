@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .common import (
+from fpalib.rules.common import (
     RuleSteps,
     check_inputs,
     check_mode,

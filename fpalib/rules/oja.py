@@ -18,8 +18,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .common import RuleSteps, check_inputs, check_mode, checked_rule, first_step_at_full_rate, steps_from_updates
-from .delta import delta_rule_loop, delta_rule_parallel
+from fpalib.rules.common import (
+    RuleSteps,
+    check_inputs,
+    check_mode,
+    checked_rule,
+    first_step_at_full_rate,
+    steps_from_updates,
+)
+from fpalib.rules.delta import delta_rule_loop, delta_rule_parallel
 
 
 @checked_rule

@@ -30,10 +30,17 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..errors import FpaError
-from . import common
-from .common import RuleSteps, check_inputs, check_mode, first_step_at_full_rate, outer_updates, steps_from_updates
-from .delta import _DeltaSolve
+from fpalib.errors import FpaError
+from fpalib.rules import common
+from fpalib.rules.common import (
+    RuleSteps,
+    check_inputs,
+    check_mode,
+    first_step_at_full_rate,
+    outer_updates,
+    steps_from_updates,
+)
+from fpalib.rules.delta import _DeltaSolve
 
 
 @common.checked_rule

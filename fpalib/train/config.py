@@ -39,12 +39,12 @@ from jsonargparse import ArgumentParser
 
 from fpalib.errors import Checked, FpaError
 from fpalib.models import LightGANConfig, PainterConfig, RefinedConfig, UNetConfig
-from fpalib.models.refined import RefineConfig
 from fpalib.models.discriminator import DiscriminatorConfig
+from fpalib.models.refined import RefineConfig
+from fpalib.train.augment import AugmentConfig
 from fpalib.train.ema import EMAConfig
 from fpalib.train.eval_config import EvalConfig
 from fpalib.train.files import write_text_atomically
-from fpalib.train.augment import AugmentConfig
 from fpalib.train.losses import LossConfig
 
 GENERATOR_KINDS = ("fpa", "lightgan", "fpa-unet")
