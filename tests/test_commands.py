@@ -152,3 +152,15 @@ def test_python_dash_m_fpalib_reports_errors_on_one_line(tmp_path):
     assert result.returncode == 2
     missing = tmp_path / "missing"
     assert result.stderr.strip() == f"error: checkpoint {missing} does not exist; give a run folder or a .pt file"
+
+
+def test_train_shortcuts_are_taken_as_typed_and_config_arguments_win(tmp_path):
+    from fpalib.cli import build_parser
+    from fpalib.commands.train import build_config
+
+    args, unparsed = build_parser().parse_known_args(
+        ["train", "--preset", "smoke", "--out", str(tmp_path / "null"), "--data", "#emoji", "--steps", "7",
+         "--loop.steps", "9"])
+    args.config_args = unparsed
+    cfg = build_config(args)
+    assert (cfg.loop.out, cfg.data.path, cfg.loop.steps) == (str(tmp_path / "null"), "#emoji", 9)

@@ -78,6 +78,13 @@ def test_command_line_arguments_take_both_spellings_and_brackets():
     assert cfg.loop.max_minutes is None and cfg.name == "smoke"
 
 
+def test_none_as_older_versions_wrote_it_is_null_for_optional_fields_only():
+    cfg = parse_config_args(["--loop.out", "none", "--eval.real_path=None", "--model.image_width", "none",
+                             "--model.key_norm", "none"], base=get_preset("smoke"))
+    assert (cfg.loop.out, cfg.eval.real_path, cfg.model.image_width) == (None, None, None)
+    assert cfg.model.key_norm == "none"  # a choice named "none", not a missing value
+
+
 def test_unknown_override_key_suggests_close_matches():
     with pytest.raises(FpaError, match=r"unknown config key 'model\.hiden'.*model\.hidden"):
         apply_overrides(get_preset("smoke"), ["model.hiden=3"])
@@ -96,7 +103,8 @@ def test_unknown_override_key_suggests_close_matches():
         ("data.hflip=maybe", "'data.hflip': expected true or false"),
         ("optim.betas=0.5", "'optim.betas': Expected a tuple with 2 elements"),
         ("optim.lr=none", "'optim.lr': expected a number"),
-        ("loop.max_minutes=soon", "'loop.max_minutes': Does not validate against any of the Union subtypes"),
+        ("loop.max_minutes=soon", "'loop.max_minutes': expected a number or null; got soon"),
+        ("model.image_width=wide", "'model.image_width': expected an integer or null; got wide"),
         ("model=3", "'model' is a section"),
         ("loop.steps", "must look like section.field=value"),
     ],

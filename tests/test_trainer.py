@@ -158,7 +158,7 @@ def test_non_finite_losses_stop_the_run_and_it_resumes_from_the_last_good_checkp
     message = str(error.value)
     assert "\n" not in message and message.startswith("training diverged at step 3: g_loss = nan; nothing was saved")
     assert f"{tmp_path / 'checkpoints' / 'latest.pt'} still holds step 2, the last good one" in message
-    assert f"`fpa train --out {tmp_path}` and a lower --optim.lr or --loop.amp false" in message
+    assert message.endswith(f"`fpa train --out {tmp_path}` and a lower --optim.lr")  # on a CPU: no autocast
     assert load_checkpoint(tmp_path)["step"] == 2
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no damaged line

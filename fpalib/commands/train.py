@@ -23,6 +23,7 @@ A run folder with a checkpoint is resumed; ``--new`` moves it aside to
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from fpalib.metrics.evaluate import make_evaluate_fn
@@ -78,10 +79,12 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
         cfg = load_config_file(args.config, base=cfg)
     if args.refine_from is not None:
         cfg = refinement_config(cfg, args.refine_from)
-    shortcuts = {"data.path": args.data, "loop.out": args.out, "loop.steps": args.steps,
-                 "loop.max_minutes": args.max_minutes}
-    given = [f"--{key}={value}" for key, value in shortcuts.items() if value is not None]
-    return parse_config_args(given + args.config_args, base=cfg)
+    if args.data is not None:  # the shortcuts, taken as typed (a folder named "null" stays one)
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=args.data))
+    loop = {"out": args.out, "steps": args.steps, "max_minutes": args.max_minutes}
+    given = {name: value for name, value in loop.items() if value is not None}
+    cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, **given))
+    return parse_config_args(args.config_args, base=cfg)
 
 
 def _run_folder_config(run_dir: Path) -> ExperimentConfig | None:

@@ -5,12 +5,14 @@ of a learning rule:
 
     z (B, d_latent) --InputGenerator--> x_1..T (B, T, d_in)
       --SequenceProcessor (LSTM)--> h_1..T (B, T, d_hidden)
-      --UpdateNet: linear h_t -> [k_t, v_t, beta_t], split per channel-->
-      W_t^i = W_{t-1}^i + sigmoid(beta_t^i) (v_t^i - W_{t-1}^i phi(k_t^i)) outer phi(k_t^i)
+      --UpdateNet: linear h_t -> [k_t, v_t, b_t] (Eq. 8), split per channel, beta_t = sigmoid(b_t)-->
+      W_t^i = W_{t-1}^i + beta_t^i (v_t^i - W_{t-1}^i phi(k_t^i)) outer phi(k_t^i)      (Eq. 9)
       --> image tanh(W_T) (B, c, d_value, d_key)
 
-phi is a softmax over the key dimension. The rule (delta, additive, additive-rate or Oja) comes
-from :mod:`fpalib.rules`; its parallel form and its sequential loop give the same result.
+phi is a softmax over the key dimension. beta_t is the learning rate after the sigmoid (the paper
+writes the raw output as beta_t and the rate as sigma(beta_t); here b_t is the raw output).
+The rule (delta, additive, additive-rate or Oja) comes from :mod:`fpalib.rules`; its parallel
+form and its sequential loop give the same result.
 
 ``variant="authors-additive"`` is the authors' additive baseline (their ``lstm_sum`` model, the
 paper's additive row): v1 input, W_t = W_{t-1} + v_t outer k_t (Sec. 2.1, no rate), no key
@@ -67,7 +69,7 @@ class PainterConfig(Checked):
         key_norm: "softmax" (phi of the paper) or "none".
         first_step_beta_one: True (default) ignores the learning rate at step 1, W_1 = v_1 outer
             phi(k_1), as the authors' code that produced the paper's numbers does; False applies
-            sigmoid(beta_1) as well, as the paper's Eq. 9 is written.
+            beta_1 as well, as the paper's Eq. 9 is written.
         out_tanh: apply tanh to W_T to get the image.
         update_bias: give the UpdateNet's projection a bias, as the authors' code does (their
             ``kvb_net``; the paper's Eq. 8 has none). Off by default (the shipped painters have none).
@@ -211,7 +213,7 @@ class UpdateNet(nn.Module):
     """Hidden states -> keys, values, learning rates per channel -> learning rule -> W_T.
 
     One linear map (paper Eq. 8; bias-free unless ``update_bias``) h_t (d_hidden) ->
-    [k_t (c*d_key), v_t (c*d_value), beta_t (c)], each split into c per-channel parts; a rule
+    [k_t (c*d_key), v_t (c*d_value), b_t (c)], each split into c per-channel parts; a rule
     without a rate (``additive``) gets no beta rows. With ``init="authors"`` its weights (and
     bias) are uniform in +-1/sqrt(c*(d_key+d_value+1)); for square images this is the authors'
     1/sqrt(c*(2*size+1)). Channels are folded into the batch: keys (B*c, T, d_key) normalised
@@ -245,7 +247,7 @@ class UpdateNet(nn.Module):
         """h (B, T, d_hidden) -> keys (B*c, T, d_key), values (B*c, T, d_value), beta (B*c, T) or None."""
         batch, steps, _ = hidden.shape
         c, d_key, d_value = self.channels, self.d_key, self.d_value
-        keys, values, beta = self.projection(hidden).split([c * d_key, c * d_value, c * self.rate_dim], dim=-1)
+        keys, values, b = self.projection(hidden).split([c * d_key, c * d_value, c * self.rate_dim], dim=-1)  # Eq. 8
 
         def fold(x: Tensor, dim: int) -> Tensor:  # (B, T, c*dim) -> (B*c, T, dim)
             return x.reshape(batch, steps, c, dim).transpose(1, 2).reshape(batch * c, steps, dim)
@@ -255,7 +257,7 @@ class UpdateNet(nn.Module):
             keys = torch.softmax(keys, dim=-1)
         if not self.rate_dim:
             return keys, fold(values, d_value), None
-        return keys, fold(values, d_value), torch.sigmoid(fold(beta, 1).squeeze(-1))  # beta_t, Eq. 5
+        return keys, fold(values, d_value), torch.sigmoid(fold(b, 1).squeeze(-1))  # beta_t = sigma(b_t), Eq. 9
 
     def forward(
         self, hidden: Tensor, return_steps: bool = False

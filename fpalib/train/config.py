@@ -26,6 +26,7 @@ import argparse
 import copy
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import re
@@ -274,6 +275,13 @@ def _parse(parser: ArgumentParser, parse: Callable[[], Any]) -> ExperimentConfig
         names = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
         message = re.sub(r"Expected a <class '(\w+)'>", lambda m: f"expected {names.get(m[1], m[1])}",
                          " ".join(str(error).split()))
+        if "Union subtypes" in message:  # an optional field: "expected a number or null"
+            kinds = " or ".join(dict.fromkeys(re.findall(r"- (expected [A-Za-z ]+?)(?= - | Given|$)", message)))
+            key = re.search(r'Parser key "([^"]+)"', message)
+            got = re.search(r"Given value: (.*)$", message)
+            kinds = kinds.replace("expected NoneType", "null").replace(" or expected ", " or ")
+            message = (f'Parser key "{key[1] if key else "?"}": {kinds}'
+                       f"{'; got ' + got[1] if got else ''}")
         raise FpaError(re.sub(r'Parser key "([^"]+)":', r"config key '\1':", message)) from None
     for key, value in _flatten(namespace.as_dict()).items():
         for number in value if isinstance(value, (list, tuple)) else [value]:
@@ -285,23 +293,43 @@ def _parse(parser: ArgumentParser, parse: Callable[[], Any]) -> ExperimentConfig
 
 def _bracket_lists(args: list[str]) -> list[str]:
     """Comma-separated values of tuple fields (``--optim.betas 0.5,0.9``, ``--eval.metrics ''``)
-    in the brackets jsonargparse reads (``[0.5,0.9]``, ``[]``)."""
+    in the brackets jsonargparse reads (``[0.5,0.9]``, ``[]``), and ``none`` for an optional
+    field (``--loop.out none``, the spelling of older versions) as ``null``."""
     tuples = {f"--{key}" for key, value in _flatten(to_dict(ExperimentConfig())).items() if isinstance(value, list)}
-    bracketed = []
+    optional = {f"--{key}" for key in _optional_keys()}
+
+    def rewritten(option: str, value: str) -> str:
+        if option in optional and value.lower() == "none":
+            return "null"
+        return f"[{value}]" if option in tuples and not value.startswith("[") else value
+
+    result = []
     for index, arg in enumerate(args):
         option, separator, value = arg.partition("=")
-        if separator and option in tuples and not value.startswith("["):
-            arg = f"{option}=[{value}]"
-        elif index and args[index - 1] in tuples and not arg.startswith("["):
-            arg = f"[{arg}]"
-        bracketed.append(arg)
-    return bracketed
+        if arg.startswith("--"):
+            result.append(f"{option}={rewritten(option, value)}" if separator else arg)
+        else:  # the value of the option before it
+            result.append(rewritten(args[index - 1] if index else "", arg))
+    return result
+
+
+@functools.cache
+def _optional_keys(section: type | None = None, prefix: str = "") -> frozenset[str]:
+    """The dotted keys whose type admits None (``str | None``, ``float | None``, ...)."""
+    keys = set()
+    for name, hint in typing.get_type_hints(section or ExperimentConfig).items():
+        if dataclasses.is_dataclass(hint):
+            keys |= _optional_keys(hint, f"{prefix}{name}.")
+        elif type(None) in typing.get_args(hint):
+            keys.add(f"{prefix}{name}")
+    return frozenset(keys)
 
 
 def config_help() -> str:
     """Every config field with its type, default and the description from its dataclass docstring."""
     lines = _parser(None).format_help().splitlines()
-    return "\n".join(line for line in lines if "Path to a configuration file" not in line)  # sections: no files
+    text = "\n".join(line for line in lines if "Path to a configuration file" not in line)  # sections: no files
+    return re.sub(r":\w+:`~?([^`]+)`", r"\1", text)  # Sphinx roles (:class:`X`) as plain names
 
 
 def config_keys(cfg: ExperimentConfig | None = None) -> list[str]:

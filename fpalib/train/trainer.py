@@ -16,7 +16,8 @@ Behaviour:
   that follow equal those of an uninterrupted run (exactly so in one process with
   ``data.num_workers = 0``). Only ``loop.*``, ``name``, ``data.path``, ``data.num_workers``,
   ``optim.lr``, ``refine.*`` and ``eval.*`` may change between the two (see
-  :data:`RESUMABLE_CHANGES`); any other difference is an FpaError. ``new=True`` renames an existing run folder to ``<run>-old-<date>-<time>`` and starts over.
+  :data:`RESUMABLE_CHANGES`); any other difference is an FpaError.
+  ``new=True`` renames an existing run folder to ``<run>-old-<date>-<time>`` and starts over.
 - A fresh run writes a step-0 checkpoint first, so there is always one to return to.
 - One process per run folder: the trainer holds its lock (:mod:`fpalib.train.run_folder`) from
   construction to the end of :meth:`Trainer.train`; a second one gets an FpaError.
@@ -156,20 +157,21 @@ class Trainer:
                 while stopped is None and self.step < loop.steps:
                     # D update on grad_accum real batches and G's fakes, then G update through the frozen D
                     with_penalty = self.cfg.loss.applies_gradient_penalty(self.step)
-                    losses = gan.update_discriminator(self._next_batch, with_penalty)
-                    losses["g_loss"] = gan.update_generator()
-                    self.scaler.update()
+                    step_losses = gan.update_discriminator(self._next_batch, with_penalty)  # tensors
+                    step_losses["g_loss"] = gan.update_generator()
+                    self.scaler.update()  # the loss scale of float16 autocast (a no-op otherwise)
                     self.step += 1
                     self.ema.update(ema_part(self.generator), self.step)
                     # losses and stop flags averaged over processes in one all-reduce: every process decides alike
                     flags = {"over_budget": self._over_budget(), "interrupted": interrupted.is_set()}
-                    means = mean_over_processes({**losses, **flags}, self.runtime)
-                    losses = {name: means[name] for name in LOSS_NAMES}
+                    means = mean_over_processes({**step_losses, **flags}, self.runtime)
+                    losses = {name: means[name] for name in LOSS_NAMES}  # floats
                     if means["over_budget"] > 0:
                         stopped = "time budget"
                     elif means["interrupted"] > 0:
                         stopped = "interrupted"
                     ending = stopped is not None or self.step >= loop.steps
+                    # weights are checked only before a checkpoint (costly); losses after every step
                     self._stop_if_diverged(losses, check_weights=self._checkpoint_due(ending))
                     window.add(losses, with_penalty)
                     bar.update(1)
@@ -218,7 +220,8 @@ class Trainer:
             raise FpaError(
                 f"training diverged at step {self.step}: {', '.join(bad)}; nothing was saved, so "
                 f"{checkpoint_path(self.run_dir)} still holds step {self._saved_step}, the last good one: continue "
-                f"from it with `fpa train --out {self.run_dir}` and a lower --optim.lr or --loop.amp false"
+                f"from it with `fpa train --out {self.run_dir}` and a lower --optim.lr"
+                + (" or --loop.amp false" if self._amp_dtype() else "")
             )
 
     def _log_sample_evaluate_save(self, window: LossWindow, bar: tqdm) -> None:
@@ -235,13 +238,13 @@ class Trainer:
             bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}", img_s=f"{images_per_s:.0f}")
         if loop.sample_every and step % loop.sample_every == 0:
             self._write_samples()
-        improved = self._evaluates() and self._evaluate()
+        improved = self._evaluation_due() and self._evaluate()
         if (loop.checkpoint_every and step % loop.checkpoint_every == 0) or improved:
             self._save(LATEST)
         if improved:
             self._save(BEST)
 
-    def _evaluates(self) -> bool:
+    def _evaluation_due(self) -> bool:
         """Whether evaluate_fn runs after step ``self.step``."""
         every = self.cfg.loop.eval_every
         return bool(every) and self.evaluate_fn is not None and self.step % every == 0
@@ -264,7 +267,7 @@ class Trainer:
         """Whether a checkpoint may be written after step ``self.step`` (ending: the loop stops now);
         the same answer in every process, unlike rank 0's evaluation result."""
         every = self.cfg.loop.checkpoint_every
-        return ending or self._evaluates() or (bool(every) and self.step % every == 0)
+        return ending or self._evaluation_due() or (bool(every) and self.step % every == 0)
 
     # ------------------------------------------------------------------ helpers
     def _next_batch(self) -> Tensor:
