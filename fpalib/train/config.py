@@ -139,9 +139,9 @@ class LoopConfig(Checked):
 
 
 OLD_KEYS = {"loop.nan_retries": None, "model.first_step_lr_one": "first_step_beta_one"}
-"""Keys that configs of older versions hold -> their new name in the same section, or None:
-read without error and ignored (the trainer no longer reloads a checkpoint after non-finite
-losses; it stops)."""
+"""Keys that configs of older versions hold -> their new name in the same section, or None for
+a key that is read without error and ignored (``loop.nan_retries``: the trainer no longer
+reloads a checkpoint after non-finite losses; it stops)."""
 
 
 @dataclass
@@ -191,7 +191,7 @@ class ExperimentConfig(Checked):
         discriminator agree on image size and channels."""
         if self.generator not in GENERATOR_KINDS:
             raise FpaError(f"unknown generator {self.generator!r}; choose one of {', '.join(GENERATOR_KINDS)}")
-        self.generator_config  # an "fpa-unet" RefinedConfig checks that painter and U-Net agree
+        _ = self.generator_config  # building an "fpa-unet" RefinedConfig checks that painter and U-Net agree
         if self.generator != "lightgan" and self.model.image_width not in (None, self.model.image_size):
             raise FpaError("GAN training needs square images; set model.image_width to null")
         sized = [(self.generator_section, getattr(self, self.generator_section)), ("disc", self.disc)]
