@@ -97,7 +97,7 @@ def test_unknown_override_key_suggests_close_matches():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("model.hidden=abc", "'model.hidden': expected an integer. Got value: abc"),
+        ("model.hidden=abc", "'model.hidden': expected an integer; got abc"),
         ("model.hidden=2.5", "'model.hidden': expected an integer"),
         ("loop.steps=4.5e5", "'loop.steps': expected an integer"),  # jsonargparse reads no exponent for an int
         ("data.hflip=maybe", "'data.hflip': expected true or false"),
@@ -138,7 +138,7 @@ def test_partial_dict_keeps_the_base_values():
 def test_dicts_take_json_types_for_tuples_optionals_and_numbers():
     cfg = from_dict({"unet": {"multipliers": [1, 2]}, "optim": {"lr": 1}, "model": {"image_width": None}})
     assert (cfg.unet.multipliers, cfg.optim.lr, cfg.model.image_width) == ((1, 2), 1, None)
-    with pytest.raises(FpaError, match="'optim.batch_size': expected an integer. Got value: True"):
+    with pytest.raises(FpaError, match="'optim.batch_size': expected an integer; got True"):
         from_dict({"optim": {"batch_size": True}})
 
 

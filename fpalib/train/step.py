@@ -71,12 +71,11 @@ class GanStep:
 
         next_batch() returns real images (B, C, H, W) on the device. Returns the losses of this
         step, a detached (4,) tensor in the order of :data:`LOSS_NAMES` (gp is 0 at steps
-        without penalty), each the mean over micro-batches. The trainer makes the same three
-        calls in its loop.
+        without penalty), each the mean over micro-batches.
         """
         losses = self.update_discriminator(next_batch, self.loss.applies_gradient_penalty(step))
         losses["g_loss"] = self.update_generator()
-        self.scaler.update()
+        self.scaler.update()  # the loss scale of float16 autocast (a no-op otherwise)
         return torch.stack([losses[name] for name in LOSS_NAMES])
 
     def update_discriminator(self, next_batch: Callable[[], Tensor], with_penalty: bool) -> dict[str, Tensor]:

@@ -157,9 +157,7 @@ class Trainer:
                 while stopped is None and self.step < loop.steps:
                     # D update on grad_accum real batches and G's fakes, then G update through the frozen D
                     with_penalty = self.cfg.loss.applies_gradient_penalty(self.step)
-                    step_losses = gan.update_discriminator(self._next_batch, with_penalty)  # tensors
-                    step_losses["g_loss"] = gan.update_generator()
-                    self.scaler.update()  # the loss scale of float16 autocast (a no-op otherwise)
+                    step_losses = dict(zip(LOSS_NAMES, gan.run(self._next_batch, self.step), strict=True))
                     self.step += 1
                     self.ema.update(ema_part(self.generator), self.step)
                     # losses and stop flags averaged over processes in one all-reduce: every process decides alike
