@@ -30,7 +30,7 @@ from typing import Any
 from fpalib.errors import FpaError
 from fpalib.metrics.evaluate import score_checkpoint
 from fpalib.train.config import ExperimentConfig, apply_overrides
-from fpalib.train.files import write_text_atomically
+from fpalib.train.run_folder import write_atomically
 from fpalib.train.trainer import Trainer
 
 VARIANTS: dict[str, list[str]] = {
@@ -95,10 +95,10 @@ def run_ablation(
             record = {"variant": variant, "seed": seed, "step": int(summary["step"]),
                       "cpu_minutes": cpu_minutes, "wall_minutes": summary["elapsed_s"] / 60,
                       **{name: float(scores[name]) for name in METRICS}}
-            write_text_atomically(Path(cfg.loop.out) / SCORE_FILE, json.dumps(record, indent=1))
+            write_atomically(Path(cfg.loop.out) / SCORE_FILE, json.dumps(record, indent=1))
     records = gather_records(out, variants)
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(out / RESULTS_FILE, json.dumps(records, indent=1))
+    write_atomically(out / RESULTS_FILE, json.dumps(records, indent=1))
     return records
 
 

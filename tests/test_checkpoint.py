@@ -16,8 +16,7 @@ from fpalib.train.checkpoint import (
 from fpalib.train.config import apply_overrides, to_dict
 from fpalib.train.ema import EMA
 from fpalib.train.presets import get_preset
-from fpalib.train.sampler import ResumableBatchSampler
-from fpalib.train.seeding import capture_rng_state, derived_seed, restore_rng_state
+from fpalib.train.seeding import ResumableBatchSampler, capture_rng_state, derived_seed, restore_rng_state
 
 
 def generator_checkpoint(generator_kind="fpa"):

@@ -86,7 +86,7 @@ def test_a_damaged_last_line_from_a_crash_is_dropped_on_resume_with_a_warning(da
 
 
 def test_fpa_evaluate_drops_a_damaged_last_line_instead_of_appending_onto_it(damaged_log):
-    from fpalib.train.files import append_line  # imported here: the other tests also run on older versions
+    from fpalib.train.run_folder import append_line  # imported here: the other tests also run on older versions
 
     path, records = damaged_log
     with pytest.warns(UserWarning, match="dropped a damaged last line"):

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
+from test_data_safety import file_size_limit
+from test_fewshot import write_class_folder
 
 import fpalib.train.checkpoint as checkpoint_module
 from fpalib import cli
@@ -15,8 +17,6 @@ from fpalib.train.checkpoint import load_checkpoint
 from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset
 from fpalib.train.trainer import Trainer
-from test_data_safety import file_size_limit
-from test_fewshot import write_class_folder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -21,7 +21,7 @@ from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
 from fpalib.metrics.evaluate import evaluate_checkpoint, format_results
 from fpalib.train.checkpoint import CHECKPOINT_DIR, load_checkpoint
-from fpalib.train.files import append_line, write_error
+from fpalib.train.run_folder import append_line, write_error
 from fpalib.train.run_log import METRICS_FILE
 from fpalib.train.runtime import resolve_device
 

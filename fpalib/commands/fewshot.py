@@ -21,18 +21,10 @@ from pathlib import Path
 import torch
 
 from fpalib.errors import FpaError
-from fpalib.fewshot import (
-    CHECKPOINT_FILE,
-    EpisodeConfig,
-    FewShotTask,
-    FewShotTrainConfig,
-    train_fewshot,
-)
-from fpalib.models.deltanet import FewShotDeltaNet, FewShotModelConfig
+from fpalib.fewshot import EpisodeConfig, FewShotTrainConfig, run_fewshot
+from fpalib.models.deltanet import FewShotModelConfig
 from fpalib.rules import MODES
 from fpalib.rules.readout import DEPRECATED_READOUTS, READOUTS
-from fpalib.train.run_folder import RunLock
-from fpalib.train.runtime import resolve_device
 from fpalib.viz import fast_weights_episode_figure
 
 HELP = "train a DeltaNet few-shot classifier on emoji episodes; print held-out accuracy; draw Figure 1"
@@ -85,8 +77,6 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise FpaError(f"--threads must be at least 1; got {args.threads}")
     torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    torch.manual_seed(args.seed)
     rule = DEPRECATED_READOUTS.get(args.rule, args.rule)
     episodes = EpisodeConfig(n_way=args.n_way, k_shot=args.k_shot, image_size=args.image_size,
                              class_column=args.class_column)
@@ -94,26 +84,16 @@ def run(args: argparse.Namespace) -> int:
                                          layers=args.layers, heads=args.heads, rule=rule, mode=args.mode)
     train_cfg = FewShotTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                                    max_minutes=args.max_minutes, eval_episodes=args.eval_episodes, seed=args.seed)
-    train_cfg.validate()
     out = args.out or Path("runs") / f"fewshot-{rule}"
-    lock = RunLock(out).acquire()  # one writer per run folder (released on return, or when an error drops it)
-    if args.fresh and (out / CHECKPOINT_FILE).is_file():
-        (out / CHECKPOINT_FILE).unlink()
     started = time.perf_counter()
-    task = FewShotTask(args.data, episodes)
-    model = FewShotDeltaNet(model_cfg).to(device)
-    print(f"{len(task.split.train)} training and {len(task.split.held_out)} held-out classes "
-          f"({len(task.split.too_small)} with fewer than {args.k_shot + 1} images left out); "
-          f"{sum(p.numel() for p in model.parameters()):,} parameters")
-    result = train_fewshot(model, task, train_cfg, out)
+    model, task, result = run_fewshot(args.data, out, episodes, model_cfg, train_cfg, fresh=args.fresh,
+                                      device=args.device)
     print(f"held-out accuracy {result.held_out_accuracy:.3f} on {result.eval_episodes} episodes "
           f"(chance {result.chance:.3f}, {result.held_out_accuracy / result.chance:.2f}x) after {result.step} steps, "
           f"{result.minutes:.1f} min of training ({(time.perf_counter() - started) / 60:.1f} min in this call); "
           f"run folder {out}")
     if args.figure is not None:
-        figure = fast_weights_episode_figure(model, task.held_out, picks, seed=args.seed)
         args.figure.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(args.figure, dpi=100)
+        fast_weights_episode_figure(model, task.held_out, picks, seed=args.seed).savefig(args.figure, dpi=100)
         print(f"wrote {args.figure}")
-    lock.release()
     return 0

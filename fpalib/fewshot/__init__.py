@@ -24,6 +24,7 @@ from fpalib.fewshot.training import (
     evaluate,
     load_fewshot_checkpoint,
     load_fewshot_model,
+    run_fewshot,
     train_fewshot,
 )
 
@@ -31,5 +32,5 @@ __all__ = [
     "CHECKPOINT_FILE", "CHECKPOINT_KIND", "ClassSplit", "EpisodeBatch", "EpisodeConfig", "EpisodeSampler",
     "FewShotResult", "FewShotTask", "FewShotTrainConfig", "LabelledImages", "evaluate",
     "hide_support_labels", "load_fewshot_checkpoint", "load_fewshot_model",
-    "load_labelled_images", "split_classes", "train_fewshot",
+    "load_labelled_images", "run_fewshot", "split_classes", "train_fewshot",
 ]

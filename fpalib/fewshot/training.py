@@ -27,8 +27,9 @@ from fpalib.fewshot.episodes import (
 )
 from fpalib.models.deltanet import FewShotDeltaNet, FewShotModelConfig
 from fpalib.train.checkpoint import torch_save_atomically
-from fpalib.train.run_folder import refuse_other_run_kind
+from fpalib.train.run_folder import RunLock, refuse_other_run_kind
 from fpalib.train.run_log import METRICS_FILE, MetricsLog
+from fpalib.train.runtime import resolve_device
 
 CHECKPOINT_FILE = "fewshot.pt"
 CHECKPOINT_KIND = "fpa-fewshot"
@@ -185,6 +186,30 @@ def train_fewshot(model: FewShotDeltaNet, task: FewShotTask, cfg: FewShotTrainCo
                 })
     bar.close()
     return result
+
+
+def run_fewshot(data: str | Path, out: str | Path, episodes: EpisodeConfig, model_cfg: FewShotModelConfig,
+                cfg: FewShotTrainConfig, *, fresh: bool = False, device: str | torch.device | None = None,
+                progress: bool = True) -> tuple[FewShotDeltaNet, FewShotTask, FewShotResult]:
+    """``fpa fewshot``: train a model seeded with ``cfg.seed`` in run folder ``out``, holding its lock.
+
+    Resumes (or returns) the folder's run like :func:`train_fewshot`; ``fresh`` deletes its
+    checkpoint first. Returns the trained model, the task and the held-out result.
+    """
+    cfg.validate()
+    out = Path(out)
+    with RunLock(out):
+        if fresh:
+            (out / CHECKPOINT_FILE).unlink(missing_ok=True)
+        torch.manual_seed(cfg.seed)
+        task = FewShotTask(data, episodes)
+        model = FewShotDeltaNet(model_cfg).to(resolve_device(device))
+        if progress:
+            tqdm.write(f"{len(task.split.train)} training and {len(task.split.held_out)} held-out classes "
+                       f"({len(task.split.too_small)} with fewer than {episodes.k_shot + 1} images left out); "
+                       f"{sum(p.numel() for p in model.parameters()):,} parameters")
+        result = train_fewshot(model, task, cfg, out, progress=progress)
+    return model, task, result
 
 
 def load_fewshot_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:

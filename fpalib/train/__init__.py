@@ -6,11 +6,9 @@
   :mod:`fpalib.train.refine` starts an FPA/U-Net run from a painter checkpoint,
   :mod:`fpalib.train.export` turns a run into a shipped checkpoint (:mod:`fpalib.pretrained`).
 - :mod:`fpalib.train.trainer`: the loop (:class:`Trainer`), with :mod:`~fpalib.train.step`
-  (one GAN step), :mod:`~fpalib.train.run_log`, :mod:`~fpalib.train.sampler`,
-  :mod:`~fpalib.train.seeding` and :mod:`~fpalib.train.runtime` (device, DDP).
-- :mod:`fpalib.train.files` (atomic writes, all-or-nothing appends),
-  :mod:`fpalib.train.run_folder` (one writer per run folder) and
-  :mod:`fpalib.train.interrupts` (Ctrl-C and SIGTERM stop after the current step).
+  (one GAN step), :mod:`~fpalib.train.run_log` (metrics.jsonl), :mod:`~fpalib.train.seeding`
+  (random state, data order), :mod:`~fpalib.train.runtime` (device, DDP, Ctrl-C and SIGTERM) and
+  :mod:`~fpalib.train.run_folder` (atomic writes, all-or-nothing appends, one writer per folder).
 - :mod:`fpalib.train.losses` and :mod:`fpalib.train.ema`: GAN losses, weight averaging.
 """
 

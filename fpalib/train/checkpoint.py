@@ -31,7 +31,7 @@ from fpalib.models import build_generator, ema_part, with_ema_part
 from fpalib.pretrained import PRETRAINED_KIND, shipped_dir
 from fpalib.train.config import ExperimentConfig, from_dict
 from fpalib.train.ema import EMA
-from fpalib.train.files import write_atomically, write_error
+from fpalib.train.run_folder import write_atomically, write_error
 
 CHECKPOINT_KIND = "fpa-gan"
 CHECKPOINT_DIR = "checkpoints"
@@ -53,7 +53,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def torch_save_atomically(path: str | Path, state: dict[str, Any], what: str = "checkpoint") -> None:
-    """``torch.save(state, path)``, atomically (:func:`fpalib.train.files.write_atomically`).
+    """``torch.save(state, path)``, atomically (:func:`fpalib.train.run_folder.write_atomically`).
 
     A crash at any moment leaves either the previous file or the new one, never a partial
     file. A failed write (full disk, read-only folder ...) raises FpaError, which says
@@ -64,7 +64,7 @@ def torch_save_atomically(path: str | Path, state: dict[str, Any], what: str = "
     buffer = io.BytesIO()  # serialised first: torch reports a failed file write as an opaque RuntimeError
     torch.save(state, buffer)
     try:
-        write_atomically(path, lambda file: file.write(buffer.getbuffer()))
+        write_atomically(path, buffer.getvalue())
     except OSError as error:
         kept = f"the previous {what} there is intact" if existed else f"no {what} was written"
         raise write_error(error, f"the {what} {path}", f"{kept}; free space or fix the folder's permissions and "

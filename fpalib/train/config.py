@@ -45,8 +45,8 @@ from fpalib.models.refined import RefineConfig
 from fpalib.train.augment import AugmentConfig
 from fpalib.train.ema import EMAConfig
 from fpalib.train.eval_config import EvalConfig
-from fpalib.train.files import write_text_atomically
 from fpalib.train.losses import LossConfig
+from fpalib.train.run_folder import write_atomically
 
 GENERATOR_KINDS = ("fpa", "lightgan", "fpa-unet")
 _TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string", "NoneType": "null"}
@@ -400,4 +400,4 @@ def load_config_file(path: str | Path, base: ExperimentConfig | None = None) -> 
 
 def save_config_file(cfg: ExperimentConfig, path: str | Path) -> None:
     """Write the config as indented JSON (readable by :func:`load_config_file`), atomically."""
-    write_text_atomically(path, json.dumps(to_dict(cfg), indent=2) + "\n")
+    write_atomically(path, json.dumps(to_dict(cfg), indent=2) + "\n")

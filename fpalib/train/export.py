@@ -15,7 +15,7 @@ import fpalib
 from fpalib.errors import FpaError
 from fpalib.pretrained import PRETRAINED_KIND, build_card, render_card
 from fpalib.train.checkpoint import load_checkpoint, resolve_checkpoint, torch_save_atomically
-from fpalib.train.files import copy_atomically, write_error, write_text_atomically
+from fpalib.train.run_folder import write_atomically, write_error
 from fpalib.train.run_log import METRICS_FILE, read_metrics
 
 
@@ -44,10 +44,10 @@ def export_pretrained(
                                  "generator": weights, "card": card, "fpalib_version": fpalib.__version__},
                           what="export")
     try:
-        write_text_atomically(out_dir / f"{name}.md", render_card(card))
+        write_atomically(out_dir / f"{name}.md", render_card(card))
         log = run_dir / METRICS_FILE
         if log.is_file():
-            copy_atomically(log, out_dir / f"{name}.metrics.jsonl")
+            write_atomically(out_dir / f"{name}.metrics.jsonl", log.read_bytes())
     except OSError as error:
         raise write_error(error, f"the model card of {path}", "the weights were written; free space and run "
                           "the export again") from None

@@ -1,15 +1,16 @@
-"""Owning a run folder: one writer at a time, ``--new`` moving it aside, stale files removed.
+"""The run folder on disk: writes that never leave a damaged file, and one writer at a time.
 
-:class:`RunLock` is an exclusive ``fcntl.flock`` on ``<run>/.lock``.
-
-The trainer (and ``fpa fewshot``) takes the lock before it decides whether to resume and holds
-it until training ends; a second process on the same folder gets an FpaError naming the process that holds it
-(its pid and command line, which the holder writes into the lock file). The operating system
-releases the lock when the holder exits, however it exits (``kill -9`` included), so a stale
-lock file never blocks a later run. Where ``fcntl`` does not exist (Windows) the lock is a no-op.
-:func:`claim_run_folder` takes the lock (after moving an old run aside for ``--new``) and removes
-the temporary files of checkpoint or log writes that a killed process left behind.
-:func:`refuse_other_run_kind` keeps one kind of run from replacing another's ``metrics.jsonl``.
+- :func:`write_atomically`: the bytes go to a temporary file ``.<name>.<random>.tmp`` beside the
+  target, are fsync'ed and renamed onto it (``os.replace``); a crash, a full disk or a file-size
+  limit leaves the old file or the new one, never a mix.
+- :func:`append_line`: one log line, all or nothing; a damaged last line (a crash) is dropped first.
+- :class:`RunLock`: an exclusive ``fcntl.flock`` on ``<run>/.lock``, held by the trainer (and
+  ``fpa fewshot``) until training ends; a second process gets an FpaError naming the holder (pid
+  and command line, written into the lock file). The OS releases it however the holder exits
+  (``kill -9`` included); where ``fcntl`` does not exist (Windows) it is a no-op.
+- :func:`claim_run_folder` takes the lock (moving an old run aside for ``--new``) and removes the
+  temporary files a killed writer left; :func:`refuse_other_run_kind` keeps one kind of run from
+  replacing another's ``metrics.jsonl``.
 """
 
 from __future__ import annotations
@@ -17,21 +18,105 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from fpalib.errors import FpaError
-from fpalib.train.files import remove_stale_temporaries, write_error
 
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None
 
+TEMPORARY_SUFFIX = ".tmp"
 LOCK_FILE = ".lock"
 RUN_KINDS = {"GAN training": ("checkpoints", "config.json"), "few-shot": ("fewshot.pt",)}
 """The files that mark a folder as a run of each kind (``fpa train``, ``fpa fewshot``)."""
+
+
+def write_atomically(path: str | Path, data: bytes | str) -> None:
+    """Write ``data`` (a str as UTF-8) to a temporary file beside ``path``, then rename it onto ``path``.
+
+    Creates the folder; keeps the permissions of the file it replaces (a new one: 0o666 less the
+    umask). On any exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            os.chmod(temporary, _mode_for(path))
+            file.write(data.encode("utf-8") if isinstance(data, str) else data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    with contextlib.suppress(OSError):  # make the rename durable (POSIX; folders cannot be opened on Windows)
+        descriptor = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits of ``path``, or 0o666 less the umask when it does not exist."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append ``line`` plus a newline to ``path`` (created when missing), all or nothing.
+
+    A last line without its newline (left by a crash in the middle of a write) is dropped first,
+    with a warning. When the write fails (a full disk, a file-size limit), the file is cut back
+    to its previous length and the ``OSError`` propagates.
+    """
+    if "\n" in line:
+        raise ValueError("append_line takes a single line")
+    path = Path(path)
+    data = (line + "\n").encode("utf-8")
+    with path.open("a+b", buffering=0) as file:  # unbuffered: a failed write is seen here, not at close
+        size = _drop_damaged_tail(file, file.seek(0, os.SEEK_END), path)
+        try:
+            written = 0
+            while written < len(data):  # a short write is followed by one that raises (ENOSPC, EFBIG)
+                written += file.write(data[written:])
+        except OSError:
+            os.ftruncate(file.fileno(), size)
+            raise
+
+
+def _drop_damaged_tail(file: BinaryIO, size: int, path: Path) -> int:
+    """Truncate an unterminated last line; returns the new size."""
+    if size == 0:
+        return 0
+    file.seek(size - 1)
+    if file.read(1) == b"\n":
+        return size
+    file.seek(0)
+    keep = file.read().rfind(b"\n") + 1
+    file.truncate(keep)
+    warnings.warn(f"{path}: dropped a damaged last line ({size - keep} bytes without a newline)", stacklevel=3)
+    return keep
+
+
+def write_error(error: OSError, what: str, hint: str = "") -> FpaError:
+    """One line for a failed write: what could not be written, the OS reason, what to do."""
+    reason = error.strerror or type(error).__name__
+    where = f" ({error.filename})" if error.filename and str(error.filename) not in what else ""
+    advice = hint or "check that the folder exists, is writable and has free space"
+    return FpaError(f"cannot write {what}{where}: {reason}; {advice}")
 
 
 class RunLock:
@@ -43,14 +128,9 @@ class RunLock:
         self._descriptor: int | None = None
         self._created = False
 
-    @property
-    def held(self) -> bool:
-        """Whether this object holds the lock now."""
-        return self._descriptor is not None
-
     def acquire(self) -> RunLock:
         """Take the lock; FpaError when another process holds it or the folder cannot be created."""
-        if self.held or fcntl is None:
+        if self._descriptor is not None or fcntl is None:
             return self
         path = self.folder / LOCK_FILE
         if self.folder.exists() and not self.folder.is_dir():
@@ -75,11 +155,9 @@ class RunLock:
                 f"run folder {self.folder} is in use by another process ({holder}); wait for it to end or stop "
                 "it, or pass --out to use another folder"
             ) from None
-        try:  # who holds it, for the message above (best effort: a full disk must not stop the run here)
+        with contextlib.suppress(OSError):  # who holds it, for the message above (a full disk must not stop the run)
             os.ftruncate(descriptor, 0)
             os.write(descriptor, f"pid {os.getpid()}: {' '.join(sys.argv)}".encode())
-        except OSError:
-            pass
         self._descriptor = descriptor
         return self
 
@@ -133,8 +211,10 @@ def claim_run_folder(run_dir: Path, *, new: bool = False) -> tuple[RunLock, Path
                 moved = move_run_aside(run_dir)
             except OSError as error:
                 raise write_error(error, f"run folder {run_dir}", "check the permissions of its parent folder") from None
-    lock = RunLock(run_dir).acquire()
-    removed = [path for folder in (run_dir, run_dir / "checkpoints") for path in remove_stale_temporaries(folder, "*")]
+    lock = RunLock(run_dir).acquire()  # held: no other process writes these files now
+    removed = [*run_dir.glob(f".*.*{TEMPORARY_SUFFIX}"), *run_dir.glob(f"checkpoints/.*.*{TEMPORARY_SUFFIX}")]
+    for path in removed:
+        path.unlink(missing_ok=True)
     return lock, moved, removed
 
 

@@ -9,7 +9,7 @@ with the losses averaged over the steps since the previous record (``gp`` over t
 that applied the penalty; absent when none did). Evaluation results are records of their
 own, ``{"step": 5000, "fid": 31.2}``. When a run resumes, records after the checkpoint's
 step are dropped, since those steps are trained again; that rewrite is atomic, and each
-append is all or nothing (:mod:`fpalib.train.files`). A damaged line (from a crash or a
+append is all or nothing (:mod:`fpalib.train.run_folder`). A damaged line (from a crash or a
 full disk before these guarantees) is skipped with a warning and dropped at the next rewrite.
 """
 
@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from fpalib.train.files import append_line, write_text_atomically
+from fpalib.train.run_folder import append_line, write_atomically
 from fpalib.train.step import LOSS_NAMES
 from fpalib.viz import loss_curve_figure
 
@@ -66,7 +66,7 @@ class MetricsLog:
         kept = [] if keep_until is None else read_metrics(path)
         self.records = [record for record in kept if record.get("step", 0) <= keep_until]
         if write:
-            write_text_atomically(self.path, "".join(json.dumps(record) + "\n" for record in self.records))
+            write_atomically(self.path, "".join(json.dumps(record) + "\n" for record in self.records))
 
     def append(self, record: dict[str, Any]) -> None:
         """Add one record (a dict of JSON values with a "step")."""

@@ -6,21 +6,31 @@ WORLD_SIZE, LOCAL_RANK and TORCHELASTIC_RUN_ID), the process joins the default p
 (NCCL on CUDA, Gloo on CPU) and uses the GPU ``cuda:LOCAL_RANK``; so does a single process
 under torchrun (N = 1), so that ``torchrun --nproc_per_node 1`` exercises the DDP path.
 Nothing custom: plain ``torch.distributed`` and ``DistributedDataParallel``.
+
+Job schedulers (Slurm, Kubernetes, systemd) send SIGTERM and wait a grace period before killing
+a process, so :func:`catch_interrupts` treats SIGTERM like a first Ctrl-C: the run finishes its
+current step and saves a checkpoint; a second signal of either kind aborts at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
 
 from fpalib.errors import FpaError
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -121,3 +131,29 @@ def gradient_sync(module: nn.Module, sync: bool) -> Iterator[None]:
         with module.no_sync():
             yield
 
+
+@contextlib.contextmanager
+def catch_interrupts() -> Iterator[threading.Event]:
+    """While inside, a first SIGINT or SIGTERM sets the yielded event; a second raises KeyboardInterrupt.
+
+    The previous handlers come back on exit. Outside the main thread (where signal handlers
+    cannot be installed) the signals behave as usual.
+    """
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        tqdm.write(f"{name}: saving a checkpoint after this step (Ctrl-C again to abort)")
+
+    previous = {signum: signal.signal(signum, handle) for signum in STOP_SIGNALS}
+    try:
+        yield event
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)

@@ -1,21 +1,27 @@
-"""Random-number state of a training process: seeding, saving and restoring it.
+"""Randomness of a training process: seeds, the random state a checkpoint keeps, the data order.
 
-Training draws only from torch: latents, DiffAugment and random flips from the global CPU
-or CUDA generator, data-loader worker seeds from the DataLoader's own generator (the batch
-order needs no state: :mod:`fpalib.train.sampler` derives it from the seed and the epoch). A
-checkpoint stores exactly these states, as tensors, so that it loads with
-``torch.load(weights_only=True)`` and a resumed run continues where an uninterrupted one
-would be. Checkpoints of older versions also hold Python's and NumPy's states; they are ignored.
+Training draws only from torch: latents, DiffAugment and random flips from the global CPU or
+CUDA generator, data-loader worker seeds from the DataLoader's own generator. A checkpoint
+stores exactly these states, as tensors, so that it loads with ``torch.load(weights_only=True)``
+and a resumed run continues where an uninterrupted one would be (checkpoints of older versions
+also hold Python's and NumPy's states; they are ignored). The batch order needs no state:
+:class:`ResumableBatchSampler` derives batch ``b`` (counted from the start of the run, over all
+processes) from (seed, b): the data set is shuffled once per epoch with a permutation drawn from
+the seed and the epoch, and cut into global batches of ``batch_size * world_size`` indices (the
+last incomplete one dropped); process ``rank`` takes every ``world_size``-th index of a global
+batch, so DDP processes see disjoint images, like ``torch.utils.data.DistributedSampler``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Sampler
 
 
 def derived_seed(*parts: int) -> int:
@@ -53,3 +59,49 @@ def restore_rng_state(state: dict[str, Any], data_loader: torch.Generator) -> No
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+class ResumableBatchSampler(Sampler[list[int]]):
+    """Endless batches of ``batch_size`` dataset indices for one process, from batch ``start``.
+
+    Set ``start`` (the number of batches already consumed by each process) before creating
+    an iterator; a DataLoader made with ``batch_sampler=`` this object then yields the same
+    batches as an uninterrupted run would from that point on.
+    """
+
+    def __init__(self, num_items: int, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1):
+        if num_items < batch_size * world_size:
+            raise ValueError(f"{num_items} items cannot fill one batch of {batch_size} x {world_size} processes")
+        self.num_items = num_items
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.start = 0
+        self._epoch_order: tuple[int, torch.Tensor] | None = None
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Full global batches in one pass over the data set."""
+        return self.num_items // (self.batch_size * self.world_size)
+
+    def batch(self, number: int) -> list[int]:
+        """The indices this process reads for batch ``number`` (0-based, from the run's start)."""
+        epoch, position = divmod(number, self.batches_per_epoch)
+        order = self._order(epoch)
+        width = self.batch_size * self.world_size
+        global_batch = order[position * width : (position + 1) * width]
+        return global_batch[self.rank :: self.world_size].tolist()
+
+    def _order(self, epoch: int) -> torch.Tensor:
+        """The permutation of epoch ``epoch`` (cached for the current epoch)."""
+        if self._epoch_order is None or self._epoch_order[0] != epoch:
+            generator = torch.Generator().manual_seed(derived_seed(self.seed, epoch))
+            self._epoch_order = (epoch, torch.randperm(self.num_items, generator=generator))
+        return self._epoch_order[1]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        number = self.start
+        while True:
+            yield self.batch(number)
+            number += 1

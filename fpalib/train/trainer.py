@@ -54,13 +54,18 @@ from fpalib.models.latents import seeded_latents
 from fpalib.train.checkpoint import BEST, LATEST, checkpoint_config, checkpoint_path, load_checkpoint, save_checkpoint
 from fpalib.train.config import ExperimentConfig, config_differences, save_config_file, to_dict
 from fpalib.train.ema import EMA
-from fpalib.train.interrupts import catch_interrupts
 from fpalib.train.refine import load_refinement_start
 from fpalib.train.run_folder import claim_run_folder, refuse_other_run_kind
 from fpalib.train.run_log import LOSS_CURVE_FILE, METRICS_FILE, LossWindow, MetricsLog
-from fpalib.train.runtime import barrier, mean_over_processes, start_runtime, stop_runtime, wrap_for_training
-from fpalib.train.sampler import ResumableBatchSampler
-from fpalib.train.seeding import capture_rng_state, derived_seed, restore_rng_state
+from fpalib.train.runtime import (
+    barrier,
+    catch_interrupts,
+    mean_over_processes,
+    start_runtime,
+    stop_runtime,
+    wrap_for_training,
+)
+from fpalib.train.seeding import ResumableBatchSampler, capture_rng_state, derived_seed, restore_rng_state
 from fpalib.train.step import LOSS_NAMES, GanStep
 from fpalib.viz import save_grid
 
