@@ -1,19 +1,18 @@
-"""The ``fpa`` command line: one sub-command per module listed in :data:`COMMANDS`.
+"""The ``fpa`` command line: one sub-command per module of :data:`COMMANDS`.
 
-Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
-``run(args) -> int``. A module that cannot be imported (a missing optional
-dependency, a broken torch install ...) does not break the other commands: it is
-listed as unavailable and running it prints one error line. A
-:class:`~fpalib.errors.FpaError` raised by a command is printed as
-``error: <message>`` on stderr and the exit status is 2; so are failures of the operating
-system (a read-only folder, a full disk: ``OSError``) and requests the machine cannot satisfy
-(out of memory, numeric overflow), see :func:`system_error`. Ctrl-C at any moment prints
-``interrupted`` and exits with 130; no traceback in any of these cases.
+Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+A module that cannot be imported (a missing optional dependency, a broken torch install) is
+listed as unavailable and running it prints one error line; the other commands still work.
+A :class:`~fpalib.errors.FpaError`, a failure of the operating system (``OSError``: a read-only
+folder, a full disk) or a request the machine cannot satisfy (out of memory, overflow) prints
+``error: <message>`` and exits with 2; Ctrl-C prints ``interrupted`` and exits with 130; a
+warning prints ``warning: <message>``. No traceback in any of these cases.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import errno
 import importlib
@@ -22,29 +21,19 @@ import re
 import sys
 import warnings
 from collections.abc import Sequence
-from types import ModuleType
 
 from fpalib import __version__
 from fpalib.errors import FpaError
 
 COMMANDS: dict[str, str] = {
-    "doctor": "fpalib.commands.doctor",
-    "data": "fpalib.commands.data",
-    "demo": "fpalib.commands.demo",
-    "train": "fpalib.commands.train",
-    "generate": "fpalib.commands.generate",
-    "paint": "fpalib.commands.paint",
-    "interpolate": "fpalib.commands.interpolate",
-    "export": "fpalib.commands.export",
-    "fewshot": "fpalib.commands.fewshot",
-    "evaluate": "fpalib.commands.evaluate",
-    "before-after": "fpalib.commands.before_after",
+    name: f"fpalib.commands.{name.replace('-', '_')}"
+    for name in ("doctor", "data", "demo", "train", "generate", "paint", "interpolate", "export", "fewshot",
+                 "evaluate", "before-after")
 }
-
 USAGE_ERROR = 2
+INTERRUPTED = 130
 FILE_METAVARS = ("PNG", "GIF")
 """Options with these metavars name one output file (checked before the command runs)."""
-INTERRUPTED = 130
 
 _OS_ERROR_HINTS = {
     errno.ENOSPC: "free some disk space",
@@ -62,18 +51,6 @@ _MEMORY_MESSAGES = ("out of memory", "not enough memory", "can't allocate memory
                     "negative dimension")
 
 
-def _load_command(name: str, module_path: str) -> ModuleType | FpaError:
-    """Import a command module, or return the FpaError that explains why it cannot be."""
-    try:
-        return importlib.import_module(module_path)
-    except Exception as exc:  # any import-time failure makes just this command unavailable
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        return FpaError(
-            f"the '{name}' command is unavailable because {module_path} cannot be imported "
-            f"({reason}); run `fpa doctor` to check the installation"
-        )
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``fpa`` parser with one sub-parser per entry of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
@@ -84,17 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fpalib {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_path in COMMANDS.items():
-        loaded = _load_command(name, module_path)
-        if isinstance(loaded, FpaError):
-            sub = commands.add_parser(name, help=f"(unavailable: cannot import {module_path})")
-            sub.set_defaults(import_error=loaded)
-        else:
-            sub = commands.add_parser(name, help=loaded.HELP, description=loaded.HELP)
-            loaded.add_arguments(sub)
-            options = [option for action in sub._actions for option in action.option_strings]
-            files = {action.dest: (action.option_strings[-1], action.metavar) for action in sub._actions
-                     if action.metavar in FILE_METAVARS}
-            sub.set_defaults(command_module=loaded, command_name=name, command_options=options, output_files=files)
+        try:
+            module = importlib.import_module(module_path)
+        except Exception as exc:  # any import-time failure makes just this command unavailable
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            error = FpaError(f"the '{name}' command is unavailable because {module_path} cannot be imported "
+                             f"({reason}); run `fpa doctor` to check the installation")
+            commands.add_parser(name, help=f"(unavailable: cannot import {module_path})").set_defaults(
+                import_error=error)
+            continue
+        sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        options = [option for action in sub._actions for option in action.option_strings]
+        files = {action.dest: (action.option_strings[-1], action.metavar) for action in sub._actions
+                 if action.metavar in FILE_METAVARS}
+        sub.set_defaults(command_module=module, command_name=name, command_options=options, output_files=files)
     return parser
 
 
@@ -103,27 +84,21 @@ def unknown_arguments_error(args: argparse.Namespace, unparsed: Sequence[str]) -
     hints = []
     for token in unparsed:
         option = token.split("=", 1)[0]
-        if option.startswith("--"):
-            close = difflib.get_close_matches(option, args.command_options, n=1, cutoff=0.75)
-            if close:
-                hints.append(f"{option} -> {close[0]}?")
+        close = difflib.get_close_matches(option, args.command_options, n=1, cutoff=0.75)
+        if option.startswith("--") and close:
+            hints.append(f"{option} -> {close[0]}?")
     hint = f" (did you mean: {'; '.join(hints)})" if hints else ""
-    return FpaError(
-        f"unknown arguments for 'fpa {args.command_name}': {' '.join(unparsed)}{hint}; "
-        f"run `fpa {args.command_name} --help` for the options"
-    )
+    return FpaError(f"unknown arguments for 'fpa {args.command_name}': {' '.join(unparsed)}{hint}; "
+                    f"run `fpa {args.command_name} --help` for the options")
 
 
 def check_output_files(args: argparse.Namespace) -> None:
     """FpaError when an output-file option names a folder or a name without an extension."""
     for dest, (option, metavar) in args.output_files.items():
         value = getattr(args, dest, None)
-        if value is None:
-            continue
-        example = f"{value}/figure.{metavar.lower()}"
-        if os.path.isdir(value):
-            raise FpaError(f"{option} {value} is a folder; give a file name, e.g. {example}")
-        if not os.path.splitext(str(value))[1]:
+        if value is not None and os.path.isdir(value):
+            raise FpaError(f"{option} {value} is a folder; give a file name, e.g. {value}/figure.{metavar.lower()}")
+        if value is not None and not os.path.splitext(str(value))[1]:
             raise FpaError(f"{option} {value} has no file extension; give e.g. {value}.{metavar.lower()}")
 
 
@@ -131,16 +106,12 @@ def given_numbers(argv: Sequence[str]) -> list[str]:
     """The options of ``argv`` given a number, largest first, as ``--option VALUE``."""
     found = []
     for index, token in enumerate(argv):
-        if not token.startswith("--"):
-            continue
         option, _, value = token.partition("=")
         if not value and index + 1 < len(argv):
             value = argv[index + 1]
-        try:
-            size = abs(float(value))
-        except ValueError:
-            continue
-        found.append((size, f"{option} {value}"))
+        with contextlib.suppress(ValueError):
+            if option.startswith("--"):
+                found.append((abs(float(value)), f"{option} {value}"))
     return [text for _, text in sorted(found, reverse=True)]
 
 
@@ -165,44 +136,32 @@ def system_error(exc: BaseException, argv: Sequence[str]) -> FpaError | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``fpa`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status.
-
-    Warnings are printed as one ``warning: <message>`` line each.
-    """
+    """Run ``fpa`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     with warnings.catch_warnings():
-        warnings.showwarning = _show_warning_line
-        return _run(list(sys.argv[1:] if argv is None else argv))
-
-
-def _show_warning_line(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
-def _run(argv: list[str]) -> int:
-    """:func:`main` without the warning set-up."""
-    try:
-        parser = build_parser()
+        warnings.showwarning = lambda message, *rest, **kwargs: print(f"warning: {message}", file=sys.stderr)
         try:
-            args, unparsed = parser.parse_known_args(argv)
-        except SystemExit as exc:  # --help, --version and usage errors
-            return exc.code if isinstance(exc.code, int) else USAGE_ERROR
-        if hasattr(args, "import_error"):  # arguments of an unavailable command cannot be checked
-            raise args.import_error
-        if unparsed and not hasattr(args, "config_args"):
-            raise unknown_arguments_error(args, unparsed)
-        if unparsed:  # a command with config_args (fpa train) reads them as --section.field VALUE
-            args.config_args = unparsed
-        check_output_files(args)
-        return args.command_module.run(args)
-    except FpaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return INTERRUPTED
-    except (OSError, MemoryError, OverflowError, RuntimeError) as exc:
-        error = system_error(exc, argv)
-        if error is None:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return USAGE_ERROR
+            try:
+                args, unparsed = build_parser().parse_known_args(argv)
+            except SystemExit as exc:  # --help, --version and usage errors
+                return exc.code if isinstance(exc.code, int) else USAGE_ERROR
+            if hasattr(args, "import_error"):  # arguments of an unavailable command cannot be checked
+                raise args.import_error
+            if unparsed and not hasattr(args, "config_args"):
+                raise unknown_arguments_error(args, unparsed)
+            if unparsed:  # a command with config_args (fpa train) reads them as --section.field VALUE
+                args.config_args = unparsed
+            check_output_files(args)
+            return args.command_module.run(args)
+        except FpaError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return USAGE_ERROR
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return INTERRUPTED
+        except (OSError, MemoryError, OverflowError, RuntimeError) as exc:
+            error = system_error(exc, argv)
+            if error is None:
+                raise
+            print(f"error: {error}", file=sys.stderr)
+            return USAGE_ERROR

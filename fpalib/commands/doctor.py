@@ -1,11 +1,10 @@
 """``fpa doctor``: check the installation and say how to fix what is broken.
 
-Prints one line per check: versions of python, torch, torchvision, numpy and
-pytorch-fid; the compute device; whether torchvision's compiled operators load
-(``torchvision.ops.nms`` is actually called); where training images and the
-Inception weights for FID are looked for and whether they are there. A missing
-data set or missing weights are warnings; a broken install is a failure, with
-a one-line fix, and makes the exit status 1.
+Prints one line per check: versions of python, torch, torchvision, numpy and pytorch-fid; the
+compute device; whether torchvision's compiled operators load (``torchvision.ops.nms`` is
+called); whether the training images and FID's Inception weights are where they are looked
+for. Missing data or weights are warnings; a broken install is a failure, with a one-line fix,
+and makes the exit status 1.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import importlib.metadata
 import os
 import platform
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,9 +24,7 @@ HELP = "check the installation (versions, device, torchvision ops, data, FID wei
 
 FID_WEIGHTS_ENV = "FPA_FID_WEIGHTS"
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
-DEFAULT_DATA = Path("data/emoji")
 REINSTALL_TORCH = "pip install --force-reinstall torch torchvision"
-MIN_PYTHON = (3, 10)
 
 
 class Check(NamedTuple):
@@ -41,38 +37,21 @@ class Check(NamedTuple):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="image folder to look for (default: %(default)s)"
-    )
+    parser.add_argument("--data", type=Path, default=Path("data/emoji"), help="image folder to look for "
+                        "(default: %(default)s)")
 
 
-def check_python() -> Check:
-    version = platform.python_version()
-    if sys.version_info < MIN_PYTHON:
-        fix = "fpalib needs Python >= 3.10; create the venv with a newer python3"
-        return Check("python", "fail", version, fix)
-    return Check("python", "ok", f"{version} ({sys.executable})")
-
-
-def check_module(label: str, module: str, distribution: str) -> Check:
+def check_module(label: str, module: str, distribution: str, fix: str = "") -> Check:
     """Import ``module`` and report the installed version of ``distribution``."""
     try:
         importlib.import_module(module)
         return Check(label, "ok", importlib.metadata.version(distribution))
     except Exception as exc:
-        return Check(label, "fail", _reason(exc), f"pip install --force-reinstall {distribution}")
-
-
-def check_torch() -> Check:
-    try:
-        import torch
-    except Exception as exc:
-        return Check("torch", "fail", _reason(exc), REINSTALL_TORCH)
-    return Check("torch", "ok", torch.__version__)
+        return Check(label, "fail", _reason(exc), fix or f"pip install --force-reinstall {distribution}")
 
 
 def check_torchvision() -> Check:
-    """Import torchvision and run ``torchvision.ops.nms``: a mismatched torch fails here."""
+    """Run ``torchvision.ops.nms``: a torchvision built for another torch fails here."""
     try:
         import torch
         import torchvision
@@ -103,42 +82,32 @@ def check_device() -> Check:
 
 def check_data(root: Path) -> Check:
     fix = "run `fpa data emoji` (or `make data`), or pass --data with any folder of images"
-    if not root.is_dir():
-        return Check("data", "warn", f"{root}: not found", fix)
     try:
         from fpalib.data import find_images
+
+        count = len(find_images(root)) if root.is_dir() else None
     except Exception as exc:
         return Check("data", "warn", f"{root}: cannot scan ({_reason(exc)})", REINSTALL_TORCH)
-    count = len(find_images(root))
-    if count == 0:
-        return Check("data", "warn", f"{root}: no images", fix)
+    if not count:
+        return Check("data", "warn", f"{root}: {'not found' if count is None else 'no images'}", fix)
     return Check("data", "ok", f"{root}: {count} images")
 
 
-def fid_weight_locations() -> list[Path]:
-    """Where FID's Inception weights are looked for: $FPA_FID_WEIGHTS, then torch hub's checkpoints."""
-    locations = []
-    if os.environ.get(FID_WEIGHTS_ENV):
-        locations.append(Path(os.environ[FID_WEIGHTS_ENV]).expanduser())
+def check_fid_weights() -> Check:
+    """FID's Inception weights at $FPA_FID_WEIGHTS, else in torch hub's checkpoints."""
+    locations = [Path(os.environ[FID_WEIGHTS_ENV]).expanduser()] if os.environ.get(FID_WEIGHTS_ENV) else []
     try:
         import torch
 
         locations.append(Path(torch.hub.get_dir()) / "checkpoints" / FID_WEIGHTS_FILE)
     except Exception:
-        pass  # torch itself is reported broken by check_torch
-    return locations
-
-
-def check_fid_weights() -> Check:
-    locations = fid_weight_locations()
+        pass  # a broken torch is reported by its own check
     found = next((path for path in locations if path.is_file()), None)
     if found is not None:
         return Check("FID weights", "ok", str(found))
     looked = ", ".join(str(path) for path in locations) or "nowhere (torch does not import)"
-    fix = (
-        f"pytorch-fid downloads {FID_WEIGHTS_FILE} on first use; offline, copy the file to the "
-        f"last path above or set {FID_WEIGHTS_ENV} to its path"
-    )
+    fix = (f"pytorch-fid downloads {FID_WEIGHTS_FILE} on first use; offline, copy the file to the last path "
+           f"above or set {FID_WEIGHTS_ENV} to its path")
     return Check("FID weights", "warn", f"not found; looked in {looked}", fix)
 
 
@@ -149,17 +118,20 @@ def _reason(exc: BaseException) -> str:
 
 def run_checks(data_root: Path) -> list[Check]:
     """All checks, in report order."""
-    steps: list[Callable[[], Check]] = [
-        check_python,
-        check_torch,
-        check_torchvision,
-        lambda: check_module("numpy", "numpy", "numpy"),
-        lambda: check_module("pytorch-fid", "pytorch_fid", "pytorch-fid"),
-        check_device,
-        lambda: check_data(data_root),
-        check_fid_weights,
+    python = Check("python", "ok", f"{platform.python_version()} ({sys.executable})")
+    if sys.version_info < (3, 10):
+        python = Check("python", "fail", platform.python_version(), "fpalib needs Python >= 3.10; create the venv "
+                       "with a newer python3")
+    return [
+        python,
+        check_module("torch", "torch", "torch", REINSTALL_TORCH),
+        check_torchvision(),
+        check_module("numpy", "numpy", "numpy"),
+        check_module("pytorch-fid", "pytorch_fid", "pytorch-fid"),
+        check_device(),
+        check_data(data_root),
+        check_fid_weights(),
     ]
-    return [step() for step in steps]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,15 +139,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"fpalib {__version__}")
     width = max(len(check.label) for check in checks)
     for check in checks:
-        marker = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}[check.status]
-        print(f"  {marker} {check.label:<{width}}  {check.detail}")
+        print(f"  {check.status.upper() if check.status != 'ok' else 'ok  '} {check.label:<{width}}  {check.detail}")
         if check.fix and check.status != "ok":
             print(f"       {'':<{width}}  fix: {check.fix}")
-    failures = [check for check in checks if check.status == "fail"]
-    warnings = [check for check in checks if check.status == "warn"]
+    failures = [check.label for check in checks if check.status == "fail"]
     if failures:
-        broken = ", ".join(check.label for check in failures)
-        print(f"broken: {broken}; apply the fix above and run `fpa doctor` again")
+        print(f"broken: {', '.join(failures)}; apply the fix above and run `fpa doctor` again")
         return 1
-    print(f"all good ({len(warnings)} warning(s))" if warnings else "all good")
+    warned = sum(check.status == "warn" for check in checks)
+    print(f"all good ({warned} warning(s))" if warned else "all good")
     return 0

@@ -13,8 +13,8 @@
   MetFaces presets reuse it unchanged (the paper reports no other per-dataset values; it
   notes convergence after ~70K steps on Church and ~280K on AFHQ-Cat).
 - ``paper-celeba64-lightgan``: the same training setting with the LightGAN generator.
-- ``paper-celeba64-unet``: FPA/U-Net, the paper's U-Net (base width 64, multipliers (1, 2, 4))
-  refining a frozen pre-trained painter (``fpa train --preset ... --refine-from PAINTER``).
+- ``paper-celeba64-unet``: FPA/U-Net (Sec. 3.2, App. C.1), the paper's U-Net (base width 64,
+  multipliers (1, 2, 4)) refining a frozen pre-trained painter (``--refine-from PAINTER``).
 - ``emoji32-cpu``: a small painter for 32x32 emoji sized for about an hour on two CPU cores,
   with three additions against mode collapse that are not in the paper.
 - ``emoji32-cpu-unet``: a small U-Net refining an ``emoji32-cpu`` painter in minutes on a CPU.
@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from fpalib.errors import FpaError
 from fpalib.models import LightGANConfig, PainterConfig, UNetConfig
@@ -53,37 +54,6 @@ def _paper(name: str, data_path: str, generator: str = "fpa") -> ExperimentConfi
             steps=PAPER_STEPS, sample_every=1_000, checkpoint_every=1_000, eval_every=5_000, log_every=100
         ),
     )
-
-
-def paper_celeba64() -> ExperimentConfig:
-    """FPA on CelebA 64x64, the paper's example configuration (FID 18.3 in Table 1)."""
-    return _paper("paper-celeba64", "data/celeba")
-
-
-def paper_church64() -> ExperimentConfig:
-    """FPA on LSUN Church 64x64 (CelebA settings; the paper gives none of its own)."""
-    return _paper("paper-church64", "data/church")
-
-
-def paper_afhq64() -> ExperimentConfig:
-    """FPA on AFHQ-Cat 64x64 (CelebA settings; the paper gives none of its own)."""
-    return _paper("paper-afhq64", "data/afhq-cat")
-
-
-def paper_metfaces64() -> ExperimentConfig:
-    """FPA on MetFaces 64x64 (CelebA settings; the paper gives none of its own)."""
-    return _paper("paper-metfaces64", "data/metfaces")
-
-
-def paper_celeba64_lightgan() -> ExperimentConfig:
-    """The LightGAN baseline generator on CelebA 64x64, same discriminator and schedule."""
-    return _paper("paper-celeba64-lightgan", "data/celeba", generator="lightgan")
-
-
-def paper_celeba64_unet() -> ExperimentConfig:
-    """FPA/U-Net on CelebA 64x64 (Sec. 3.2, App. C.1; comparable to LightGAN in Table 1): the
-    paper's U-Net on a frozen painter; pass the painter with ``--refine-from``."""
-    return _paper("paper-celeba64-unet", "data/celeba", generator="fpa-unet")
 
 
 EMOJI_STEPS = 12_000
@@ -168,12 +138,12 @@ def smoke() -> ExperimentConfig:
 
 
 PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
-    "paper-celeba64": paper_celeba64,
-    "paper-church64": paper_church64,
-    "paper-afhq64": paper_afhq64,
-    "paper-metfaces64": paper_metfaces64,
-    "paper-celeba64-lightgan": paper_celeba64_lightgan,
-    "paper-celeba64-unet": paper_celeba64_unet,
+    "paper-celeba64": partial(_paper, "paper-celeba64", "data/celeba"),  # FID 18.3 in Table 1
+    "paper-church64": partial(_paper, "paper-church64", "data/church"),
+    "paper-afhq64": partial(_paper, "paper-afhq64", "data/afhq-cat"),
+    "paper-metfaces64": partial(_paper, "paper-metfaces64", "data/metfaces"),
+    "paper-celeba64-lightgan": partial(_paper, "paper-celeba64-lightgan", "data/celeba", "lightgan"),
+    "paper-celeba64-unet": partial(_paper, "paper-celeba64-unet", "data/celeba", "fpa-unet"),
     "emoji32-cpu": emoji32_cpu,
     "emoji32-cpu-unet": emoji32_cpu_unet,
     "smoke": smoke,
