@@ -1,23 +1,14 @@
 """``fpa train``: train a generator from a preset, a JSON config and overrides.
 
-    fpa train --preset emoji32-cpu --data data/emoji --out runs/emoji32 [--steps N]
-              [--max-minutes M] [--new] [--device cpu|cuda] [--model.hidden 512 ...]
+    fpa train --preset emoji32-cpu --data data/emoji --out runs/emoji32 [--steps N] [--new]
     fpa train --preset emoji32-cpu-unet --refine-from runs/emoji32-cpu      (FPA/U-Net)
 
-The configuration is built in this order, later steps winning:
-
-1. ``--preset NAME``; without it, the ``config.json`` of the run folder (``--out``, default
-   ``runs/emoji32-cpu``) when it exists, so ``fpa train --out runs/x`` continues run x as it
-   was configured; else the ``emoji32-cpu`` preset;
-2. ``--config FILE`` (a complete or partial JSON config), then ``--refine-from PAINTER``: an
-   FPA/U-Net run (generator "fpa-unet") whose frozen painter, its architecture and its
-   discriminator come from the painter's run folder or checkpoint;
-3. ``--data``, ``--out``, ``--steps``, ``--max-minutes``;
-4. ``--<section>.<field> VALUE`` for any config field, e.g. ``--optim.betas 0.5,0.9``
-   (read by :func:`~fpalib.train.config.parse_config_args`; ``fpa train --help`` lists them).
-
-A run folder with a checkpoint is resumed; ``--new`` moves it aside to
-``<folder>-old-<date>-<time>`` and starts over. Ctrl-C saves a checkpoint and exits (130).
+The configuration, later steps winning: ``--preset`` (without it, the run folder's
+``config.json`` when there is one, so ``fpa train --out runs/x`` continues run x as configured;
+else ``emoji32-cpu``); ``--config FILE``; ``--refine-from PAINTER``
+(:func:`~fpalib.train.refine.refinement_config`); ``--data``, ``--out``, ``--steps``,
+``--max-minutes``; then ``--<section>.<field> VALUE`` for any config field. A run folder with a
+checkpoint is resumed; ``--new`` moves it aside. Ctrl-C saves a checkpoint and exits (130).
 """
 
 from __future__ import annotations
@@ -39,25 +30,18 @@ INTERRUPTED = 130
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--preset", metavar="NAME",
-        help=f"named configuration: {', '.join(PRESETS)} (default: the run folder's config.json, "
-        f"else {DEFAULT_PRESET})",
-    )
+    parser.add_argument("--preset", metavar="NAME", help=f"named configuration: {', '.join(PRESETS)} (default: "
+                        f"the run folder's config.json, else {DEFAULT_PRESET})")
     parser.add_argument("--config", type=Path, metavar="FILE", help="JSON config applied on top of the preset")
-    parser.add_argument(
-        "--refine-from", metavar="PAINTER",
-        help="train a U-Net on top of this frozen painter (run folder or .pt; e.g. --preset emoji32-cpu-unet)",
-    )
+    parser.add_argument("--refine-from", metavar="PAINTER", help="train a U-Net on top of this frozen painter "
+                        "(run folder or .pt; e.g. --preset emoji32-cpu-unet)")
     parser.add_argument("--data", metavar="FOLDER", help="folder of training images (data.path)")
     parser.add_argument("--out", metavar="DIR", help="run folder (loop.out; default runs/<name>)")
     parser.add_argument("--steps", type=int, metavar="N", help="total training steps (loop.steps)")
-    parser.add_argument(
-        "--max-minutes", type=float, metavar="M", help="stop with a checkpoint after M minutes (loop.max_minutes)"
-    )
-    parser.add_argument(
-        "--new", action="store_true", help="start over: move an existing run folder aside to <DIR>-old-<date>"
-    )
+    parser.add_argument("--max-minutes", type=float, metavar="M",
+                        help="stop with a checkpoint after M minutes (loop.max_minutes)")
+    parser.add_argument("--new", action="store_true", help="start over: move an existing run folder aside to "
+                        "<DIR>-old-<date>")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.set_defaults(config_args=[])  # the `fpa` parser passes the arguments it does not know here
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -70,11 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
     """The ExperimentConfig described by the command-line arguments (see the module docstring)."""
-    if args.preset is not None:
-        cfg = get_preset(args.preset)
-    else:
-        default = get_preset(DEFAULT_PRESET)
-        cfg = _run_folder_config(Path(args.out) if args.out else default.run_dir) or default
+    cfg = get_preset(args.preset or DEFAULT_PRESET)
+    saved = Path(args.out or cfg.run_dir) / "config.json"
+    if args.preset is None and saved.is_file():
+        cfg = load_config_file(saved)
     if args.config is not None:
         cfg = load_config_file(args.config, base=cfg)
     if args.refine_from is not None:
@@ -87,18 +70,10 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
     return parse_config_args(args.config_args, base=cfg)
 
 
-def _run_folder_config(run_dir: Path) -> ExperimentConfig | None:
-    """The config.json of an existing run folder, if there is one."""
-    path = run_dir / "config.json"
-    return load_config_file(path) if path.is_file() else None
-
-
 def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     evaluate_fn = make_evaluate_fn(cfg, args.device) if cfg.loop.eval_every > 0 else None  # stops here without weights
     summary = Trainer(cfg, device=args.device, new=args.new, evaluate_fn=evaluate_fn).train()
-    print(
-        f"{summary['stopped']} at step {summary['step']} of {summary['steps']} "
-        f"({summary['images_per_s']:.1f} images/s); run folder: {summary['run_dir']}"
-    )
+    print(f"{summary['stopped']} at step {summary['step']} of {summary['steps']} "
+          f"({summary['images_per_s']:.1f} images/s); run folder: {summary['run_dir']}")
     return INTERRUPTED if summary["stopped"] == "interrupted" else 0

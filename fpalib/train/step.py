@@ -1,20 +1,17 @@
 """One GAN optimisation step: a discriminator update, then a generator update.
 
-Losses (Irie & Schmidhuber, 2023, Sec. 3.3 and App. B; see :mod:`fpalib.train.losses`):
+Losses (Irie & Schmidhuber, 2023, Sec. 3.3 and App. B; see :mod:`fpalib.train.losses`), for real
+images x (B, C, H, W) and fresh standard-normal latents z, z' (B, latent_dim):
 
-    discriminator:  hinge(D(x), D(G(z))) on both heads
-                    + aux_weight * reconstruction loss of D's decoder on the real x
-                    + gp_weight * gradient penalty on x        (every gp_every-th step)
-    generator:      generator_loss(D(G(z')))                  on both heads
+    discriminator:  hinge(D(x), D(G(z))) on both heads + aux_weight * D's reconstruction loss on x
+                    + gp_weight * gradient penalty on x                (every gp_every-th step)
+    generator:      generator_loss(D(G(z'))) on both heads
                     + mode_seeking_weight * mode_seeking_loss(z', G(z'))   (when the weight > 0)
 
-x (B, C, H, W) are real images, z, z' (B, latent_dim) fresh standard-normal latents.
-Each update sums gradients over ``grad_accum`` micro-batches (each loss divided by
-grad_accum). Under mixed precision the forward passes run in autocast and one GradScaler
-scales both backward passes. The module works the same with plain modules and with
-DistributedDataParallel wrappers: G is called without gradients during the discriminator
-update, and D's parameters are frozen and its unwrapped module is used during the
-generator update, so each wrapper all-reduces only the gradients of its own update.
+Each update sums gradients over ``grad_accum`` micro-batches. Under mixed precision the forward
+passes run in autocast and one GradScaler scales both backward passes. With DDP wrappers, G runs
+without gradients in D's update and D is frozen and unwrapped in G's, so each wrapper
+all-reduces only the gradients of its own update.
 """
 
 from __future__ import annotations

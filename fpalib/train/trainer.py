@@ -1,33 +1,22 @@
-"""The GAN training loop: ``Trainer(cfg).train()``.
+"""The GAN training loop: ``Trainer(cfg).train()``; one step is :meth:`Trainer.train`'s loop body.
 
-Run folder (``cfg.run_dir``, i.e. ``loop.out`` or ``runs/<name>``):
+Run folder (``cfg.run_dir``, i.e. ``loop.out`` or ``runs/<name>``): ``config.json`` (of the
+latest start), ``metrics.jsonl`` and ``loss_curve.png`` (:mod:`fpalib.train.run_log`),
+``samples/step_000250_{raw,ema}.png`` (the fixed sample latents through the raw generator and
+its average), ``checkpoints/latest.pt`` and, with an evaluate_fn, ``checkpoints/best.pt``.
 
-    config.json                     the configuration of the latest start
-    metrics.jsonl, loss_curve.png   see :mod:`fpalib.train.run_log`
-    samples/step_000250_raw.png     the fixed sample latents through the raw generator ...
-    samples/step_000250_ema.png     ... and through its moving average
-    checkpoints/latest.pt           see :mod:`fpalib.train.checkpoint`
-    checkpoints/best.pt             best evaluation so far (only when an evaluate_fn is given)
-
-Behaviour:
-
-- Resumes by default: a run folder holding ``checkpoints/latest.pt`` continues from its step
-  with the stored weights, optimiser states, random states and data position, so the losses
-  that follow equal those of an uninterrupted run (exactly so in one process with
-  ``data.num_workers = 0``). Only ``loop.*``, ``name``, ``data.path``, ``data.num_workers``,
-  ``optim.lr``, ``refine.*`` and ``eval.*`` may change between the two (see
-  :data:`RESUMABLE_CHANGES`); any other difference is an FpaError.
-  ``new=True`` renames an existing run folder to ``<run>-old-<date>-<time>`` and starts over.
-- A fresh run writes a step-0 checkpoint first, so there is always one to return to.
+- Resumes by default: ``checkpoints/latest.pt`` holds the weights, optimiser states, random
+  states and data position, so the losses that follow equal those of an uninterrupted run
+  (exactly so in one process with ``data.num_workers = 0``). Only the keys of
+  :data:`RESUMABLE_CHANGES` may change in between; ``new=True`` moves the old folder aside to
+  ``<run>-old-<date>-<time>``. A fresh run writes a step-0 checkpoint first.
 - One process per run folder: the trainer holds its lock (:mod:`fpalib.train.run_folder`) from
-  construction to the end of :meth:`Trainer.train`; a second one gets an FpaError.
-- Stop on divergence: non-finite losses, or non-finite weights when a checkpoint is due, end
-  the run with an FpaError naming the step and the loss; nothing more is saved, so
-  ``checkpoints/latest.pt`` keeps the last good step, and ``fpa train --out DIR`` with a lower
-  ``--optim.lr`` (which may change on resume) or ``--loop.amp false`` continues from it.
-- ``loop.max_minutes`` (wall clock of this call), ``loop.max_cpu_minutes`` (CPU time of this
-  call) and a first Ctrl-C or SIGTERM end the run after the current step, with a checkpoint;
-  a second Ctrl-C aborts at once.
+  construction to the end of :meth:`Trainer.train`.
+- Non-finite losses (or weights, when a checkpoint is due) stop the run with an FpaError and
+  nothing more is saved, so ``latest.pt`` keeps the last good step to continue from with a
+  lower ``--optim.lr`` or ``--loop.amp false``.
+- ``loop.max_minutes`` (wall clock), ``loop.max_cpu_minutes`` (CPU time) of this call and a
+  first Ctrl-C or SIGTERM end the run after the current step, with a checkpoint.
 - ``evaluate_fn(ema_generator, step) -> {"fid": ...}`` runs every ``loop.eval_every`` steps;
   the lowest ``loop.eval_metric`` so far is kept in ``best.pt``.
 - Under torchrun, G and D are wrapped in DistributedDataParallel, each process reads its
