@@ -11,13 +11,12 @@
       loss: LossConfig     augment: AugmentConfig (DiffAugment, off in the paper)     loop: LoopConfig
       eval: EvalConfig     (fpa evaluate, and the trainer every loop.eval_every steps)
 
-Every dataclass checks its fields in ``__post_init__`` (FpaError), so a constructed config is
-valid; ``validate()`` checks again after fields were set in place. A config round-trips through
-plain JSON (``to_dict`` / ``from_dict``) and takes ``--section.field VALUE`` arguments
-(``parse_config_args``, ``fpa train``) or ``"section.field=value"`` overrides
-(``apply_overrides``); jsonargparse reads and type-checks both against the dataclasses' fields.
-Image size and channels live in three places (data, generator, discriminator);
-ExperimentConfig insists they agree and :func:`with_image_size` changes them together.
+Every dataclass checks its fields in ``__post_init__`` (FpaError); ``validate()`` checks again
+after fields were set in place. jsonargparse reads and type-checks plain JSON (``from_dict``),
+``--section.field VALUE`` arguments (``parse_config_args``) and ``"section.field=value"``
+overrides (``apply_overrides``) against the dataclasses' fields. Image size and channels live in
+three places (data, generator, discriminator); ExperimentConfig insists they agree and
+:func:`with_image_size` changes them together.
 """
 
 from __future__ import annotations
@@ -133,10 +132,8 @@ class LoopConfig(Checked):
     num_sample_latents: int = 64
 
     def __post_init__(self) -> None:
-        _check_minimums("loop", self, {
-            "steps": 0, "sample_every": 0, "checkpoint_every": 0, "eval_every": 0, "log_every": 1,
-            "num_sample_latents": 1, "max_minutes": 0, "max_cpu_minutes": 0,
-        })
+        _check_minimums("loop", self, {"steps": 0, "sample_every": 0, "checkpoint_every": 0, "eval_every": 0,
+                                       "log_every": 1, "num_sample_latents": 1, "max_minutes": 0, "max_cpu_minutes": 0})
 
 
 OLD_KEYS = {"loop.nan_retries": None, "model.first_step_lr_one": "first_step_beta_one"}
@@ -227,7 +224,6 @@ def with_image_size(cfg: ExperimentConfig, image_size: int, channels: int | None
     return cfg
 
 
-# ----------------------------------------------------------------------------- dicts, arguments, files
 def to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     """The config as nested plain dicts of JSON types (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
@@ -268,8 +264,7 @@ def _parser() -> ArgumentParser:
 
 
 def _namespace(base: ExperimentConfig | None) -> Namespace | None:
-    """``base`` as the namespace the parser starts from (None: the dataclasses' defaults)."""
-    return None if base is None else Namespace(_flatten(to_dict(base)))
+    return None if base is None else Namespace(_flatten(to_dict(base)))  # None: the dataclasses' defaults
 
 
 def _parse(parse: Callable[[], Any]) -> ExperimentConfig:
@@ -298,34 +293,34 @@ def _bracket_lists(args: list[str]) -> list[str]:
     """Comma-separated values of tuple fields (``--optim.betas 0.5,0.9``, ``--eval.metrics ''``)
     in the brackets jsonargparse reads (``[0.5,0.9]``, ``[]``), and ``none`` for an optional
     field (``--loop.out none``, the spelling of older versions) as ``null``."""
-    tuples = {f"--{key}" for key, value in _flatten(to_dict(ExperimentConfig())).items() if isinstance(value, list)}
-    optional = {f"--{key}" for key in _optional_keys()}
-
-    def rewritten(option: str, value: str) -> str:
-        if option in optional and value.lower() == "none":
-            return "null"
-        return f"[{value}]" if option in tuples and not value.startswith("[") else value
-
     result = []
     for index, arg in enumerate(args):
         option, separator, value = arg.partition("=")
-        if arg.startswith("--"):
-            result.append(f"{option}={rewritten(option, value)}" if separator else arg)
-        else:  # the value of the option before it
-            result.append(rewritten(args[index - 1] if index else "", arg))
+        if not arg.startswith("--"):  # the value of the option before it
+            option, value = (args[index - 1] if index else ""), arg
+        hint = _field_hints().get(option[2:])
+        if type(None) in typing.get_args(hint) and value.lower() == "none":
+            value = "null"
+        elif typing.get_origin(hint) is tuple and not value.startswith("["):
+            value = f"[{value}]"
+        if arg.startswith("--") and not separator:
+            value = arg  # the option alone; its value follows
+        elif arg.startswith("--"):
+            value = f"{option}={value}"
+        result.append(value)
     return result
 
 
 @functools.cache
-def _optional_keys(section: type | None = None, prefix: str = "") -> frozenset[str]:
-    """The dotted keys whose type admits None (``str | None``, ``float | None``, ...)."""
-    keys = set()
-    for name, hint in typing.get_type_hints(section or ExperimentConfig).items():
+def _field_hints(section: type = ExperimentConfig, prefix: str = "") -> dict[str, Any]:
+    """The type of every dotted key, e.g. ``{"optim.betas": tuple[float, float], ...}``."""
+    hints = {}
+    for name, hint in typing.get_type_hints(section).items():
         if dataclasses.is_dataclass(hint):
-            keys |= _optional_keys(hint, f"{prefix}{name}.")
-        elif type(None) in typing.get_args(hint):
-            keys.add(f"{prefix}{name}")
-    return frozenset(keys)
+            hints.update(_field_hints(hint, f"{prefix}{name}."))
+        else:
+            hints[f"{prefix}{name}"] = hint
+    return hints
 
 
 def config_help() -> str:
@@ -335,12 +330,13 @@ def config_help() -> str:
     return re.sub(r":\w+:`~?([^`]+)`", r"\1", text)  # Sphinx roles (:class:`X`) as plain names
 
 
-def config_keys(cfg: ExperimentConfig | None = None) -> list[str]:
+def config_keys() -> list[str]:
     """Every settable dotted key, e.g. ``["name", "generator", "model.image_size", ...]``."""
-    return list(_flatten(to_dict(cfg if cfg is not None else ExperimentConfig())))
+    return list(_field_hints())
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
     flat = {}
     for key, value in data.items():
         if isinstance(value, dict):

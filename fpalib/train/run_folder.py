@@ -21,8 +21,8 @@ import sys
 import tempfile
 import time
 import warnings
+from itertools import count
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
 from fpalib.errors import FpaError
@@ -173,42 +173,29 @@ class RunLock:
         os.close(self._descriptor)  # closing the descriptor releases the flock
         self._descriptor = None
 
-    def __del__(self) -> None:
-        self.release()
+    __del__ = release
 
     def __enter__(self) -> RunLock:
         return self.acquire()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.release()
-
-
-def move_run_aside(run_dir: Path) -> Path | None:
-    """Rename an existing run folder to ``<name>-old-<YYYYmmdd-HHMMSS>``; returns the new path."""
-    if not run_dir.exists():
-        return None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = run_dir.with_name(f"{run_dir.name}-old-{stamp}")
-    suffix = 1
-    while target.exists():
-        suffix += 1
-        target = run_dir.with_name(f"{run_dir.name}-old-{stamp}-{suffix}")
-    run_dir.rename(target)
-    return target
 
 
 def claim_run_folder(run_dir: Path, *, new: bool = False) -> tuple[RunLock, Path | None, list[Path]]:
     """Lock ``run_dir`` for this process: ``(lock, where an old run was moved or None, removed files)``.
 
-    new: move an existing folder aside first (refused while another process holds its lock).
-    Removes the temporary files ``.<name>.*.tmp`` of interrupted atomic writes in the folder and
-    its ``checkpoints/`` subfolder.
+    new: move an existing folder aside to ``<name>-old-<YYYYmmdd-HHMMSS>`` first. Removes the
+    temporary files of interrupted atomic writes in the folder and its ``checkpoints/``.
     """
     moved = None
     if new and run_dir.exists():
-        with RunLock(run_dir):
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        candidates = (run_dir.with_name(f"{run_dir.name}-old-{stamp}{f'-{n}' if n > 1 else ''}") for n in count(1))
+        moved = next(path for path in candidates if not path.exists())
+        with RunLock(run_dir):  # refused while another process holds it
             try:
-                moved = move_run_aside(run_dir)
+                run_dir.rename(moved)
             except OSError as error:
                 raise write_error(error, f"run folder {run_dir}", "check the permissions of its parent folder") from None
     lock = RunLock(run_dir).acquire()  # held: no other process writes these files now
