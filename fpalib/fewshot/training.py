@@ -138,7 +138,7 @@ def train_fewshot(model: FewShotDeltaNet, task: FewShotTask, cfg: FewShotTrainCo
             return FewShotResult(**state["result"])
     if out is not None:
         refuse_other_run_kind(out, "few-shot")
-    log = MetricsLog(Path(out) / METRICS_FILE, keep_until=step if state else None, write=True) if out else None
+    log = MetricsLog(Path(out or ".") / METRICS_FILE, keep_until=step if state else None, write=out is not None)
     started, stopped, window = time.perf_counter(), "", []
     bar = tqdm(total=cfg.steps, initial=step, desc="few-shot", disable=not progress, dynamic_ncols=True)
     model.train()
@@ -170,14 +170,12 @@ def train_fewshot(model: FewShotDeltaNet, task: FewShotTask, cfg: FewShotTrainCo
                       "elapsed_s": round(minutes * 60, 1)}
             window = []
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['train_accuracy']:.2f}")
-            if log is not None:
-                log.append(record)
+            log.append(record)
         if step % cfg.eval_every == 0 or stopped:
             accuracy = evaluate(model, task.held_out, cfg.eval_episodes)
             result = FewShotResult(step, minutes, accuracy, task.chance, stopped, cfg.eval_episodes)
             bar.write(f"step {step}: held-out accuracy {accuracy:.3f} (chance {task.chance:.3f})")
-            if log is not None:
-                log.append({"step": step, "held_out_accuracy": accuracy})
+            log.append({"step": step, "held_out_accuracy": accuracy})
             if path is not None:
                 torch_save_atomically(path, {
                     "kind": CHECKPOINT_KIND, "configs": configs, "model": model.state_dict(),

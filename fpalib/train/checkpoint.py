@@ -1,19 +1,14 @@
 """Self-describing training checkpoints, written atomically.
 
-A checkpoint is a dict saved with ``torch.save``; the trainer stores
-
-    kind "fpa-gan", fpalib_version, config (ExperimentConfig as a dict), step,
-    generator, discriminator, ema, optimizer_g, optimizer_d, scaler (state dicts),
-    rng (python/numpy/torch/cuda/data-order states), sample_latents (N, latent_dim),
-    best_metric (float or None)
-
-in ``<run>/checkpoints/latest.pt`` (and ``best.pt`` for the best evaluation so far). It
-holds only tensors and plain Python values, so it loads with ``weights_only=True``.
-Loading a generator needs nothing but the checkpoint file. The loaders also accept the
-shipped inference files of :mod:`fpalib.pretrained` (kind "fpa-pretrained": EMA weights only).
-"ema" is the state dict of the whole averaged generator; for an FPA/U-Net ("fpa-unet") both
-"generator" and "ema" hold the frozen painter's weights beside the U-Net's, so a refined
-checkpoint needs no painter file (:mod:`fpalib.train.refine` starts such a run from a painter).
+A checkpoint is a dict saved with ``torch.save`` in ``<run>/checkpoints/latest.pt`` (and
+``best.pt``, the best evaluation so far): kind "fpa-gan", fpalib_version, config (the
+ExperimentConfig as a dict), step, the state dicts generator, discriminator, ema, optimizer_g,
+optimizer_d and scaler, rng (:mod:`fpalib.train.seeding`), data_position, sample_latents
+(N, latent_dim), best_metric and elapsed_s. It holds only tensors and plain values, so it loads
+with ``weights_only=True``, and needs no other file to rebuild its generator. "ema" is the whole
+averaged generator; for an FPA/U-Net both "generator" and "ema" hold the frozen painter beside
+the U-Net. The loaders also accept the shipped inference files of :mod:`fpalib.pretrained`
+(kind "fpa-pretrained": EMA weights only).
 """
 
 from __future__ import annotations
@@ -45,20 +40,13 @@ def checkpoint_path(run_dir: str | Path, name: str = LATEST) -> Path:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` (plus kind and library version) to ``path`` with :func:`torch_save_atomically`.
-
-    FpaError when the write fails; the previous file at ``path`` is then unchanged.
-    """
+    """Write ``state`` (plus kind and library version) to ``path`` with :func:`torch_save_atomically`."""
     torch_save_atomically(path, {**state, "kind": CHECKPOINT_KIND, "fpalib_version": fpalib.__version__})
 
 
 def torch_save_atomically(path: str | Path, state: dict[str, Any], what: str = "checkpoint") -> None:
-    """``torch.save(state, path)``, atomically (:func:`fpalib.train.run_folder.write_atomically`).
-
-    A crash at any moment leaves either the previous file or the new one, never a partial
-    file. A failed write (full disk, read-only folder ...) raises FpaError, which says
-    whether a previous ``what`` at ``path`` is intact.
-    """
+    """``torch.save(state, path)``, atomically (:func:`fpalib.train.run_folder.write_atomically`);
+    a failed write raises FpaError, which says whether a previous ``what`` at ``path`` is intact."""
     path = Path(path)
     existed = path.is_file()
     buffer = io.BytesIO()  # serialised first: torch reports a failed file write as an opaque RuntimeError

@@ -35,23 +35,19 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 @dataclass
 class Runtime:
-    """Device and process-group membership of this process."""
+    """Device and process-group membership of this process; ``distributed``: it trains in a
+    torch.distributed group (under torchrun, even alone)."""
 
     device: torch.device
     rank: int = 0
     world_size: int = 1
+    distributed: bool = False
     owns_process_group: bool = False
-    in_process_group: bool = False
 
     @property
     def is_main(self) -> bool:
         """Rank 0: the process that writes logs, samples and checkpoints."""
         return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        """The process trains in a torch.distributed group (under torchrun, even alone)."""
-        return self.in_process_group or self.world_size > 1
 
 
 def resolve_device(name: str | torch.device | None = None) -> torch.device:
@@ -69,18 +65,16 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
 
 def start_runtime(device: str | torch.device | None = None) -> Runtime:
     """The runtime of this process; joins the torchrun process group when launched by one."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1 and not launched_by_torchrun():
-        return Runtime(resolve_device(device))
     requested = resolve_device(device)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not launched_by_torchrun():
+        return Runtime(requested)
     if requested.type == "cuda":
-        requested = torch.device("cuda", local_rank)
+        requested = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(requested)
     owns = not dist.is_initialized()
     if owns:
         dist.init_process_group(backend="nccl" if requested.type == "cuda" else "gloo")
-    return Runtime(requested, dist.get_rank(), dist.get_world_size(), owns, in_process_group=True)
+    return Runtime(requested, dist.get_rank(), dist.get_world_size(), distributed=True, owns_process_group=owns)
 
 
 def launched_by_torchrun() -> bool:
