@@ -35,9 +35,6 @@ from fpalib.train.ema import EMAConfig
 from fpalib.train.eval_config import EvalConfig
 from fpalib.train.losses import LossConfig
 
-PAPER_STEPS = 450_000
-"""Training steps of the authors' example CelebA configuration."""
-
 
 def _paper(name: str, data_path: str, generator: str = "fpa") -> ExperimentConfig:
     """The paper's 64x64 setting: the painter's dataclass defaults plus the UpdateNet bias, and
@@ -46,20 +43,10 @@ def _paper(name: str, data_path: str, generator: str = "fpa") -> ExperimentConfi
         name=name,
         generator=generator,
         model=PainterConfig(update_bias=True),
-        lightgan=LightGANConfig(),
         disc=authors_discriminator_config(64),
         data=DataConfig(path=data_path, image_size=64),
-        ema=EMAConfig(),
-        loop=LoopConfig(
-            steps=PAPER_STEPS, sample_every=1_000, checkpoint_every=1_000, eval_every=5_000, log_every=100
-        ),
+        loop=LoopConfig(steps=450_000, sample_every=1_000, checkpoint_every=1_000, eval_every=5_000, log_every=100),
     )
-
-
-EMOJI_STEPS = 12_000
-"""Steps of ``emoji32-cpu``: sized for about one hour on two CPU cores (speed: its model card)."""
-EMOJI_EVAL_EVERY = 2_000
-"""``emoji32-cpu`` scores SWD (no pretrained network needed) every 2K steps and keeps best.pt by it."""
 
 
 def emoji32_cpu() -> ExperimentConfig:
@@ -95,13 +82,9 @@ def emoji32_cpu() -> ExperimentConfig:
         loss=LossConfig(mode_seeking_weight=1.0),
         augment=AugmentConfig(policy="color,translation,cutout"),
         eval=EvalConfig(metrics=("swd", "pr")),
-        loop=LoopConfig(steps=EMOJI_STEPS, sample_every=250, checkpoint_every=250, log_every=25,
-                        eval_every=EMOJI_EVAL_EVERY, eval_metric="swd"),
+        loop=LoopConfig(steps=12_000, sample_every=250, checkpoint_every=250, log_every=25,  # about one hour
+                        eval_every=2_000, eval_metric="swd"),
     )
-
-
-UNET_EMOJI_STEPS = 300
-"""Steps of ``emoji32-cpu-unet`` (its speed: the U-Net's model card and notebook 08)."""
 
 
 def emoji32_cpu_unet() -> ExperimentConfig:
@@ -119,7 +102,7 @@ def emoji32_cpu_unet() -> ExperimentConfig:
     cfg.unet = UNetConfig(image_size=32, base_width=16, multipliers=(1, 2, 4), residual=True)
     cfg.optim = OptimConfig(lr=2e-4, batch_size=16)
     cfg.ema = EMAConfig(start_step=200, update_every=5, reset_every=50, reset_until=200)
-    cfg.loop = LoopConfig(steps=UNET_EMOJI_STEPS, sample_every=100, checkpoint_every=100, log_every=10)
+    cfg.loop = LoopConfig(steps=300, sample_every=100, checkpoint_every=100, log_every=10)
     return cfg.validate()
 
 

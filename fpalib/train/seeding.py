@@ -15,6 +15,7 @@ batch, so DDP processes see disjoint images, like ``torch.utils.data.Distributed
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -80,28 +81,15 @@ class ResumableBatchSampler(Sampler[list[int]]):
         self.start = 0
         self._epoch_order: tuple[int, torch.Tensor] | None = None
 
-    @property
-    def batches_per_epoch(self) -> int:
-        """Full global batches in one pass over the data set."""
-        return self.num_items // (self.batch_size * self.world_size)
-
     def batch(self, number: int) -> list[int]:
         """The indices this process reads for batch ``number`` (0-based, from the run's start)."""
-        epoch, position = divmod(number, self.batches_per_epoch)
-        order = self._order(epoch)
         width = self.batch_size * self.world_size
-        global_batch = order[position * width : (position + 1) * width]
-        return global_batch[self.rank :: self.world_size].tolist()
-
-    def _order(self, epoch: int) -> torch.Tensor:
-        """The permutation of epoch ``epoch`` (cached for the current epoch)."""
-        if self._epoch_order is None or self._epoch_order[0] != epoch:
+        epoch, position = divmod(number, self.num_items // width)
+        if self._epoch_order is None or self._epoch_order[0] != epoch:  # one permutation per epoch, kept
             generator = torch.Generator().manual_seed(derived_seed(self.seed, epoch))
             self._epoch_order = (epoch, torch.randperm(self.num_items, generator=generator))
-        return self._epoch_order[1]
+        global_batch = self._epoch_order[1][position * width : (position + 1) * width]
+        return global_batch[self.rank :: self.world_size].tolist()
 
     def __iter__(self) -> Iterator[list[int]]:
-        number = self.start
-        while True:
-            yield self.batch(number)
-            number += 1
+        return map(self.batch, itertools.count(self.start))
