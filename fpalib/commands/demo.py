@@ -1,21 +1,13 @@
 """``fpa demo``: the end-to-end demonstration behind ``make demo``.
 
-By default it paints with the shipped delta-rule painter (``fpa-delta-emoji32.pt``, found
-through the installed package, see :func:`fpalib.pretrained.shipped_dir`; no training, seconds
-on a CPU) and writes into ``--figures`` (default ``figures/demo/``, which git ignores, so a
-clone stays clean after ``make demo``):
-
-    demo_samples.png           a grid of samples
-    demo_painting_steps.png    the paper's two-row figure: rank-one updates and the image so far
-                               (``--display output``: as the painter outputs it, the default;
-                               ``--display paper``: the paper's normalisation)
-    demo_painting.gif          the same steps as an animation
-    demo_before_after.png      painter | painter + U-Net pairs (paper Fig. 9 style), from the
-                               shipped U-Net refinement of that painter (``--refined``)
-
+By default it paints with the shipped delta-rule painter (``fpa-delta-emoji32.pt``, found through
+the installed package; seconds on a CPU) into ``--figures`` (default ``figures/demo/``, ignored by
+git): ``demo_samples.png`` (a grid of samples), ``demo_painting_steps.png`` (the rank-one updates
+and the image so far; ``--display output`` as the painter outputs it, ``paper`` normalised as in
+the paper), ``demo_painting.gif`` (the same steps animated) and ``demo_before_after.png``
+(painter | painter + U-Net pairs from the shipped U-Net refinement, ``--refined``).
 ``--train-minutes M`` instead trains the ``emoji32-cpu`` painter for M minutes in ``--out``
-(resuming that run folder on every call) on ``--data`` (default ``$FPA_DATA/emoji``, else
-``data/emoji``) and paints with the result.
+(resuming it on every call) on ``--data`` (default ``$FPA_DATA/emoji``, else ``data/emoji``).
 """
 
 from __future__ import annotations

@@ -3,13 +3,11 @@
     fpa fewshot [--data data/emoji] [--out runs/fewshot-delta] [--rule delta|additive]
                 [--max-minutes 6] [--figure figures/deltanet_fast_weights.png] [--show 1:1,4:1]
 
-Episodes are sequences of (image, label) pairs of N classes of emoji (their ``subcategory``), the
-last label to be predicted (:mod:`fpalib.fewshot`); training classes and held-out classes are
-disjoint. Prints the held-out accuracy against chance (1/N). ``--figure`` writes the paper's Figure 1
-for one held-out episode: per chosen layer:head (1-based) the rank-one update of every step and the
-fast weight matrix W_t. A run folder with a checkpoint of the same settings is resumed (or, when it
-finished, only evaluated); ``--fresh`` starts over. ``--rule additive`` trains the linear Transformer
-(the purely additive rule, rate 1; ``hebbian`` is its old name and still accepted).
+Training and held-out classes are disjoint (:mod:`fpalib.fewshot`); prints the held-out accuracy
+against chance (1/N). ``--figure`` draws the paper's Figure 1 for one held-out episode: per chosen
+layer:head (1-based) the rank-one update of every step and the fast weight matrix W_t. A run
+folder with a checkpoint of the same settings is resumed (or only evaluated); ``--fresh`` starts
+over. ``--rule additive`` is the linear Transformer (``hebbian``: its old name, still accepted).
 """
 
 from __future__ import annotations
