@@ -4,18 +4,13 @@
     results = run_ablation(get_preset("emoji32-cpu"), "runs/ablation", cpu_minutes=8, seeds=(0, 1))
     print(format_table(results))
 
-Every variant is the base config with the overrides of :data:`VARIANTS` (nothing else
-changes): the delta rule (paper Eq. 2 / 9) at the preset's T and at T = 8 and 16; the authors'
-additive baseline (``authors-additive``: their ``lstm_sum`` model); the paper's purely additive
-rule in the delta painter (``additive``); the additive rule with the delta rule's sigmoid rate
-beta_t (``additive-rate``, formerly ``hebbian``); Oja's rule in the authors' softmax form
-(``oja-softmax``). Each (variant, seed) trains in ``<out>/<variant>-s<seed>`` for ``cpu_minutes``
-of CPU time (fair when runs share a machine with other work; ``minutes`` of wall clock or a
-``steps`` cap also work) and is scored once by ``fpa evaluate``'s protocol (SWD and pixel
-precision/recall of ``num_samples`` EMA samples against the real images). The score goes to
-``<out>/<variant>-s<seed>/ablation.json``; a run that has one is not trained again, so the
-same command run twice, or split over processes by seed, gathers one table.
-``benchmarks/ablation.py`` is the command line.
+Every variant is the base config with the overrides of :data:`VARIANTS`, nothing else. Each
+(variant, seed) trains in ``<out>/<variant>-s<seed>`` for ``cpu_minutes`` of CPU time (fair when
+runs share a machine; ``minutes`` of wall clock or a ``steps`` cap also work) and is scored once
+by ``fpa evaluate``'s protocol (SWD and pixel precision/recall of ``num_samples`` EMA samples)
+into ``<out>/<variant>-s<seed>/ablation.json``; a scored run is not trained again, so the same
+command run twice, or split over processes by seed, gathers one table. ``benchmarks/ablation.py``
+is the command line.
 """
 
 from __future__ import annotations
@@ -33,14 +28,14 @@ from fpalib.train.config import ExperimentConfig, apply_overrides
 from fpalib.train.run_folder import write_atomically
 from fpalib.train.trainer import Trainer
 
-VARIANTS: dict[str, list[str]] = {
+VARIANTS: dict[str, list[str]] = {  # the delta rule (Eq. 2 / 9) at the base's T, 16 and 8
     "delta": [],
     "delta-T16": ["model.steps=16"],
     "delta-T8": ["model.steps=8"],
-    "authors-additive": ["model.variant=authors-additive"],
-    "additive": ["model.rule=additive"],
-    "additive-rate": ["model.rule=additive-rate"],
-    "oja-softmax": ["model.rule=oja-softmax"],
+    "authors-additive": ["model.variant=authors-additive"],  # the authors' additive baseline (lstm_sum)
+    "additive": ["model.rule=additive"],  # the paper's purely additive rule (Sec. 2.1) in the delta painter
+    "additive-rate": ["model.rule=additive-rate"],  # additive with the sigmoid rate beta_t (formerly hebbian)
+    "oja-softmax": ["model.rule=oja-softmax"],  # Oja's rule in the authors' softmax form
 }
 """Variant name -> config overrides on top of the base config."""
 

@@ -1,10 +1,8 @@
 """The one exception type that carries a message meant for the user, and the base of the
 configuration dataclasses that raise it.
 
-Raise :class:`FpaError` for bad input (a missing folder, an unknown preset, a
-checkpoint of the wrong kind ...). The ``fpa`` command prints its message as a
-single line, ``error: <message>``, and exits with status 2; no traceback.
-The message should say what was wrong and what to do about it.
+Raise :class:`FpaError` for bad input; its message says what was wrong and what to do. The
+``fpa`` command prints it as one line, ``error: <message>``, and exits with status 2.
 """
 
 from __future__ import annotations

@@ -3,9 +3,7 @@
     fpa before-after runs/emoji32-cpu-unet --out figures/unet_before_after.png [--num 12] [--seed 0]
 
 Each pair shows the frozen painter's image (left) and the U-Net's refinement of it (right) for
-the same latent (Irie & Schmidhuber, 2023, App. C.1, Fig. 9). The latents come from ``--seed``;
-the U-Net's weight average is used unless ``--raw``. Needs an "fpa-unet" checkpoint
-(``fpa train --refine-from``). The work is done by :func:`fpalib.sampling.write_before_after`.
+the same latent (Irie & Schmidhuber, 2023, App. C.1, Fig. 9); needs an "fpa-unet" checkpoint.
 """
 
 from __future__ import annotations

@@ -1,14 +1,12 @@
-"""``fpa evaluate``: FID, KID and/or SWD of a trained generator against real images.
+"""``fpa evaluate``: FID, KID, SWD and/or pixel precision/recall of a trained generator.
 
     fpa evaluate runs/emoji32 --data data/emoji --metrics swd
     fpa evaluate runs/celeba64 --data data/celeba --metrics fid,kid --num-samples 50000
 
 Prints one line of results and appends them, with the checkpoint's step, to the run's
-``metrics.jsonl`` (for a run folder, or a .pt file inside ``<run>/checkpoints/``). Defaults come
-from the checkpoint's ``eval`` section: the paper's protocol (50K samples, JPEG, 2048-d
-features, all real images). FID/KID need pytorch-fid's Inception weights (``--fid-weights``,
-``$FPA_FID_WEIGHTS``, torch hub's cache or a download); without them the command stops with
-one line saying where to put the file. SWD needs no weights.
+``metrics.jsonl``. Defaults come from the checkpoint's ``eval`` section (the paper's protocol:
+50K samples, JPEG, 2048-d features, all real images). FID/KID need pytorch-fid's Inception
+weights (``--fid-weights``, ``$FPA_FID_WEIGHTS``, torch hub's cache or a download); SWD does not.
 """
 
 from __future__ import annotations

@@ -3,11 +3,9 @@
     fpa generate runs/emoji32 --num 64 --out figures/samples.png      one grid image
     fpa generate runs/emoji32 --num 5000 --out samples/              a folder of PNGs
 
-An ``--out`` ending in .png/.jpg (or ``--grid``) gets one grid; any other path becomes a
-folder of ``000000.png, 000001.png, ...``. Latents come from ``--seed``, so the same seed
-gives the same images. The EMA generator is used unless ``--raw``. For an FPA/U-Net checkpoint
-(``fpa train --refine-from``) ``--before-unet`` samples its frozen painter, i.e. the images
-before the U-Net (``fpa before-after`` shows both side by side).
+An ``--out`` ending in .png/.jpg (or ``--grid``) gets one grid; any other path becomes a folder
+of ``000000.png, 000001.png, ...``. The same ``--seed`` gives the same images. For an FPA/U-Net
+``--before-unet`` samples its frozen painter.
 """
 
 from __future__ import annotations

@@ -2,15 +2,12 @@
 
     fpa paint runs/emoji32 --seed 3 --out figures/steps.png [--gif figures/steps.gif] [--display paper]
 
-The figure has two rows over the painting steps: the rank-one update of each step and the
-image accumulated so far. ``--display output`` (default) shows the image after step t as the
-painter would output it, tanh(W_t), so the last one is the sample exactly as ``fpa generate``
-draws it, and the updates on one symmetric scale (0 = mid-grey); ``--display paper`` uses the
-paper's normalisation of Fig. 5-7 (each picture divided by |W_T|, tanh, its own colour range),
-see :mod:`fpalib.viz.step_display`. The sample is
-number ``--index`` of a batch drawn with ``--seed``. Needs an FPA or FPA/U-Net checkpoint; for
-an FPA/U-Net the steps are its frozen painter's, and ``--unet-out PNG`` also draws the painted
-image before and after the U-Net (:func:`fpalib.sampling.write_painting`).
+Two rows over the painting steps: the rank-one update of each step and the image so far, either
+as the painter outputs it after step t (``--display output``, the default: the last picture is
+the sample ``fpa generate`` draws) or normalised as in the paper's Fig. 5-7 (``--display paper``,
+:mod:`fpalib.viz.step_display`). The sample is number ``--index`` of a batch drawn with ``--seed``.
+For an FPA/U-Net the steps are its frozen painter's; ``--unet-out PNG`` adds the image before and
+after the U-Net.
 """
 
 from __future__ import annotations

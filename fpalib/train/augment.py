@@ -1,17 +1,13 @@
 """Differentiable augmentation of what the discriminator sees (DiffAugment, Zhao et al., 2020).
 
-On a small data set the discriminator can memorise the real images and its gradients stop
-telling the generator anything useful (Zhao et al., 2020, Karras et al., 2020); the
-1636-image emoji set is small in that sense. DiffAugment applies the same random, differentiable transformations to real
-*and* generated images every time the discriminator looks at them (its update, the gradient
-penalty and the generator's update), so the discriminator cannot memorise pixels while the
-generator, whose gradients flow through the transformation, is not taught to paint augmented
-images. The paper trains without augmentation; the ``paper-*`` presets keep it off.
+On a small data set (the 1636 emoji are one) the discriminator can memorise the real images,
+and its gradients stop telling the generator anything useful. DiffAugment applies the same
+random, differentiable transformations to real *and* generated images every time the
+discriminator looks at them (its update, the gradient penalty, the generator's update), so the
+generator, whose gradients flow through them, is not taught to paint augmented images. Not in
+the paper (off in the ``paper-*`` presets). Policies, each sample drawing its own parameters:
 
-Policies (images (B, C, H, W) in [-1, 1]; every sample draws its own parameters):
-
-- ``color``: brightness shift in [-0.5, 0.5), saturation factor in [0, 2), contrast factor in
-  [0.5, 1.5);
+- ``color``: brightness shift in [-0.5, 0.5), saturation factor in [0, 2), contrast factor in [0.5, 1.5);
 - ``translation``: shift by up to 1/8 of the side in x and y, filling with 0 (mid grey);
 - ``cutout``: a square of half the side around a random pixel set to 0 (clipped at the edges).
 """

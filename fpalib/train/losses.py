@@ -1,26 +1,16 @@
 """GAN losses of the LightGAN setting (Irie & Schmidhuber, 2023, Sec. 3.3, App. B).
 
-All functions take :class:`~fpalib.models.discriminator.DiscriminatorOutput`
-tuples whose ``logits`` and ``logits_32`` have shape (B,) and return scalars.
-
-Sign convention: the discriminator scores real images HIGH (standard hinge
-loss, Lim & Ye, 2017):
+The functions take :class:`~fpalib.models.discriminator.DiscriminatorOutput` tuples (``logits``
+and ``logits_32`` of shape (B,)) and return scalars. The discriminator scores real images HIGH
+(the standard hinge loss, Lim & Ye, 2017):
 
     L_D = mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))   (for each head)
     L_G = -mean(D(fake))                                        (for each head)
 
-The lightweight-gan code used by the paper's authors writes the mirror image:
-``relu(1 + D(real)) + relu(1 - D(fake))`` and ``L_G = mean(D(fake))``, i.e. it
-scores real images LOW. Both are the same objective up to the sign of D's
-output, so results do not depend on the choice; we use the standard one.
-
-The weight of the gradient penalty (10), its schedule (every 4th
-discriminator step, on real images) and the weight of the auxiliary
-reconstruction loss are applied by the trainer, from :class:`LossConfig`.
-
-:func:`mode_seeking_loss` (Mao et al., "Mode Seeking Generative Adversarial Networks",
-CVPR 2019) is an optional generator term against mode collapse; it is not in the paper and
-its weight is 0 in the paper's presets.
+The authors' lightweight-gan code writes the mirror image (real scored LOW:
+``relu(1 + D(real)) + relu(1 - D(fake))``, ``L_G = mean(D(fake))``): the same objective up to
+the sign of D's output. :func:`mode_seeking_loss` (Mao et al., CVPR 2019) is an optional
+generator term against mode collapse, not in the paper (weight 0 in the ``paper-*`` presets).
 """
 
 from dataclasses import dataclass

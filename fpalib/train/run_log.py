@@ -1,16 +1,12 @@
 """The metrics log of a run: ``metrics.jsonl`` and its loss-curve figure.
 
 Every ``log_every`` steps the trainer appends one JSON object per line, e.g.
-
-    {"step": 250, "d_loss": 1.91, "g_loss": 0.42, "aux_loss": 0.08, "gp": 0.01,
-     "images_per_s": 131.0, "elapsed_s": 95.2, "lr": 0.0002}
-
-with the losses averaged over the steps since the previous record (``gp`` over the steps
-that applied the penalty; absent when none did). Evaluation results are records of their
-own, ``{"step": 5000, "fid": 31.2}``. When a run resumes, records after the checkpoint's
-step are dropped, since those steps are trained again; that rewrite is atomic, and each
-append is all or nothing (:mod:`fpalib.train.run_folder`). A damaged line (from a crash or a
-full disk before these guarantees) is skipped with a warning and dropped at the next rewrite.
+``{"step": 250, "d_loss": 1.91, "g_loss": 0.42, "aux_loss": 0.08, "gp": 0.01, "images_per_s":
+131.0, "elapsed_s": 95.2, "lr": 0.0002}``, the losses averaged over the steps since the previous
+record (``gp`` over the steps with the penalty; absent when none had it). Evaluations are records
+of their own, ``{"step": 5000, "fid": 31.2}``. On resume, records after the checkpoint's step
+are dropped (atomically), since those steps are trained again; a damaged line (a crash) is
+skipped with a warning and dropped at the next rewrite.
 """
 
 from __future__ import annotations
