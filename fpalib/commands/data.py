@@ -21,17 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "per category, with metadata.csv and ATTRIBUTION.md. Does nothing when the set is already there.",
     )
     emoji.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
-    emoji.add_argument(
-        "--version", default=DEFAULT_VERSION, help=f"{PACKAGE} version to fetch (default: %(default)s)"
-    )
+    emoji.add_argument("--version", default=DEFAULT_VERSION, help=f"{PACKAGE} version to fetch (default: %(default)s)")
     emoji.add_argument("--skin-tones", action="store_true", help="also keep the skin-tone variants")
     emoji.add_argument("--flags", action="store_true", help="also keep the 'Flags' category")
-    emoji.add_argument(
-        "--components", action="store_true", help="also keep the 'Component' category (skin-tone swatches)"
-    )
-    emoji.add_argument(
-        "--force", action="store_true", help="rebuild even if --out already holds an emoji set made here"
-    )
+    emoji.add_argument("--components", action="store_true", help="also keep the 'Component' category "
+                       "(skin-tone swatches)")
+    emoji.add_argument("--force", action="store_true", help="rebuild even if --out already holds an emoji set "
+                       "made here")
     source = emoji.add_mutually_exclusive_group()
     source.add_argument(
         "--from-atlas", action="store_true",
@@ -45,9 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    options = EmojiOptions(
-        version=args.version, skin_tones=args.skin_tones, flags=args.flags, components=args.components
-    )
+    options = EmojiOptions(version=args.version, skin_tones=args.skin_tones, flags=args.flags,
+                           components=args.components)
     if args.from_atlas:
         if options != EmojiOptions() or args.version != DEFAULT_VERSION:
             raise FpaError("--from-atlas holds only the base emoji of the default version; "
