@@ -128,8 +128,8 @@ class Trainer:
         self._saved_step = -1  # the step of checkpoints/latest.pt (-1: none yet)
         if self.resumed:
             self._load_state(load_checkpoint(self.run_dir, map_location=device))
-        elif rank > 0:  # each process draws its own latents
-            torch.manual_seed(derived_seed(seed, 0, rank))
+        if rank > 0:  # each process draws its own latents
+            torch.manual_seed(derived_seed(seed, self.step, rank))
         self.gan_step = GanStep(
             wrap_for_training(self.generator, self.runtime), wrap_for_training(self.discriminator, self.runtime),
             self.optimizer_g, self.optimizer_d, self.scaler, cfg.loss, batch_size=cfg.optim.batch_size,
@@ -346,5 +346,3 @@ class Trainer:
         self.best_metric = state["best_metric"]
         self.elapsed_before = state["elapsed_s"]
         restore_rng_state(state["rng"], self.loader.generator)
-        if self.runtime.rank > 0:  # each process draws its own latents
-            torch.manual_seed(derived_seed(self.cfg.loop.seed, self.step, self.runtime.rank))
