@@ -58,11 +58,6 @@ class EpisodeConfig:
         if not 0.0 < self.held_out_fraction < 1.0:
             raise FpaError(f"held_out_fraction must be in (0, 1); got {self.held_out_fraction}")
 
-    @property
-    def steps(self) -> int:
-        """Sequence length: N*K support pairs and the query."""
-        return self.n_way * self.k_shot + 1
-
 
 @dataclass
 class LabelledImages:
