@@ -1,23 +1,12 @@
 """Shipped inference checkpoints: EMA generator weights in half precision plus a model card.
 
-A training checkpoint (``runs/<name>/checkpoints/latest.pt``, tens of MB with the
-discriminator, optimisers and RNG states) is exported into ``data/pretrained/``:
-
-    <name>.pt    {"kind": "fpa-pretrained", "config", "step", "generator" (float16 state
-                 dict of the EMA generator), "card", "fpalib_version"}
-    <name>.md    the model card: what it is, config, steps, wall time, hardware, metrics,
-                 seed and the exact command that reproduces it (rendered from ``card``)
-    <name>.metrics.jsonl   the run's training log (losses, images/s, evaluations), if any
-
-:func:`fpalib.train.export.export_pretrained` (``fpa export``) writes them;
-``fpalib.train.checkpoint.load_generator`` (and so ``fpa generate/paint/interpolate``)
-accepts the ``.pt`` file like a run folder, or just its name (``fpa-delta-emoji32``) for a
-shipped one; its weights come back as float32.
-
-The shipped files travel with the package: a wheel (``pip install .``) copies
-``data/pretrained/*.pt`` and ``*.md`` into ``fpalib/_pretrained/`` (see ``setup.py``), and
-:func:`shipped_dir` finds that copy, or ``data/pretrained`` beside the package in a source
-checkout or an editable install, so nothing depends on the working directory.
+``fpa export`` (:func:`fpalib.train.export.export_pretrained`) turns a training checkpoint into
+``data/pretrained/<name>.pt`` ({"kind": "fpa-pretrained", "config", "step", "generator" (float16
+EMA state dict), "card", "fpalib_version"}), ``<name>.md`` (the model card rendered from
+``card``) and ``<name>.metrics.jsonl`` (the training log). ``load_generator`` and the ``fpa``
+sampling commands accept the ``.pt`` file, or just its name for a shipped one. A wheel copies
+the shipped files into ``fpalib/_pretrained/`` (``setup.py``); :func:`shipped_dir` finds that
+copy or ``data/pretrained`` beside the package, whatever the working directory.
 """
 
 from __future__ import annotations

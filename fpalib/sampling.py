@@ -1,17 +1,10 @@
 """What a trained generator draws for fixed seeds, and the files of the sampling commands.
 
-Every latent comes from :func:`fpalib.models.latents.seeded_latents`: all drawn at once on the
-CPU from a fresh generator seeded with ``seed``, so a seed gives the same images on every device
-and for every batch size. (``fpalib.metrics.Evaluator`` draws its latents batch by batch, so its
-samples also depend on ``eval.batch_size``; the two are not interchangeable.)
-
-- :func:`fixed_samples`: images (N, C, H, W) for a seed; :func:`interpolate_latents` and
-  :func:`interpolation`: images along a path between the latents of two seeds;
-  :func:`before_and_after`: an FPA/U-Net's images before and after its U-Net (paper Fig. 9).
-- :func:`write_samples`, :func:`write_painting`, :func:`write_interpolation`,
-  :func:`write_before_after`: load a run or checkpoint and write what ``fpa generate``,
-  ``fpa paint``, ``fpa interpolate`` and ``fpa before-after`` write (``fpa demo`` calls them too).
-
+Every latent comes from :func:`fpalib.models.latents.seeded_latents` (all drawn at once on the
+CPU from a generator seeded with ``seed``), so a seed gives the same images on every device and
+for every batch size; ``fpalib.metrics.Evaluator`` draws its latents batch by batch, so the two
+are not interchangeable. The ``write_*`` functions load a run or checkpoint and write what ``fpa
+generate``, ``fpa paint``, ``fpa interpolate`` and ``fpa before-after`` write (``fpa demo`` too).
 Images are in [-1, 1] on the CPU; figures are drawn by :mod:`fpalib.viz`.
 """
 

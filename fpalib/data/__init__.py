@@ -1,25 +1,12 @@
 """Image-folder datasets: any folder of pictures as square tensors in [-1, 1].
 
-:class:`ImageFolder` scans a folder recursively for ``.jpg .jpeg .png .webp
-.bmp`` files (any letter case; hidden files and folders, whose name starts with
-a dot, are ignored), sorted by relative path so that index ``i`` is the same
-file on every machine. Each item is a float tensor ``(channels, image_size,
-image_size)`` in [-1, 1]: transparent pixels are composited onto white,
-greyscale is expanded to RGB (or RGB reduced to grey with ``channels=1``), the
-largest centred square is cropped and resized with Lanczos filtering.
-
-Unreadable files never stop a training run. They are caught in two places:
-
-* at scan time, every file's header is opened (cheap: no pixel decoding), so
-  non-images such as a text file named ``.png`` or an empty file are left out,
-  with ONE warning that counts them and names the first few;
-* a file whose header is fine but whose pixels fail to decode (a truncated
-  download) is found when it is first loaded: the next readable index is
-  returned instead and the path is recorded in ``ImageFolder.skipped``; one
-  warning is issued, the first time, in each process that meets such a file.
-
-The emoji set lives beside it: :mod:`fpalib.data.emoji` fetches and writes it (``fpa data
-emoji``), :mod:`fpalib.data.emoji_atlas` unpacks the shipped 32x32 copy.
+:class:`ImageFolder` takes every ``.jpg .jpeg .png .webp .bmp`` file under a folder (any letter
+case, hidden entries skipped), sorted by relative path so that index ``i`` is the same file on
+every machine; :func:`load_image` composites transparency onto white, crops the centred square
+and resizes it with Lanczos. Unreadable files never stop a training run: files whose header PIL
+does not recognise are left out at scan time (one warning), and a file that fails to decode
+later is replaced by the next readable one (recorded in ``ImageFolder.skipped``, one warning).
+The emoji set: :mod:`fpalib.data.emoji` (``fpa data emoji``), :mod:`fpalib.data.emoji_atlas`.
 """
 
 from __future__ import annotations

@@ -1,26 +1,13 @@
 """The emoji data set: Google's Noto Emoji artwork as 64x64 PNGs on a white background.
 
-The images come from the npm package ``emoji-datasource-google`` (iamcal's
-emoji-data), at a pinned version. ``npm pack`` downloads its tarball into a
-temporary folder (nothing is installed); the tarball is read with :mod:`tarfile`
-straight into memory, taking only ``package/emoji.json``, ``package/LICENSE``
-and ``package/img/google/64/*.png`` (regular files; no path from the archive
-is ever used to write to disk).
-
-Layout written to ``out`` (default ``data/emoji``), one folder per category::
-
-    smileys-and-emotion/grinning.png         base emoji: <category>/<short name>.png
-    people-and-body/wave_1f3fb.png           skin-tone variant (--skin-tones): _<tone code points>
-    metadata.csv                             file,name,category,subcategory,skin_tone
-    ATTRIBUTION.md                           licences of the artwork and the package
-    source.json                              package, version and options of this build
-
-By default only base emoji are kept: skin-tone variants, the 'Flags' category
-and the 'Component' category (bare skin-tone swatches) are left out unless asked
-for. The set is built in a hidden temporary folder next to ``out`` and renamed
-into place at the end, so an interrupted run never leaves a half set behind. A
-second run finds the complete set (same options, as many PNGs as metadata.csv
-rows) and does nothing.
+``npm pack`` downloads the tarball of ``emoji-datasource-google`` (iamcal's emoji-data, a pinned
+version) into a temporary folder; :mod:`tarfile` reads ``emoji.json``, ``LICENSE`` and the 64x64
+PNGs straight into memory (no path from the archive is used to write to disk). ``out`` (default
+``data/emoji``) gets ``<category>/<short name>.png`` (skin-tone variants, ``--skin-tones``: a
+``_<code points>`` suffix), ``metadata.csv``, ``ATTRIBUTION.md`` and ``source.json``. By default
+skin-tone variants and the 'Flags' and 'Component' categories are left out. The set is built
+in a hidden folder next to ``out`` and renamed into place, so an interrupted run leaves no half
+set; a second run with the same options finds the complete set and does nothing.
 """
 
 from __future__ import annotations

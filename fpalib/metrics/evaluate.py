@@ -1,20 +1,14 @@
-"""One evaluation routine for ``fpa evaluate`` and the trainer: FID, KID and SWD of a generator.
+"""One evaluation routine for ``fpa evaluate`` and the trainer: FID, KID, SWD and precision/recall.
 
     evaluate_fn = make_evaluate_fn(cfg)          # cfg: ExperimentConfig; reads cfg.eval
     evaluate_fn(generator, step)                 # -> {"fid": 23.1, "kid": 0.012, "kid_std": ...}
 
 Protocol (Irie & Schmidhuber, 2023, Sec. 4.1 and App. B.4): ``eval.num_samples`` generated
-images (50K) against all real images, both resized to the training resolution and passed
-through one file format (JPEG in the paper) before pytorch-fid's Inception. Real images are
-resized as for training (:func:`fpalib.data.load_image`) and quantised to 8 bits; generated
-images are quantised the same way. The real statistics are computed once and cached
-(:mod:`fpalib.metrics.stats_cache`); in a training run they are also kept in memory.
-Latents come from ``eval.seed``, so successive evaluations score the same latents.
-SWD and pixel precision/recall ("pr") compare the same real and generated 8-bit images.
-
-The Inception weights are looked up when the evaluator is made, so a missing file stops
-``fpa train`` / ``fpa evaluate`` at once with one line rather than after hours of training.
-SWD needs no weights.
+images (50K) against all real images, both at the training resolution, quantised to 8 bits and
+passed through one file format (JPEG in the paper) before pytorch-fid's Inception. The real
+statistics are cached (:mod:`fpalib.metrics.stats_cache`). Latents come from ``eval.seed``, so
+successive evaluations score the same latents. The Inception weights are looked up when the
+evaluator is made, so a missing file stops ``fpa train`` at once rather than after hours.
 """
 
 from __future__ import annotations
@@ -201,23 +195,14 @@ class Evaluator:
         return self._real_pixels, fake
 
 
-def evaluation_metrics(cfg: ExperimentConfig) -> tuple[str, ...]:
-    """The metrics a run evaluates: ``eval.metrics``, or ``loop.eval_metric`` (with kid beside fid)."""
-    return cfg.eval.resolved_metrics(cfg.loop.eval_metric)
-
-
 def make_evaluate_fn(cfg: ExperimentConfig, device: Any = None, **options: Any) -> Evaluator:
-    """The trainer's ``evaluate_fn(generator, step) -> {name: value}`` for ``cfg``.
-
-    Scores on the generator's own device (``device`` is accepted for symmetry and unused).
-    FpaError at once when ``loop.eval_metric`` is not among the metrics computed, or the
-    Inception weights are needed and missing. ``options`` go to :class:`Evaluator`.
-    """
+    """The trainer's ``evaluate_fn(generator, step) -> {name: value}`` for ``cfg``, on the generator's
+    device (``device`` is unused). ``options`` go to :class:`Evaluator`."""
     del device
     if cfg.loop.eval_metric == "pr":
         raise FpaError("loop.eval_metric cannot be pr: best.pt keeps the lowest value, and precision and recall "
                        "are better when higher; choose fid, kid or swd and add pr with --eval.metrics swd,pr")
-    metrics = evaluation_metrics(cfg)
+    metrics = cfg.eval.resolved_metrics(cfg.loop.eval_metric)
     if cfg.loop.eval_metric not in metrics:
         raise FpaError(f"loop.eval_metric {cfg.loop.eval_metric!r} is not among the evaluated metrics "
                        f"{', '.join(metrics)}; set --eval.metrics or --loop.eval_metric")
@@ -229,14 +214,13 @@ def evaluate_checkpoint(
     state: dict[str, Any], real_path: str | Path | None = None, *, ema: bool = True, device: Any = "cpu",
     progress: bool = True, **eval_fields: Any,
 ) -> tuple[dict[str, float], Evaluator]:
-    """Score the generator of a loaded checkpoint (EMA weights unless not ``ema``) as ``fpa evaluate``
-    does: its config's ``eval`` section with ``eval_fields`` replaced (e.g. ``num_samples=1636,
-    metrics=("swd", "pr")``), against ``real_path`` (default: eval.real_path, else data.path).
-    Returns ({metric: value}, the Evaluator used)."""
+    """``fpa evaluate``: ({metric: value}, the Evaluator) for a loaded checkpoint (EMA weights unless
+    not ``ema``), its config's ``eval`` section with ``eval_fields`` replaced, against ``real_path``
+    (default: eval.real_path, else data.path)."""
     cfg = checkpoint_config(state)
     cfg.eval = dataclasses.replace(cfg.eval, **eval_fields).validate()
     evaluator = Evaluator(cfg.eval, str(real_path or cfg.eval.real_path or cfg.data.path), cfg.data.image_size,
-                          cfg.data.channels, evaluation_metrics(cfg), progress=progress)
+                          cfg.data.channels, cfg.eval.resolved_metrics(cfg.loop.eval_metric), progress=progress)
     generator = generator_from_checkpoint(state, ema=ema, device=device)
     return evaluator(generator, int(state.get("step", 0))), evaluator
 
@@ -246,11 +230,7 @@ def score_checkpoint(
     metrics: Sequence[str] = ("swd", "pr"),
 ) -> dict[str, float]:
     """What ``fpa evaluate CHECKPOINT --data REAL_PATH --metrics ... --num-samples N --seed S``
-    prints, as ``{metric: value}`` (EMA weights, on the CPU, nothing logged).
-
-    With ``swd`` and ``pr``: ``num_samples`` generated images (latents drawn with ``seed``)
-    against as many real images (a ``seed``-ed random subset); see :class:`Evaluator`.
-    """
+    prints, as ``{metric: value}`` (EMA weights, on the CPU, nothing logged)."""
     return evaluate_checkpoint(load_checkpoint(checkpoint), real_path, progress=False, num_samples=num_samples,
                                seed=seed, metrics=tuple(metrics))[0]
 

@@ -1,28 +1,13 @@
 """Set-up and small helpers shared by the tutorial notebooks (``notebooks/NN_*.ipynb``).
 
-Every notebook starts with::
-
-    from fpalib.tutorial import setup_notebook
-    paths = setup_notebook(smoke=smoke, seed=seed)   # paths.root, .figures, .runs, .data
-
-:func:`setup_notebook` finds the repository root (the folder holding ``pyproject.toml`` and
-``fpalib/``, searched from the working directory upwards), seeds python/numpy/torch, optionally
-sets the number of torch threads, and sets modest matplotlib defaults for inline figures. At
-full parameters ``paths.figures`` and ``paths.runs`` are the repository's ``figures/`` and
-``runs/``; in smoke mode (the notebook tests in CI) both point into a fresh temporary folder, so
-a test never overwrites committed figures or cached runs. ``paths.data`` is the ``data``
-argument, else ``$FPA_DATA``, else the repository's ``data/`` (data sets are shared, never
-written by the notebooks except when :func:`ensure_emoji` fetches a missing emoji set).
-
-Notebooks also run outside a repository (a copy of ``notebooks/`` anywhere, fpalib installed
-with ``pip install .``): then the working directory takes the repository's place (its
-``figures/``, ``runs/`` and ``data/``), and the shipped checkpoints come from the installed
-package (:func:`fpalib.pretrained.shipped_dir`), as they always do.
-
-Nothing here is model code: the notebooks build models and rules from :mod:`fpalib` itself.
-Beside the set-up: :mod:`fpalib.tutorial.experiments` (train-or-load runs, the learning-rule
-ablation of notebook 07) and :mod:`fpalib.tutorial.fitting` (painting one image directly, the
-rank-T SVD bound; notebook 03).
+Every notebook starts with ``paths = setup_notebook(smoke=smoke, seed=seed)``: it finds the
+repository root (the folder with ``pyproject.toml`` and ``fpalib/``, else the working
+directory), seeds python/numpy/torch and sets matplotlib defaults for inline figures.
+``paths.figures`` and ``paths.runs`` are the repository's ``figures/`` and ``runs/``, or, in
+smoke mode (the notebook tests), a fresh temporary folder, so a test never overwrites committed
+figures or cached runs. ``paths.data`` is the ``data`` argument, else ``$FPA_DATA``, else
+``<root>/data``. Beside the set-up: :mod:`fpalib.tutorial.experiments` (train-or-load runs, the
+learning-rule ablation) and :mod:`fpalib.tutorial.fitting` (painting one image directly).
 """
 
 from __future__ import annotations

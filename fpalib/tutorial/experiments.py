@@ -1,15 +1,7 @@
 """Small experiments for the tutorial notebooks: train-or-load a GAN run, compare learning rules.
 
-Everything resumes: a run lives in a run folder (``runs/<name>``) written by
-:class:`fpalib.train.Trainer`, so executing a notebook a second time loads (or continues) what
-the first execution trained instead of starting over.
-
-- :func:`train_or_load`: the first existing checkpoint among candidates (a shipped ``.pt`` or a
-  run folder), otherwise a Trainer run of ``steps`` steps in a run folder of its own.
-- :func:`rule_variant` / :func:`train_rule_ablation`: one config per learning rule, identical
-  otherwise (same preset, steps, seed, data), trained in ``<runs>/ablation-<rule>``.
-- :func:`real_sample`: a reproducible set of real images (N, C, H, W) in [-1, 1] (generated ones:
-  :func:`fpalib.sampling.fixed_samples`).
+A run lives in a run folder written by :class:`fpalib.train.Trainer`, so executing a notebook a
+second time loads (or continues) what the first execution trained instead of starting over.
 """
 
 from __future__ import annotations

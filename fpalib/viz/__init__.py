@@ -1,25 +1,10 @@
-"""Pictures of generators and of their painting steps.
-
-- :func:`to_unit`, :func:`save_grid`: images in [-1, 1] (B, C, H, W) -> [0, 1] and a PNG grid;
-  :func:`sharp_png`: a PNG enlarged with nearest-neighbour, for notebooks (browsers smooth).
-- :func:`display_steps` (modes ``"output"``, the default, and ``"paper"``) and
-  :func:`normalise_steps` (the paper's normalisation), from :mod:`fpalib.viz.step_display`.
-- :func:`painting_steps_figure`, :func:`save_painting_gif`, :func:`steps_slider`: the rank-one
-  update of each step beside the image so far, as a figure, a GIF and a notebook widget, all in
-  the same display mode; :func:`steps_strip_png` is the slider's static stand-in and
-  :func:`gif_display` shows a GIF in a notebook with a PNG fallback.
-- :func:`loss_curve_figure`: losses from a JSONL metrics log; :func:`side_by_side_figure`: grids
-  of several image sets next to each other, with captions; :func:`before_after_figure`: pairs of
-  images before and after a U-Net (paper Fig. 9); :func:`save_interpolation_gif`: a latent walk.
-- :func:`fast_weights_figure`, :func:`fast_weights_episode_figure`: the fast weights of DeltaNet
-  heads over one sequence (the paper's Figure 1).
+"""Pictures of generators and of their painting steps (matplotlib ``Figure`` objects, PIL GIFs).
 
 ``steps`` arguments are a :class:`fpalib.models.PaintingSteps` (or any pair with ``.updates``
 and ``.cumulative``) of shape (B, T, C, H, W); a (B, T, H, W) pair, such as the
-:class:`fpalib.rules.RuleSteps` of one attention head, is shown as one grey channel.
-matplotlib and ipywidgets are imported inside the functions that need them; figures are
-``matplotlib.figure.Figure`` objects, never pyplot state. Every picture of painted pixels is
-drawn pixel-sharp (nearest-neighbour).
+:class:`fpalib.rules.RuleSteps` of one attention head, is shown as one grey channel. The
+display modes and the notebook widgets are in :mod:`fpalib.viz.step_display`. matplotlib and ipywidgets are imported inside the functions that
+need them. Every picture of painted pixels is drawn pixel-sharp (nearest-neighbour).
 """
 
 from __future__ import annotations
@@ -37,13 +22,18 @@ from fpalib.rules import RuleSteps
 from fpalib.viz.step_display import (
     DISPLAY_MODES,
     display_steps,
+    gif_display,
     normalise_steps,
+    painting_step_png,
+    sharp_png,
     step_pair_image,
+    steps_slider,
+    steps_strip_png,
     to_uint8,
     to_unit,
     update_limit,
+    upscale,
 )
-from fpalib.viz.step_widget import gif_display, painting_step_png, sharp_png, steps_slider, steps_strip_png
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -95,7 +85,7 @@ def painting_steps_figure(
             axis.set_yticks([])
         axes[1, column].set_xlabel(str(t + 1))
     if mode == "output":
-        limit = update_limit(_one_sample(steps.updates, index))
+        limit = update_limit(steps.updates[index])  # index checked by display_steps
         axes[0, 0].set_ylabel(f"update\n\u00b1{limit:.2g}", fontsize=8)
         axes[1, 0].set_ylabel("image", fontsize=8)
     else:
@@ -126,16 +116,8 @@ def save_painting_gif(
 def save_interpolation_gif(images: Tensor, path: str | Path, duration_ms: int = 150, min_side: int = 128) -> Path:
     """Frames (N, C, H, W) in [-1, 1] as a looping GIF that goes there and back, each frame enlarged
     (nearest neighbour) to at least ``min_side`` pixels."""
-    from PIL import Image
-
     scale = max(1, -(-min_side // images.shape[-1]))
-    pixels = to_uint8(to_unit(images)).permute(0, 2, 3, 1).numpy()
-    frames = [
-        Image.fromarray(frame.squeeze(-1) if frame.shape[-1] == 1 else frame).resize(
-            (frame.shape[1] * scale, frame.shape[0] * scale), Image.Resampling.NEAREST
-        )
-        for frame in pixels
-    ]
+    frames = [upscale(frame, scale) for frame in to_uint8(to_unit(images))]
     return write_gif(frames + frames[-2:0:-1], path, duration_ms)
 
 
@@ -190,13 +172,6 @@ def _chosen_steps(steps_count: int, every: int, max_columns: int) -> list[int]:
         picks = np.linspace(0, len(chosen) - 1, max_columns).round().astype(int)
         chosen = [chosen[i] for i in picks]
     return chosen
-
-
-def _one_sample(x: Tensor, index: int) -> Tensor:
-    """Sample ``index`` of a (B, ...) tensor, checked."""
-    if not -x.shape[0] <= index < x.shape[0]:
-        raise FpaError(f"sample index {index} is out of range for a batch of {x.shape[0]}")
-    return x[index]
 
 
 def _imshow(axis: Any, image: Tensor) -> None:
