@@ -81,15 +81,6 @@ def render_card(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def card_config_from_markdown(text: str) -> dict[str, Any]:
-    """The configuration JSON block of a rendered model card (for consistency checks)."""
-    try:
-        block = text.split("Full configuration:", 1)[1].split("```json", 1)[1].split("```", 1)[0]
-        return json.loads(block)
-    except (IndexError, json.JSONDecodeError):
-        raise FpaError("the model card has no readable 'Full configuration' JSON block") from None
-
-
 def shipped_dir() -> Path:
     """The folder of the shipped checkpoints and model cards, found through the package.
 
@@ -105,16 +96,6 @@ def shipped_dir() -> Path:
         f"no shipped checkpoints next to the fpalib package (looked in {candidates[0]} and {candidates[1]}); "
         "reinstall fpalib from a full clone (`pip install .`) or restore data/pretrained with git"
     )
-
-
-def shipped_path(name: str) -> Path:
-    """The shipped file ``name`` (e.g. "fpa-delta-emoji32.pt"; ".pt" is added when there is no suffix)."""
-    filename = name if Path(name).suffix else f"{name}.pt"
-    path = shipped_dir() / filename
-    if not path.is_file():
-        available = ", ".join(p.stem for p in shipped_checkpoints()) or "none"
-        raise FpaError(f"no shipped file {filename!r}; shipped checkpoints: {available}")
-    return path
 
 
 def shipped_checkpoints(folder: str | Path | None = None) -> list[Path]:

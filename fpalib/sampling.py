@@ -11,6 +11,7 @@ Images are in [-1, 1] on the CPU; figures are drawn by :mod:`fpalib.viz`.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -31,9 +32,9 @@ INTERPOLATIONS = ("slerp", "linear")
 
 
 @torch.no_grad()
-def fixed_samples(generator: nn.Module, count: int, seed: int = 0, batch_size: int = 64) -> Tensor:
-    """``count`` images (count, C, H, W) in [-1, 1] on the CPU from the latents of ``seed``,
-    generated ``batch_size`` at a time in eval mode (the generator's mode is restored)."""
+def sample_batches(generator: nn.Module, count: int, seed: int = 0, batch_size: int = 64) -> Iterator[Tensor]:
+    """Images (b, C, H, W) in [-1, 1] on the CPU for the ``count`` latents of ``seed``, ``batch_size``
+    at a time, generated in eval mode (the generator's mode is restored)."""
     if count < 1 or batch_size < 1:
         raise FpaError(f"count and batch_size must be at least 1; got {count}, {batch_size}")
     device = next(generator.parameters()).device
@@ -41,10 +42,15 @@ def fixed_samples(generator: nn.Module, count: int, seed: int = 0, batch_size: i
     was_training = generator.training
     generator.eval()
     try:
-        images = [generator(chunk.to(device)).float().cpu() for chunk in latents.split(batch_size)]
+        for chunk in latents.split(batch_size):
+            yield generator(chunk.to(device)).float().cpu()
     finally:
         generator.train(was_training)
-    return torch.cat(images)
+
+
+def fixed_samples(generator: nn.Module, count: int, seed: int = 0, batch_size: int = 64) -> Tensor:
+    """``count`` images (count, C, H, W) in [-1, 1] on the CPU from the latents of ``seed``."""
+    return torch.cat(list(sample_batches(generator, count, seed, batch_size)))
 
 
 def interpolate_latents(start: Tensor, end: Tensor, frames: int, method: str = "slerp") -> Tensor:
@@ -104,11 +110,8 @@ def write_samples(
     if as_grid:
         return viz.save_grid(fixed_samples(generator, num, seed, batch_size), out, nrow=nrow or math.ceil(math.sqrt(num)))
     out.mkdir(parents=True, exist_ok=True)
-    latents = seeded_latents(num, generator.latent_dim, seed)
-    for start in range(0, num, batch_size):
-        with torch.no_grad():
-            images = generator(latents[start : start + batch_size].to(next(generator.parameters()).device))
-        for offset, image in enumerate(viz.to_unit(images.float().cpu())):
+    for start, images in zip(range(0, num, batch_size), sample_batches(generator, num, seed, batch_size)):
+        for offset, image in enumerate(viz.to_unit(images)):
             save_image(image, out / f"{start + offset:06d}.png")
     return out
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from fpalib.errors import FpaError
 
@@ -62,11 +62,8 @@ def _has_readable_header(path: Path) -> bool:
 
 
 def flatten_onto_white(image: Image.Image) -> Image.Image:
-    """An opaque 8-bit version of ``image``: transparency composited onto white.
-
-    Handles alpha channels (RGBA, LA, PA), palette or colour-key transparency, and
-    16-bit greyscale (rescaled to 8 bits rather than clipped). Returns mode RGB or L.
-    """
+    """An opaque 8-bit ``image`` (mode RGB or L): alpha, palette or colour-key transparency composited
+    onto white, 16-bit greyscale rescaled to 8 bits (not clipped)."""
     if image.mode.startswith("I"):
         image = image.convert("I").point(lambda value: value * _SIXTEEN_TO_EIGHT_BITS).convert("L")
     if "A" in image.getbands() or "transparency" in image.info:
@@ -76,12 +73,9 @@ def flatten_onto_white(image: Image.Image) -> Image.Image:
 
 
 def load_image(path: str | Path, image_size: int, channels: int = 3) -> torch.Tensor:
-    """Decode one file into a ``(channels, image_size, image_size)`` float tensor in [-1, 1].
-
-    Transparency (RGBA, LA, palette or colour-key) is composited onto white; the
-    EXIF orientation is applied; the centred square is cropped and resized with
-    Lanczos filtering. Raises the PIL/OS error when the file cannot be decoded.
-    """
+    """One file as a ``(channels, image_size, image_size)`` float tensor in [-1, 1]: flattened onto
+    white, EXIF orientation applied, the centred square resized with Lanczos. Raises the PIL/OS
+    error when the file cannot be decoded."""
     with Image.open(path) as opened:
         opened.load()
         image = ImageOps.exif_transpose(opened)
@@ -99,19 +93,9 @@ def load_image(path: str | Path, image_size: int, channels: int = 3) -> torch.Te
 class ImageFolder(Dataset):
     """Every image under ``root`` as a ``(channels, image_size, image_size)`` tensor in [-1, 1].
 
-    Args:
-        root: folder scanned recursively (see the module docstring for the rules).
-        image_size: output side length, a power of two in [8, 256].
-        channels: 3 for RGB, 1 for greyscale.
-        hflip: flip each item left-right with probability 1/2 (torch's RNG).
-
-    Attributes:
-        paths: the readable files, in index order.
-        skipped: files left out at scan time plus files that failed to decode later
-            in this process.
-
-    Raises FpaError for a missing folder, a folder without readable images, a bad
-    ``image_size`` or ``channels``.
+    image_size: a power of two in [8, 256]; channels: 3 (RGB) or 1 (grey); hflip: flip each item
+    left-right with probability 1/2 (torch's RNG). ``paths``: the readable files in index order;
+    ``skipped``: files left out at scan time or that failed to decode later in this process.
     """
 
     def __init__(self, root: str | Path, image_size: int, channels: int = 3, hflip: bool = False) -> None:
@@ -186,3 +170,10 @@ def check_batch_size(dataset: Dataset, batch_size: int, option: str = "--batch-s
             f"the data set has {len(dataset)} image(s), fewer than the batch size {batch_size}; "
             f"lower {option} or add images"
         )
+
+
+def seeded_subset(dataset: Dataset, seed: int, limit: int | None = None) -> Subset:
+    """The items of ``dataset`` in a random order drawn with ``seed`` (so the first ones are a random
+    subset), at most ``limit`` of them."""
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).tolist()
+    return Subset(dataset, order[:limit])

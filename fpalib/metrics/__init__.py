@@ -13,23 +13,9 @@ from fpalib.metrics.stats_cache import load_stats_file
 from fpalib.metrics.swd import laplacian_pyramid, sliced_wasserstein_distance
 
 __all__ = [
-    "Evaluator",
-    "GaussianStats",
-    "ImageFormat",
-    "format_results",
-    "frechet_distance",
-    "frechet_distance_reference",
-    "kernel_inception_distance",
-    "laplacian_pyramid",
-    "load_fid_inception",
-    "load_stats_file",
-    "make_evaluate_fn",
-    "mmd2_unbiased",
-    "pixel_features",
-    "precision_recall",
-    "resolve_weights",
-    "save_random_inception_weights",
-    "sliced_wasserstein_distance",
-    "through_format",
+    "Evaluator", "GaussianStats", "ImageFormat", "format_results", "frechet_distance",
+    "frechet_distance_reference", "kernel_inception_distance", "laplacian_pyramid", "load_fid_inception",
+    "load_stats_file", "make_evaluate_fn", "mmd2_unbiased", "pixel_features", "precision_recall",
+    "resolve_weights", "save_random_inception_weights", "sliced_wasserstein_distance", "through_format",
     "to_uint8",
 ]

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
-from fpalib.data import ImageFolder
+from fpalib.data import ImageFolder, seeded_subset
 from fpalib.errors import FpaError
 from fpalib.metrics.features import FeatureAccumulator, accumulate_features
 from fpalib.metrics.fid import frechet_distance
@@ -105,7 +105,7 @@ class Evaluator:
             return self._real
         model = self.inception(device)
         key = stats_key(
-            self.real_path, image_size=self.image_size, channels=self.channels, image_format=self.image_format.label,
+            self.real_path, image_size=self.image_size, channels=self.channels, format=self.image_format.label,
             dims=self.cfg.dims, weights_sha256=self._weights_sha, max_real=self.cfg.max_real,
             kid_features=self.cfg.kid_features,
         )
@@ -124,10 +124,8 @@ class Evaluator:
         return RealStats(accumulator.stats(), accumulator.kept)
 
     def _real_dataset(self, limit: int | None) -> Subset:
-        """The real images in a seeded random order (so the first ones are a random subset), at most ``limit``."""
-        folder = ImageFolder(self.real_path, self.image_size, self.channels)
-        order = torch.randperm(len(folder), generator=torch.Generator().manual_seed(self.cfg.seed)).tolist()
-        return Subset(folder, order[:limit] if limit is not None else order)
+        """At most ``limit`` real images, a random subset drawn with ``eval.seed``."""
+        return seeded_subset(ImageFolder(self.real_path, self.image_size, self.channels), self.cfg.seed, limit)
 
     # ------------------------------------------------------------------ generated side
     def _latent_batches(self, generator: nn.Module, count: int) -> Iterator[Tensor]:

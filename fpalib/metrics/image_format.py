@@ -4,7 +4,7 @@ Irie & Schmidhuber (2023, App. B.4) give pytorch-fid JPEG files of the generated
 real images (PNG files raise every FID in their Table 4). :func:`through_format` does this in
 memory: each uint8 image is encoded by PIL as ``Image.save`` would write it and decoded as
 pytorch-fid reads a file (``Image.open(path).convert("RGB")``, then ``ToTensor``); the tests
-check it against files on disk (:func:`write_images`) read by pytorch-fid's own dataset.
+check it against files on disk read by pytorch-fid's own dataset.
 """
 
 from __future__ import annotations
@@ -37,10 +37,6 @@ class ImageFormat:
             raise FpaError(f"image format {self.name!r} is not supported; choose one of {', '.join(FORMATS)}")
         if self.name == "jpeg" and not 1 <= self.quality <= 95:
             raise FpaError(f"JPEG quality must be between 1 and 95; got {self.quality}")
-
-    @property
-    def suffix(self) -> str:
-        return ".jpg" if self.name == "jpeg" else ".png"
 
     @property
     def label(self) -> str:
@@ -80,14 +76,3 @@ def through_format(images: Tensor, image_format: ImageFormat) -> Tensor:
             decoded.append(_as_pytorch_fid_reads(opened))
     return torch.stack(decoded) if decoded else torch.zeros(0, 3, *images.shape[2:])
 
-
-def write_images(images: Tensor, folder: str | Path, image_format: ImageFormat, start: int = 0) -> list[Path]:
-    """Save uint8 (N, C, H, W) as ``<folder>/000000.jpg ...`` (numbered from ``start``)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for offset, image in enumerate(images):
-        path = folder / f"{start + offset:06d}{image_format.suffix}"
-        image_format.save(_pil(image), path)
-        paths.append(path)
-    return paths

@@ -31,11 +31,6 @@ PROTOCOL_VERSION = 1
 STATS_DIR_ENV = "FPA_STATS_DIR"
 
 
-def default_stats_dir() -> Path:
-    """``$FPA_STATS_DIR`` or ``~/.cache/fpalib/fid-stats``."""
-    return Path(os.environ.get(STATS_DIR_ENV) or Path.home() / ".cache" / "fpalib" / "fid-stats")
-
-
 @dataclass
 class RealStats:
     """Statistics of the real images: Gaussian ``stats`` and ``kid_features`` (k, d) float32 or None."""
@@ -57,30 +52,20 @@ def dataset_fingerprint(folder: str | Path) -> dict[str, Any]:
     return {"folder": str(folder), "images": len(paths), "files_sha256": digest.hexdigest()}
 
 
-def stats_key(
-    folder: str | Path,
-    *,
-    image_size: int,
-    channels: int,
-    image_format: str,
-    dims: int,
-    weights_sha256: str,
-    max_real: int | None,
-    kid_features: int,
-) -> dict[str, Any]:
-    """The JSON-able description that names one cached statistics file (see the module docstring)."""
-    return {
-        "protocol": PROTOCOL_VERSION, "dataset": dataset_fingerprint(folder), "image_size": image_size,
-        "channels": channels, "format": image_format, "dims": dims, "weights_sha256": weights_sha256,
-        "max_real": max_real, "kid_features": kid_features,
-    }
+def stats_key(folder: str | Path, **protocol: Any) -> dict[str, Any]:
+    """The JSON-able description that names one cached statistics file: the protocol version, the
+    dataset's fingerprint and ``protocol`` (image_size, channels, format, dims, weights_sha256,
+    max_real, kid_features)."""
+    return {"protocol": PROTOCOL_VERSION, "dataset": dataset_fingerprint(folder), **protocol}
 
 
 def cache_file(key: dict[str, Any], stats_dir: str | Path | None = None) -> Path:
-    """``<stats_dir>/<folder name>-<size>px-<format>-<dims>d-<key hash>.npz``."""
+    """``<stats_dir>/<folder name>-<size>px-<format>-<dims>d-<key hash>.npz``; the default folder is
+    ``$FPA_STATS_DIR`` or ``~/.cache/fpalib/fid-stats``."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(key["dataset"]["folder"]).name) or "data"
-    folder = Path(stats_dir) if stats_dir is not None else default_stats_dir()
+    default = os.environ.get(STATS_DIR_ENV) or Path.home() / ".cache" / "fpalib" / "fid-stats"
+    folder = Path(stats_dir if stats_dir is not None else default)
     return folder / f"{name}-{key['image_size']}px-{key['format']}-{key['dims']}d-{digest}.npz"
 
 

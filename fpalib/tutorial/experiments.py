@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from fpalib.data import ImageFolder
+from fpalib.data import ImageFolder, seeded_subset
 from fpalib.errors import FpaError
 from fpalib.rules import DEPRECATED_RULES, RULES
 from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint, resolve_checkpoint
@@ -56,11 +56,8 @@ class TrainedRun:
 
 
 def metrics_file_for(checkpoint: str | Path) -> Path:
-    """The metrics log that belongs to a checkpoint file.
-
-    ``<run>/checkpoints/<x>.pt`` -> ``<run>/metrics.jsonl``; a shipped ``<name>.pt`` ->
-    ``<name>.metrics.jsonl`` beside it (see :mod:`fpalib.pretrained`).
-    """
+    """``<run>/checkpoints/<x>.pt`` -> ``<run>/metrics.jsonl``; a shipped ``<name>.pt`` ->
+    ``<name>.metrics.jsonl`` beside it (see :mod:`fpalib.pretrained`)."""
     checkpoint = Path(checkpoint)
     if checkpoint.parent.name == "checkpoints":
         return checkpoint.parent.parent / METRICS_FILE
@@ -140,27 +137,21 @@ def train_rule_ablation(
     runs_dir: str | Path,
     *,
     steps: int,
-    max_minutes: float | None = None,
     ema: bool = False,
-    device: str | torch.device | None = None,
-    progress: bool = True,
+    **options: Any,
 ) -> dict[str, TrainedRun]:
     """Train (or resume, or load) one painter per rule at an equal budget: ``rule -> TrainedRun``.
 
     Every run uses ``cfg`` with only ``model.rule`` changed (same steps, seed, data order and
     initial weights of the shared layers), in ``<runs_dir>/ablation-<rule>``. ``ema=False``
     returns the raw generators at the last step (a short run's average lags behind it).
+    ``options`` (max_minutes, device, progress) go to :func:`train_or_load`.
     """
     if len(set(rules)) != len(rules) or not rules:
         raise FpaError(f"give each learning rule once and at least one; got {list(rules)}")
-    variants = [rule_variant(cfg, rule) for rule in rules]
-    return {
-        rule: train_or_load(
-            variant, Path(runs_dir) / variant.name, steps=steps, max_minutes=max_minutes,
-            ema=ema, device=device, progress=progress,
-        )
-        for rule, variant in zip(rules, variants)
-    }
+    variants = {rule: rule_variant(cfg, rule) for rule in rules}
+    return {rule: train_or_load(variant, Path(runs_dir) / variant.name, steps=steps, ema=ema, **options)
+            for rule, variant in variants.items()}
 
 
 def real_sample(folder: str | Path, image_size: int, count: int, seed: int = 0, channels: int = 3) -> Tensor:
@@ -168,5 +159,5 @@ def real_sample(folder: str | Path, image_size: int, count: int, seed: int = 0, 
     dataset = ImageFolder(folder, image_size, channels)
     if not 1 <= count <= len(dataset):
         raise FpaError(f"count must be in 1..{len(dataset)} (the images in {folder}); got {count}")
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
-    return torch.stack([dataset[int(index)] for index in order])
+    subset = seeded_subset(dataset, seed, count)
+    return torch.stack([subset[index] for index in range(count)])

@@ -65,11 +65,8 @@ def painting_steps_figure(
 ) -> Figure:
     """Two rows over the steps of sample ``index``: rank-one updates (top), images (bottom).
 
-    mode: ``"output"`` (the image row is tanh(W_t) as the painter would output it, the update
-    row on one symmetric scale, 0 = mid-grey) or ``"paper"`` (the paper's per-picture
-    normalisation); see :mod:`fpalib.viz.step_display`. out_tanh: whether the painter applies tanh.
-    Shows every ``every``-th step (always the last one), at most ``max_columns`` of them evenly
-    spread; step numbers (1-based) under the images; 1-channel images in grey.
+    mode, out_tanh: see :func:`~fpalib.viz.step_display.display_steps`. Shows every ``every``-th
+    step (always the last one), at most ``max_columns`` of them evenly spread, numbered from 1.
     """
     from matplotlib.figure import Figure
 
@@ -100,12 +97,8 @@ def save_painting_gif(
     steps: Any, path: str | Path, index: int = 0, duration_ms: int = 120, scale: int = 4,
     mode: str = "output", out_tanh: bool = True,
 ) -> Path:
-    """Write an animated GIF of sample ``index``: one frame per step, update | image side by side.
-
-    Same display ``mode`` and ``out_tanh`` as :func:`painting_steps_figure`. Frames are enlarged
-    ``scale`` times with nearest-neighbour; the last frame stays 10x longer. GIF frames hold at
-    most 256 colours, so colours may be rounded; the PNG figure and the slider are exact.
-    """
+    """An animated GIF of sample ``index``, one frame (update | image, enlarged ``scale`` times) per
+    step, the last one 10x longer. GIF frames hold at most 256 colours, so colours may be rounded."""
     if duration_ms < 1 or scale < 1:
         raise FpaError(f"GIF duration_ms and scale must be at least 1; got {duration_ms}, {scale}")
     shown = display_steps(steps, index, mode, out_tanh=out_tanh)
@@ -132,12 +125,9 @@ def write_gif(frames: Sequence[Any], path: str | Path, durations: int | Sequence
 def loss_curve_figure(
     records: Sequence[dict], keys: Sequence[str] | None = None, smoothing: float = 0.0
 ) -> Figure:
-    """One panel per loss in ``keys`` (default: the training step's losses,
-    :data:`fpalib.train.step.LOSS_NAMES`) found in ``records`` (dicts with a "step"), value vs step.
-
-    smoothing: exponential moving average factor in [0, 1) (0 = raw values). Records without a
-    key (e.g. the gradient penalty, logged every 4th step) are skipped for that key.
-    """
+    """One panel per loss in ``keys`` (default: :data:`fpalib.train.step.LOSS_NAMES`) found in
+    ``records`` (dicts with a "step"), value vs step, smoothed by an exponential moving average
+    with factor ``smoothing`` in [0, 1) (0 = raw values)."""
     from matplotlib.figure import Figure
 
     if not 0.0 <= smoothing < 1.0:
@@ -195,11 +185,8 @@ def before_after_figure(
     before: Tensor, after: Tensor, pairs_per_row: int = 4, title: str | None = None,
     labels: tuple[str, str] = ("FPA", "+ U-Net"),
 ) -> Figure:
-    """Pairs of images, each ``before`` | ``after`` side by side (the paper's Fig. 9 layout).
-
-    before, after: (B, C, H, W) in [-1, 1], e.g. a painter's images and their U-Net refinement.
-    The B pairs fill rows of ``pairs_per_row``; the first row's columns are titled ``labels``.
-    """
+    """Pairs ``before`` | ``after`` (B, C, H, W) in [-1, 1], ``pairs_per_row`` per row, the first row
+    titled ``labels`` (the paper's Fig. 9 layout: a painter's images and their U-Net refinement)."""
     from matplotlib.figure import Figure
 
     if before.shape != after.shape or before.dim() != 4:
@@ -239,13 +226,11 @@ def fast_weights_figure(
 ) -> Figure:
     """The paper's Figure 1: fast weights of chosen DeltaNet heads over the steps of one sequence.
 
-    layer_steps: one entry per layer with ``.updates`` and ``.cumulative`` of shape
-    (B, heads, T, d_value, d_key), as returned by ``FewShotDeltaNet(..., return_steps=True)``.
-    picks: (layer, head) pairs, 0-based; each gives two rows, the rank-one update of every step
-    (top) and the fast weight matrix W_t (bottom), shown with :func:`normalise_steps` (tanh of
-    W / |W_T|, then per-picture colour scale) in colour map ``cmap``. Rows are labelled 1-based,
-    as in the paper ("L1 H16"). images (T, C, H, W) in [-1, 1] and labels (T strings): an optional
-    bottom row with the input of each step, its label as the caption. Sample ``index`` of the batch.
+    layer_steps: per layer ``.updates`` and ``.cumulative`` (B, heads, T, d_value, d_key), from
+    ``FewShotDeltaNet(..., return_steps=True)``. picks: 0-based (layer, head) pairs, each two rows
+    (the update of every step, then W_t) shown with :func:`normalise_steps` in ``cmap`` and
+    labelled 1-based as in the paper ("L1 H16"). images (T, C, H, W) in [-1, 1] and labels (T
+    strings): an optional bottom row with the input of each step. Sample ``index`` of the batch.
     """
     from matplotlib.figure import Figure
 

@@ -66,13 +66,12 @@ def display_steps(
     steps: Any, index: int = 0, mode: str = "output", *, out_tanh: bool = True,
     percentile: float = DEFAULT_PERCENTILE,
 ) -> RuleSteps:
-    """The steps of sample ``index`` as pictures in [0, 1], in display ``mode`` (module docstring).
+    """The steps of sample ``index`` as a :class:`~fpalib.rules.RuleSteps` of two (T, C, H, W)
+    pictures in [0, 1], in display ``mode`` (module docstring).
 
-    steps: ``.updates`` and ``.cumulative`` of shape (B, T, C, H, W), or (B, T, H, W) shown as
-    one grey channel. out_tanh: whether the painter applies tanh to W_T (``FPAConfig.out_tanh``);
-    when off, the image row is W_t itself mapped from [-1, 1]. percentile: in (0, 100], the
-    percentile of |update| that sets the update scale L (``"output"`` mode only).
-    Returns the pictures as a :class:`~fpalib.rules.RuleSteps` of two (T, C, H, W) tensors in [0, 1].
+    steps: ``.updates`` and ``.cumulative`` (B, T, C, H, W), or (B, T, H, W) shown in grey.
+    out_tanh: whether the painter applies tanh to W_T (else the image row is W_t itself).
+    percentile: of |update|, in (0, 100], sets the update scale L (``"output"`` mode only).
     """
     check_mode(mode)
     if mode == "paper":
@@ -94,13 +93,9 @@ def update_limit(updates: Tensor, percentile: float = DEFAULT_PERCENTILE) -> flo
 
 
 def normalise_steps(steps: Any, index: int = 0) -> RuleSteps:
-    """The paper's display normalisation (Sec. 4, Fig. 5 caption) for sample ``index``.
-
-    Each step's picture (update or W_t) is divided by the Frobenius norm of the final image
-    W_T and passed through tanh; then every (C, H, W) picture is min-max scaled to [0, 1] on its
-    own (a constant picture becomes 0.5). See the caveat in the module docstring.
-    Returns a :class:`~fpalib.rules.RuleSteps` with (T, C, H, W) tensors in [0, 1].
-    """
+    """The paper's display normalisation (Sec. 4, Fig. 5 caption) for sample ``index``: each update
+    and W_t divided by ||W_T||_F, through tanh, then min-max scaled on its own (constant -> 0.5).
+    Returns a :class:`~fpalib.rules.RuleSteps` with (T, C, H, W) tensors in [0, 1]."""
     updates, cumulative = (_sample(x, index) for x in (steps.updates, steps.cumulative))
     scale = cumulative[-1].norm().clamp_min(1e-12)
     return RuleSteps(*(_per_image_unit(torch.tanh(x / scale)) for x in (updates, cumulative)))
@@ -179,14 +174,10 @@ def steps_strip_png(shown: RuleSteps, steps: list[int], scale: int = 4) -> bytes
 def steps_slider(steps: Any, scale: int | None = None, mode: str = "output", out_tanh: bool = True) -> Any:
     """An ipywidgets box: a step slider (and a sample slider when B > 1) over update | image.
 
-    steps: (B, T, C, H, W) ``.updates`` and ``.cumulative``. mode, out_tanh: the display mode of
-    :func:`fpalib.viz.step_display.display_steps` (default ``"output"``: at step T the image is the
-    sample exactly as in a sample grid). scale: integer enlargement (default: about 192 pixels
-    per image). Moving a slider redraws the chosen step as a PNG in an ``ipywidgets.Image`` and
-    updates a caption ("sample s: step t of T"). Returns a ``VBox`` whose children are
-    ``[HBox(sliders), Image, Label, HTML(style)]``; its ``image/png`` fallback is the current
-    picture. Setting a slider's ``.value`` from code redraws as well, so the widget can be driven
-    (and tested) without a browser.
+    steps: (B, T, C, H, W) ``.updates`` and ``.cumulative``; mode, out_tanh: as
+    :func:`display_steps`; scale: integer enlargement (default: about 192 pixels per image).
+    Returns a ``VBox`` of ``[HBox(sliders), Image, Label, HTML(style)]`` whose ``image/png``
+    fallback is the current picture. Setting a slider's ``.value`` from code redraws as well.
     """
     import ipywidgets as widgets
 
