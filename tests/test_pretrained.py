@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from fpalib.cli import main
-from fpalib.errors import FpaError
 from fpalib.commands.demo import SHIPPED
 from fpalib.pretrained import shipped_checkpoints
 from fpalib.train.checkpoint import load_checkpoint, load_generator

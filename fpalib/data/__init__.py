@@ -42,13 +42,8 @@ def check_image_size(image_size: int) -> None:
 def find_images(root: str | Path) -> list[Path]:
     """All image files under ``root`` (recursive, hidden entries skipped), sorted by relative path."""
     root = Path(root)
-    found = []
-    for path in root.rglob("*"):
-        relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
-            found.append(path)
+    found = [path for path in root.rglob("*") if path.suffix.lower() in IMAGE_EXTENSIONS
+             and not any(part.startswith(".") for part in path.relative_to(root).parts) and path.is_file()]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 

@@ -36,13 +36,7 @@ DEFAULT_VERSION = "16.0.0"
 DEFAULT_OUT = Path("data/emoji")
 IMAGE_SIZE = 64
 METADATA_COLUMNS = ("file", "name", "category", "subcategory", "skin_tone")
-SKIN_TONE_NAMES = {
-    "1F3FB": "light",
-    "1F3FC": "medium-light",
-    "1F3FD": "medium",
-    "1F3FE": "medium-dark",
-    "1F3FF": "dark",
-}
+SKIN_TONE_NAMES = {"1F3FB": "light", "1F3FC": "medium-light", "1F3FD": "medium", "1F3FE": "medium-dark", "1F3FF": "dark"}
 NPM_TIMEOUT_S = 600
 
 _MANIFEST = "package/emoji.json"
@@ -85,9 +79,6 @@ class EmojiImage:
     subcategory: str
     skin_tone: str
     source: str
-
-    def row(self) -> dict[str, str]:
-        return {column: getattr(self, column) for column in METADATA_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -232,9 +223,9 @@ def write_dataset(
         render_png(content).save(target, optimize=True)
         written.append(item)
     with open(folder / "metadata.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=METADATA_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=METADATA_COLUMNS, extrasaction="ignore")  # not "source"
         writer.writeheader()
-        writer.writerows(item.row() for item in written)
+        writer.writerows(asdict(item) for item in written)
     (folder / "ATTRIBUTION.md").write_text(_attribution(options, len(written), license_text), encoding="utf-8")
     source = {"package": PACKAGE, "options": asdict(options), "count": len(written), "fpalib": __version__}
     (folder / "source.json").write_text(json.dumps(source, indent=2) + "\n", encoding="utf-8")

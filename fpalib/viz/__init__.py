@@ -76,18 +76,15 @@ def painting_steps_figure(
     axes = figure.subplots(2, len(columns), squeeze=False)
     for column, t in enumerate(columns):
         for row, images in enumerate(shown):
-            axis = axes[row, column]
-            _imshow(axis, images[t])
-            axis.set_xticks([])
-            axis.set_yticks([])
+            _imshow(axes[row, column], images[t])
+            axes[row, column].set(xticks=[], yticks=[])
         axes[1, column].set_xlabel(str(t + 1))
-    if mode == "output":
-        limit = update_limit(steps.updates[index])  # index checked by display_steps
-        axes[0, 0].set_ylabel(f"update\n\u00b1{limit:.2g}", fontsize=8)
-        axes[1, 0].set_ylabel("image", fontsize=8)
+    if mode == "output":  # index checked by display_steps
+        row_labels = (f"update\n\u00b1{update_limit(steps.updates[index]):.2g}", "image")
     else:
-        axes[0, 0].set_ylabel("update\n(paper)", fontsize=8)
-        axes[1, 0].set_ylabel("image\n(paper)", fontsize=8)
+        row_labels = ("update\n(paper)", "image\n(paper)")
+    for row, label in enumerate(row_labels):
+        axes[row, 0].set_ylabel(label, fontsize=8)
     if title:
         figure.suptitle(title)
     return figure
@@ -267,8 +264,7 @@ def fast_weights_figure(
     for column, t in enumerate(columns):
         axes[0, column].set_title(str(t + 1), fontsize=7)
     for axis in axes.flat:
-        axis.set_xticks([])
-        axis.set_yticks([])
+        axis.set(xticks=[], yticks=[])
     if title:
         figure.suptitle(title, fontsize=9)
     return figure

@@ -1,35 +1,26 @@
-"""How the painting steps of one sample become pictures: two display modes and pixel-exact frames.
+"""How the painting steps of one sample become pictures: two display modes, pixel-sharp frames, widgets.
 
 A painter's steps are the rank-one updates and the fast weight matrices W_t (t = 1..T) before
-the output tanh (:class:`fpalib.models.PaintingSteps`, (B, T, C, H, W)). Two display modes map
-the steps of one sample to pictures in [0, 1]:
+the output tanh (:class:`fpalib.models.PaintingSteps`, (B, T, C, H, W)). Two display modes:
 
 ``"output"`` (the default everywhere)
-    The **image** at step t is what the painter would output if it stopped after step t:
-    tanh(W_t) (the output tanh of Sec. 3.1, applied after step t instead of T), mapped from
-    [-1, 1] to [0, 1] exactly as sample grids map images (:func:`to_unit`, then :func:`to_uint8`
-    when saved), so the image after the last step equals the sample in a grid pixel for pixel.
-    The **update** of step t (per channel i the rank-one matrix W^i_t - W^i_{t-1}, for the delta
-    rule beta^i_t (v^i_t - W^i_{t-1} phi(k^i_t)) (x) phi(k^i_t) with the rate beta^i_t = sigma(.),
-    Eq. 9) is shown on one symmetric scale for the whole sequence: 0 is mid-grey, +L white and -L
-    black, where L is a high percentile (99 by default) of |update| over all steps, channels and pixels
-    of that sample. Small late updates stay visible and comparable with early ones; the few
-    values beyond L are clipped.
+    The **image** at step t is tanh(W_t), what the painter would output if it stopped after
+    step t (Sec. 3.1), mapped to [0, 1] as sample grids are, so the last one equals the sample in
+    a grid pixel for pixel. The **update** of step t (per channel i, for the delta rule
+    beta^i_t (v^i_t - W^i_{t-1} phi(k^i_t)) (x) phi(k^i_t), Eq. 9) is shown on one symmetric scale
+    for the whole sequence: 0 mid-grey, +-L white/black, L the 99th percentile of |update| over
+    the sample, so small late updates stay visible and comparable with early ones.
 ``"paper"``
-    The normalisation of the paper's step figures (Sec. 4, Fig. 5 caption): each update and each
-    W_t is divided by the Frobenius norm of W_T, passed through tanh and min-max scaled on its
-    own. Caveat: the colour range of every picture is set by its own extremes, so a tiny update
-    looks as vivid as the whole image and a few saturated pixels of W_t (which the output tanh
-    squashes) can turn the picture dark; the image row is then not what the painter outputs.
+    The paper's normalisation (Sec. 4, Fig. 5 caption): each update and W_t divided by ||W_T||_F,
+    through tanh, min-max scaled on its own. Each picture's colour range is then set by its own
+    extremes: a tiny update looks as vivid as the whole image, and the image row is not what
+    the painter outputs.
 
-:func:`step_pair_image` draws one step as update | gap | image, enlarged by an integer factor
-with nearest-neighbour (every painted pixel becomes a sharp ``scale`` x ``scale`` block).
-
-In a notebook, :func:`steps_slider`, :func:`steps_strip_png` (its static stand-in: a saved
-widget state would make an HTML export depend on a network connection) and :func:`gif_display`
-show such frames with CSS ``image-rendering: pixelated``. Each display object also carries an
-``image/png`` of what it shows, for viewers that cannot run the widget or show ``image/gif``
-(GitHub, nbviewer, ``jupyter nbconvert --to html``).
+Frames are enlarged by an integer factor with nearest-neighbour (:func:`upscale`). In a
+notebook, :func:`steps_slider`, :func:`steps_strip_png` (its static stand-in: a saved widget
+state would make an HTML export depend on a network connection) and :func:`gif_display` show
+them with CSS ``image-rendering: pixelated``, each with an ``image/png`` of what it shows for
+viewers that cannot run the widget or show ``image/gif`` (GitHub, nbviewer, nbconvert).
 """
 
 from __future__ import annotations
@@ -114,8 +105,6 @@ def auto_scale(height: int, target: int = 192) -> int:
 
 def step_pair_image(shown: RuleSteps, t: int, scale: int) -> Image.Image:
     """PIL image of 0-based step t: update | white gap | image, each pixel a scale x scale block."""
-    if scale < 1:
-        raise FpaError(f"scale must be at least 1; got {scale}")
     update, image = shown.updates[t], shown.cumulative[t]
     gap = torch.ones(image.shape[0], image.shape[1], max(1, image.shape[2] // 16))
     pair = torch.cat([update, gap, image], dim=2)  # (C, H, 2W + gap)
@@ -125,8 +114,14 @@ def step_pair_image(shown: RuleSteps, t: int, scale: int) -> Image.Image:
 def upscale(pixels: Tensor, scale: int) -> Image.Image:
     """uint8 (C, H, W) -> PIL image scale times larger, nearest-neighbour (grey for C == 1)."""
     array = pixels.permute(1, 2, 0).numpy()
-    frame = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
-    return frame.resize((frame.width * scale, frame.height * scale), Image.NEAREST)
+    return enlarge(Image.fromarray(array[..., 0] if array.shape[2] == 1 else array), scale)
+
+
+def enlarge(picture: Image.Image, scale: int) -> Image.Image:
+    """``picture`` ``scale`` times larger with nearest-neighbour: each pixel a sharp block."""
+    if scale < 1:
+        raise FpaError(f"scale must be at least 1; got {scale}")
+    return picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
 
 
 def _sample(x: Tensor, index: int) -> Tensor:
@@ -256,15 +251,10 @@ def gif_display(path: str | Path) -> GifDisplay:
 
 
 def sharp_png(path: str | Path, scale: int = 2) -> bytes:
-    """The PNG at ``path`` enlarged ``scale`` times with nearest-neighbour, as PNG bytes.
-
-    For ``IPython.display.Image(data=...)``: a browser that enlarges a small PNG smooths it.
-    """
-    if scale < 1:
-        raise FpaError(f"scale must be at least 1; got {scale}")
+    """The PNG at ``path`` enlarged ``scale`` times with nearest-neighbour, as PNG bytes (for
+    ``IPython.display.Image(data=...)``: a browser that enlarges a small PNG smooths it)."""
     with Image.open(path) as picture:
-        picture = picture.convert("RGBA" if picture.mode in ("RGBA", "P", "LA") else "RGB")
-        return _png_bytes(picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST))
+        return _png_bytes(enlarge(picture.convert("RGBA" if picture.mode in ("RGBA", "P", "LA") else "RGB"), scale))
 
 
 def _png_bytes(picture: Image.Image) -> bytes:
