@@ -140,13 +140,11 @@ def write_painting(
         before, steps = painter(latents.to(next(painter.parameters()).device), return_steps=True)
         if unet_out is not None:
             pair = before[index : index + 1]
-            Path(unet_out).parent.mkdir(parents=True, exist_ok=True)
-            viz.before_after_figure(pair, model.unet(pair), pairs_per_row=1).savefig(unet_out, dpi=120)
+            viz.save_figure(viz.before_after_figure(pair, model.unet(pair), pairs_per_row=1), unet_out)
     steps = type(steps)(*(tensor.float().cpu() for tensor in steps))
     title = f"{cfg.name}, step {state['step']}, seed {seed}, sample {index}"
     shown = {"mode": display, "out_tanh": cfg.model.out_tanh}
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    viz.painting_steps_figure(steps, index=index, every=every, title=title, **shown).savefig(out, dpi=120)
+    viz.save_figure(viz.painting_steps_figure(steps, index=index, every=every, title=title, **shown), out)
     if gif is not None:
         viz.save_painting_gif(steps, gif, index=index, **shown)
 
@@ -174,8 +172,5 @@ def write_before_after(
     model, cfg = load_generator(run, ema=ema, device=resolve_device(device), require="fpa-unet")
     before, after = before_and_after(model, num, seed)
     figure = viz.before_after_figure(before, after, pairs_per_row=per_row,
-                                 title=f"{cfg.name}: painter (left) and U-Net refinement (right), seed {seed}")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=dpi)
-    return out
+                                     title=f"{cfg.name}: painter (left) and U-Net refinement (right), seed {seed}")
+    return viz.save_figure(figure, out, dpi)

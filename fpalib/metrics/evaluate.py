@@ -43,14 +43,9 @@ INCEPTION_METRICS = ("fid", "kid")
 
 
 class Evaluator:
-    """Scores generators against one real image set; call it as ``evaluator(generator, step)``.
-
-    eval_cfg: the settings (see :class:`~fpalib.train.config.EvalConfig`).
-    real_path / image_size / channels: the real images and the training resolution.
-    metrics: names among fid, kid, swd, pr.
-    hash_prefix: the expected SHA-256 prefix of the weights ("expected": pytorch-fid's; None: unchecked,
-        for tests with random weights only).
-    """
+    """Scores generators against the real images under ``real_path`` at the training resolution;
+    call it as ``evaluator(generator, step)``. metrics: names among fid, kid, swd, pr. hash_prefix:
+    of the weights' SHA-256 ("expected": pytorch-fid's; None: unchecked, for random test weights)."""
 
     def __init__(
         self,

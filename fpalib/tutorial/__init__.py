@@ -33,13 +33,8 @@ SAVE_DPI = 100
 
 @dataclass(frozen=True)
 class NotebookPaths:
-    """Folders a notebook reads from and writes to.
-
-    root: the repository root (the working directory outside a repository). figures: where
-    reusable figures are saved. runs: training runs (cached checkpoints). data: data sets.
-    smoke: True when figures and runs are temporary folders. shipped: the folder of shipped
-    checkpoints (None: ``data/pretrained``).
-    """
+    """Folders a notebook reads from and writes to (see the module docstring); smoke: figures and
+    runs are temporary folders; shipped: the folder of shipped checkpoints (None: ``data/pretrained``)."""
 
     root: Path
     figures: Path
@@ -77,11 +72,9 @@ def setup_notebook(
 ) -> NotebookPaths:
     """Prepare a notebook run and return its :class:`NotebookPaths` (see the module docstring).
 
-    smoke: write figures and runs into a temporary folder (removed when the kernel exits).
-    seed: seeds python, numpy and torch. threads: ``torch.set_num_threads`` (None: unchanged).
-    start: where to begin the search for the repository root (default: the working directory,
-    which is also the root when no repository is found). data: the data folder (default:
-    ``$FPA_DATA``, else ``<root>/data``).
+    smoke: figures and runs in a temporary folder (removed when the kernel exits). threads:
+    ``torch.set_num_threads`` (None: unchanged). start: where the search for the repository
+    root begins (default: the working directory).
     """
     from fpalib.pretrained import shipped_dir
 

@@ -30,14 +30,9 @@ ABLATION_PREFIX = "ablation-"
 
 @dataclass
 class TrainedRun:
-    """A generator together with where it came from.
-
-    source: the checkpoint file it was loaded from. config: its ExperimentConfig. step: the
-    training steps behind it. generator: in eval mode (EMA weights unless asked otherwise).
-    metrics: the records of its metrics.jsonl (empty when none was found). trained_now: steps
-    trained by this call (0 when it was only loaded). seconds: wall time of this call.
-    summary: what :meth:`Trainer.train` returned (None when nothing was trained).
-    """
+    """A generator (in eval mode) with the checkpoint file it was loaded from, its config, training
+    step and metrics.jsonl records; trained_now: steps trained by this call; seconds: wall time of
+    this call; summary: what :meth:`Trainer.train` returned (None when nothing was trained)."""
 
     source: Path
     config: ExperimentConfig

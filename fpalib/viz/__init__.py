@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DISPLAY_MODES", "before_after_figure", "display_steps", "fast_weights_episode_figure",
     "fast_weights_figure", "gif_display", "loss_curve_figure", "normalise_steps", "painting_step_png",
-    "painting_steps_figure", "save_grid", "save_interpolation_gif", "save_painting_gif", "sharp_png",
+    "painting_steps_figure", "save_figure", "save_grid", "save_interpolation_gif", "save_painting_gif", "sharp_png",
     "side_by_side_figure", "steps_slider", "steps_strip_png", "to_uint8", "to_unit", "write_gif",
 ]
 
@@ -56,6 +56,14 @@ def save_grid(images: Tensor, path: str | Path, nrow: int = 8, padding: int = 2)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(to_unit(images.detach().float().cpu()), path, nrow=nrow, padding=padding)
+    return path
+
+
+def save_figure(figure: Figure, path: str | Path, dpi: int = 120) -> Path:
+    """Save a matplotlib figure at ``dpi`` (its folder made if missing); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=dpi)
     return path
 
 
