@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,10 +113,14 @@ class Evaluator:
             warnings.warn(f"{len(dataset)} real images give a singular {self.cfg.dims}-d covariance; FID is "
                           "then only a rough guide (use more images or a smaller eval.dims)", stacklevel=3)
         loader = DataLoader(dataset, batch_size=self.cfg.batch_size, shuffle=False)
-        batches = (through_format(to_uint8(batch), self.image_format) for batch in loader)
-        accumulator = accumulate_features(model, batches, keep=self.cfg.kid_features, total=len(dataset),
-                                          description="real images", progress=self.progress)
+        accumulator = self._features(model, loader, len(dataset), "real images")
         return RealStats(accumulator.stats(), accumulator.kept)
+
+    def _features(self, model: nn.Module, batches: Iterable[Tensor], total: int, what: str) -> FeatureAccumulator:
+        """Inception statistics of image batches (b, C, H, W) in [-1, 1], as 8-bit files would give them."""
+        formatted = (through_format(to_uint8(images), self.image_format) for images in batches)
+        return accumulate_features(model, formatted, keep=self.cfg.kid_features, total=total, description=what,
+                                   progress=self.progress)
 
     def _real_dataset(self, limit: int | None) -> Subset:
         """At most ``limit`` real images, a random subset drawn with ``eval.seed``."""
@@ -150,7 +154,8 @@ class Evaluator:
             if "kid" in self.metrics and (real.kid_features is None or len(real.kid_features) < 2):
                 raise FpaError(f"{self.cfg.real_stats} holds no KID features (a pytorch-fid .npz has only mu "
                                "and sigma); drop kid from --metrics or let fpalib compute the statistics")
-            fake = self._generated_features(generator, device)
+            fake = self._features(self.inception(device), self._latent_batches(generator, self.cfg.num_samples),
+                                  self.cfg.num_samples, "generated images")
             if "fid" in self.metrics:
                 results["fid"] = frechet_distance(real.stats, fake.stats())
             if "kid" in self.metrics:
@@ -169,13 +174,6 @@ class Evaluator:
                 features, radii = self._real_manifold
                 results.update(precision_recall(features, pixel_features(fake), real_radii=radii))
         return results
-
-    def _generated_features(self, generator: nn.Module, device: torch.device) -> FeatureAccumulator:
-        model = self.inception(device)
-        batches = (through_format(to_uint8(images), self.image_format)
-                   for images in self._latent_batches(generator, self.cfg.num_samples))
-        return accumulate_features(model, batches, keep=self.cfg.kid_features, total=self.cfg.num_samples,
-                                   description="generated images", progress=self.progress)
 
     def _pixel_sets(self, generator: nn.Module) -> tuple[Tensor, Tensor]:
         """Equally many real and generated images (N, C, H, W) as 8-bit pixels (no file format)."""

@@ -18,6 +18,8 @@ of similarity than VGG's: compare numbers computed the same way only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -49,21 +51,19 @@ def kth_neighbour_radii(features: Tensor, k: int = NEIGHBOURS, chunk: int = 1024
 
     The radii of a set's manifold; :class:`~fpalib.metrics.Evaluator` computes the real set's once.
     """
-    radii = []
-    for start in range(0, len(features), chunk):
-        distances = torch.cdist(features[start : start + chunk], features, compute_mode=EXACT)  # (b, N)
-        # the sample itself is its own nearest neighbour at distance 0: take the (k+1)-th smallest
-        radii.append(distances.kthvalue(k + 1, dim=1).values)
-    return torch.cat(radii)
+    # the sample itself is its own nearest neighbour at distance 0: take the (k+1)-th smallest
+    return torch.cat([rows.kthvalue(k + 1, dim=1).values for rows in _distances(features, features, chunk)])
 
 
 def _inside(samples: Tensor, centres: Tensor, radii: Tensor, chunk: int) -> Tensor:
     """(M, D), (N, D), (N,) -> (M,) bool: whether each sample lies in some ball around a centre."""
-    inside = []
+    return torch.cat([(rows <= radii).any(dim=1) for rows in _distances(samples, centres, chunk)])
+
+
+def _distances(samples: Tensor, centres: Tensor, chunk: int) -> Iterator[Tensor]:
+    """Exact Euclidean distances (b, N) of ``chunk`` samples at a time to all centres (N, D)."""
     for start in range(0, len(samples), chunk):
-        distances = torch.cdist(samples[start : start + chunk], centres, compute_mode=EXACT)  # (b, N)
-        inside.append((distances <= radii).any(dim=1))
-    return torch.cat(inside)
+        yield torch.cdist(samples[start : start + chunk], centres, compute_mode=EXACT)
 
 
 def precision_recall(
