@@ -43,7 +43,7 @@ _MANIFEST = "package/emoji.json"
 _LICENSE = "package/LICENSE"
 _IMAGE_PREFIX = f"package/img/google/{IMAGE_SIZE}/"
 _MAX_MEMBER_BYTES = 64 * 1024 * 1024
-_NPM_ERROR_FIELDS = ("code ", "syscall ", "path ", "errno ", "A complete log")
+_NPM_MESSAGE = re.compile(r"^\s*npm (?:error|ERR!) +(?!code |syscall |path |errno |A complete log)(\S.*)$", re.MULTILINE)
 _VERSION_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]*")
 
 
@@ -157,15 +157,13 @@ def npm_pack(spec: str, destination: Path) -> Path:
 
 
 def _npm_error(stderr: str, returncode: int) -> str:
-    """The informative line of npm's error output ('npm error notarget No matching version ...')."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in lines:
-        for prefix in ("npm error ", "npm ERR! "):
-            if line.startswith(prefix):
-                message = line[len(prefix):].strip()
-                if not message.startswith(_NPM_ERROR_FIELDS):
-                    return message
-    return lines[-1] if lines else f"exit status {returncode}"
+    """The informative line of npm's error output ('npm error notarget No matching version ...'):
+    the first "npm error" line that is not one of its code/syscall/path/errno/log fields."""
+    match = _NPM_MESSAGE.search(stderr)
+    if match:
+        return match.group(1).strip()
+    lines = stderr.strip().splitlines()
+    return lines[-1].strip() if lines else f"exit status {returncode}"
 
 
 def read_package(tarball: Path) -> tuple[list[dict], dict[str, bytes], str]:

@@ -1,19 +1,14 @@
 """Improved precision and recall (Kynkäänniemi et al., NeurIPS 2019) on pixels; no pretrained network.
 
-Precision is the fraction of generated samples that fall inside the manifold of the real ones,
-recall the fraction of real samples that fall inside the manifold of the generated ones. A set's
-manifold is the union of balls around its samples, each with the radius of the distance to its
-k-th nearest neighbour in the same set (k = 3 in the paper). A generator that paints few
-images has high precision and low recall: this is the number that shows mode collapse, which
-SWD, a distance between patch statistics, shows only weakly.
-
-Kynkäänniemi et al. embed images with a pretrained VGG-16; these machines have no such weights,
-so :func:`pixel_features` uses the images themselves, average-pooled to ``pool`` x ``pool`` (so a
-one-pixel shift moves a sample less), as vectors in [0, 1]. Pixel distances are a cruder notion
-of similarity than VGG's: compare numbers computed the same way only.
-
-:func:`precision_recall` computes the distances in chunks with ``torch.cdist``;
-:func:`precision_recall_reference` is the plain double loop the tests compare it with.
+Precision is the fraction of generated samples inside the manifold of the real ones, recall the
+fraction of real samples inside the manifold of the generated ones; a set's manifold is the
+union of balls around its samples, each with the radius of the distance to its k-th nearest
+neighbour in the set (k = 3). A generator that paints few images has high precision and low
+recall: this shows mode collapse, which SWD (a distance between patch statistics) shows weakly.
+Kynkäänniemi et al. embed images with a pretrained VGG-16, which these machines lack:
+:func:`pixel_features` uses the images average-pooled to ``pool`` x ``pool`` (so a one-pixel
+shift moves a sample less), a cruder similarity; compare numbers computed the same way only.
+:func:`precision_recall_reference` is the plain double loop the tests compare with.
 """
 
 from __future__ import annotations

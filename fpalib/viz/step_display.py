@@ -98,11 +98,6 @@ def check_mode(mode: str) -> None:
         raise FpaError(f"unknown display mode {mode!r}; choose one of {', '.join(DISPLAY_MODES)}")
 
 
-def auto_scale(height: int, target: int = 192) -> int:
-    """An integer enlargement that shows an image of ``height`` pixels about ``target`` pixels tall."""
-    return max(1, round(target / max(1, height)))
-
-
 def step_pair_image(shown: RuleSteps, t: int, scale: int) -> Image.Image:
     """PIL image of 0-based step t: update | white gap | image, each pixel a scale x scale block."""
     update, image = shown.updates[t], shown.cumulative[t]
@@ -178,7 +173,8 @@ def steps_slider(steps: Any, scale: int | None = None, mode: str = "output", out
 
     check_mode(mode)
     batch, steps_count = steps.updates.shape[:2]
-    scale = auto_scale(steps.updates.shape[-2]) if scale is None else scale
+    if scale is None:  # about 192 pixels per image
+        scale = max(1, round(192 / max(1, steps.updates.shape[-2])))
     step = widgets.IntSlider(value=steps_count, min=1, max=steps_count, description="step")
     sample = widgets.IntSlider(value=0, min=0, max=batch - 1, description="sample")
     cache: dict[int, RuleSteps] = {}
