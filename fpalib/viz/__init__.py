@@ -139,10 +139,7 @@ def loss_curve_figure(
         raise FpaError(f"smoothing must be in [0, 1); got {smoothing}")
     if keys is None:
         from fpalib.train.step import LOSS_NAMES as keys
-    series = {
-        key: [(r["step"], float(r[key])) for r in records if key in r and "step" in r]
-        for key in keys
-    }
+    series = {key: [(r["step"], float(r[key])) for r in records if key in r and "step" in r] for key in keys}
     series = {key: points for key, points in series.items() if points}
     if not series:
         raise FpaError(f"no records with a step and any of {', '.join(keys)} to plot")
