@@ -1,23 +1,12 @@
 """Shipped inference checkpoints: EMA generator weights in half precision plus a model card.
 
-A training checkpoint (``runs/<name>/checkpoints/latest.pt``, tens of MB with the
-discriminator, optimisers and RNG states) is exported into ``data/pretrained/``:
-
-    <name>.pt    {"kind": "fpa-pretrained", "config", "step", "generator" (float16 state
-                 dict of the EMA generator), "card", "fpalib_version"}
-    <name>.md    the model card: what it is, config, steps, wall time, hardware, metrics,
-                 seed and the exact command that reproduces it (rendered from ``card``)
-    <name>.metrics.jsonl   the run's training log (losses, images/s, evaluations), if any
-
-:func:`fpalib.train.export.export_pretrained` (``fpa export``) writes them;
-``fpalib.train.checkpoint.load_generator`` (and so ``fpa generate/paint/interpolate``)
-accepts the ``.pt`` file like a run folder, or just its name (``fpa-delta-emoji32``) for a
-shipped one; its weights come back as float32.
-
-The shipped files travel with the package: a wheel (``pip install .``) copies
-``data/pretrained/*.pt`` and ``*.md`` into ``fpalib/_pretrained/`` (see ``setup.py``), and
-:func:`shipped_dir` finds that copy, or ``data/pretrained`` beside the package in a source
-checkout or an editable install, so nothing depends on the working directory.
+``fpa export`` (:func:`fpalib.train.export.export_pretrained`) turns a training checkpoint into
+``data/pretrained/<name>.pt`` ({"kind": "fpa-pretrained", "config", "step", "generator" (float16
+EMA state dict), "card", "fpalib_version"}), ``<name>.md`` (the model card rendered from
+``card``) and ``<name>.metrics.jsonl`` (the training log). ``load_generator`` and the ``fpa``
+sampling commands accept the ``.pt`` file, or just its name for a shipped one. A wheel copies
+the shipped files into ``fpalib/_pretrained/`` (``setup.py``); :func:`shipped_dir` finds that
+copy or ``data/pretrained`` beside the package, whatever the working directory.
 """
 
 from __future__ import annotations
@@ -92,15 +81,6 @@ def render_card(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def card_config_from_markdown(text: str) -> dict[str, Any]:
-    """The configuration JSON block of a rendered model card (for consistency checks)."""
-    try:
-        block = text.split("Full configuration:", 1)[1].split("```json", 1)[1].split("```", 1)[0]
-        return json.loads(block)
-    except (IndexError, json.JSONDecodeError):
-        raise FpaError("the model card has no readable 'Full configuration' JSON block") from None
-
-
 def shipped_dir() -> Path:
     """The folder of the shipped checkpoints and model cards, found through the package.
 
@@ -116,16 +96,6 @@ def shipped_dir() -> Path:
         f"no shipped checkpoints next to the fpalib package (looked in {candidates[0]} and {candidates[1]}); "
         "reinstall fpalib from a full clone (`pip install .`) or restore data/pretrained with git"
     )
-
-
-def shipped_path(name: str) -> Path:
-    """The shipped file ``name`` (e.g. "fpa-delta-emoji32.pt"; ".pt" is added when there is no suffix)."""
-    filename = name if Path(name).suffix else f"{name}.pt"
-    path = shipped_dir() / filename
-    if not path.is_file():
-        available = ", ".join(p.stem for p in shipped_checkpoints()) or "none"
-        raise FpaError(f"no shipped file {filename!r}; shipped checkpoints: {available}")
-    return path
 
 
 def shipped_checkpoints(folder: str | Path | None = None) -> list[Path]:

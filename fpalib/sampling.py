@@ -1,23 +1,17 @@
 """What a trained generator draws for fixed seeds, and the files of the sampling commands.
 
-Every latent comes from :func:`fpalib.models.latents.seeded_latents`: all drawn at once on the
-CPU from a fresh generator seeded with ``seed``, so a seed gives the same images on every device
-and for every batch size. (``fpalib.metrics.Evaluator`` draws its latents batch by batch, so its
-samples also depend on ``eval.batch_size``; the two are not interchangeable.)
-
-- :func:`fixed_samples`: images (N, C, H, W) for a seed; :func:`interpolate_latents` and
-  :func:`interpolation`: images along a path between the latents of two seeds;
-  :func:`before_and_after`: an FPA/U-Net's images before and after its U-Net (paper Fig. 9).
-- :func:`write_samples`, :func:`write_painting`, :func:`write_interpolation`,
-  :func:`write_before_after`: load a run or checkpoint and write what ``fpa generate``,
-  ``fpa paint``, ``fpa interpolate`` and ``fpa before-after`` write (``fpa demo`` calls them too).
-
+Every latent comes from :func:`fpalib.models.latents.seeded_latents` (all drawn at once on the
+CPU from a generator seeded with ``seed``), so a seed gives the same images on every device and
+for every batch size; ``fpalib.metrics.Evaluator`` draws its latents batch by batch, so the two
+are not interchangeable. The ``write_*`` functions load a run or checkpoint and write what ``fpa
+generate``, ``fpa paint``, ``fpa interpolate`` and ``fpa before-after`` write (``fpa demo`` too).
 Images are in [-1, 1] on the CPU; figures are drawn by :mod:`fpalib.viz`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -38,9 +32,9 @@ INTERPOLATIONS = ("slerp", "linear")
 
 
 @torch.no_grad()
-def fixed_samples(generator: nn.Module, count: int, seed: int = 0, batch_size: int = 64) -> Tensor:
-    """``count`` images (count, C, H, W) in [-1, 1] on the CPU from the latents of ``seed``,
-    generated ``batch_size`` at a time in eval mode (the generator's mode is restored)."""
+def sample_batches(generator: nn.Module, count: int, seed: int = 0, batch_size: int = 64) -> Iterator[Tensor]:
+    """Images (b, C, H, W) in [-1, 1] on the CPU for the ``count`` latents of ``seed``, ``batch_size``
+    at a time, generated in eval mode (the generator's mode is restored)."""
     if count < 1 or batch_size < 1:
         raise FpaError(f"count and batch_size must be at least 1; got {count}, {batch_size}")
     device = next(generator.parameters()).device
@@ -48,10 +42,15 @@ def fixed_samples(generator: nn.Module, count: int, seed: int = 0, batch_size: i
     was_training = generator.training
     generator.eval()
     try:
-        images = [generator(chunk.to(device)).float().cpu() for chunk in latents.split(batch_size)]
+        for chunk in latents.split(batch_size):
+            yield generator(chunk.to(device)).float().cpu()
     finally:
         generator.train(was_training)
-    return torch.cat(images)
+
+
+def fixed_samples(generator: nn.Module, count: int, seed: int = 0, batch_size: int = 64) -> Tensor:
+    """``count`` images (count, C, H, W) in [-1, 1] on the CPU from the latents of ``seed``."""
+    return torch.cat(list(sample_batches(generator, count, seed, batch_size)))
 
 
 def interpolate_latents(start: Tensor, end: Tensor, frames: int, method: str = "slerp") -> Tensor:
@@ -111,11 +110,8 @@ def write_samples(
     if as_grid:
         return viz.save_grid(fixed_samples(generator, num, seed, batch_size), out, nrow=nrow or math.ceil(math.sqrt(num)))
     out.mkdir(parents=True, exist_ok=True)
-    latents = seeded_latents(num, generator.latent_dim, seed)
-    for start in range(0, num, batch_size):
-        with torch.no_grad():
-            images = generator(latents[start : start + batch_size].to(next(generator.parameters()).device))
-        for offset, image in enumerate(viz.to_unit(images.float().cpu())):
+    for start, images in zip(range(0, num, batch_size), sample_batches(generator, num, seed, batch_size)):
+        for offset, image in enumerate(viz.to_unit(images)):
             save_image(image, out / f"{start + offset:06d}.png")
     return out
 
@@ -144,13 +140,11 @@ def write_painting(
         before, steps = painter(latents.to(next(painter.parameters()).device), return_steps=True)
         if unet_out is not None:
             pair = before[index : index + 1]
-            Path(unet_out).parent.mkdir(parents=True, exist_ok=True)
-            viz.before_after_figure(pair, model.unet(pair), pairs_per_row=1).savefig(unet_out, dpi=120)
+            viz.save_figure(viz.before_after_figure(pair, model.unet(pair), pairs_per_row=1), unet_out)
     steps = type(steps)(*(tensor.float().cpu() for tensor in steps))
     title = f"{cfg.name}, step {state['step']}, seed {seed}, sample {index}"
     shown = {"mode": display, "out_tanh": cfg.model.out_tanh}
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    viz.painting_steps_figure(steps, index=index, every=every, title=title, **shown).savefig(out, dpi=120)
+    viz.save_figure(viz.painting_steps_figure(steps, index=index, every=every, title=title, **shown), out)
     if gif is not None:
         viz.save_painting_gif(steps, gif, index=index, **shown)
 
@@ -178,8 +172,5 @@ def write_before_after(
     model, cfg = load_generator(run, ema=ema, device=resolve_device(device), require="fpa-unet")
     before, after = before_and_after(model, num, seed)
     figure = viz.before_after_figure(before, after, pairs_per_row=per_row,
-                                 title=f"{cfg.name}: painter (left) and U-Net refinement (right), seed {seed}")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=dpi)
-    return out
+                                     title=f"{cfg.name}: painter (left) and U-Net refinement (right), seed {seed}")
+    return viz.save_figure(figure, out, dpi)

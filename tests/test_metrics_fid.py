@@ -14,10 +14,19 @@ from fpalib.errors import FpaError
 from fpalib.metrics import inception
 from fpalib.metrics.features import FeatureAccumulator, accumulate_features
 from fpalib.metrics.fid import GaussianStats, frechet_distance, frechet_distance_reference
-from fpalib.metrics.image_format import ImageFormat, through_format, to_uint8, write_images
+from fpalib.metrics.image_format import ImageFormat, _pil, through_format, to_uint8
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def write_images(images: torch.Tensor, folder: Path, image_format: ImageFormat) -> list[Path]:
+    """Save uint8 (N, C, H, W) as ``<folder>/000000.jpg ...``, as files for pytorch-fid."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{index:06d}.{'jpg' if image_format.name == 'jpeg' else 'png'}" for index in range(len(images))]
+    for image, path in zip(images, paths, strict=True):
+        image_format.save(_pil(image), path)
+    return paths
 
 
 def random_spd(rng: np.random.Generator, d: int) -> np.ndarray:

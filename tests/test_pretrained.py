@@ -9,11 +9,15 @@ import pytest
 import torch
 
 from fpalib.cli import main
-from fpalib.errors import FpaError
 from fpalib.commands.demo import SHIPPED
-from fpalib.pretrained import card_config_from_markdown, shipped_checkpoints
+from fpalib.pretrained import shipped_checkpoints
 from fpalib.train.checkpoint import load_checkpoint, load_generator
 from tests.conftest import REPO_ROOT
+
+
+def card_config_from_markdown(text: str) -> dict:
+    """The configuration JSON block of a rendered model card."""
+    return json.loads(text.split("Full configuration:", 1)[1].split("```json", 1)[1].split("```", 1)[0])
 
 
 @pytest.fixture(scope="module")
@@ -103,15 +107,13 @@ SHIPPED_FILES = shipped_checkpoints(REPO_ROOT / "data" / "pretrained")
 
 
 def test_shipped_files_are_found_through_the_package_from_anywhere(tmp_path, monkeypatch):
-    from fpalib.pretrained import shipped_dir, shipped_path
+    from fpalib.pretrained import shipped_dir
     from fpalib.train.checkpoint import resolve_checkpoint
 
     monkeypatch.chdir(tmp_path)
     assert shipped_dir() == REPO_ROOT / "data" / "pretrained"  # a checkout: data/ beside the package
-    assert shipped_path("fpa-delta-emoji32") == shipped_path("fpa-delta-emoji32.pt") == REPO_ROOT / SHIPPED
     assert resolve_checkpoint("fpa-delta-emoji32") == REPO_ROOT / SHIPPED  # a bare name, from any folder
-    with pytest.raises(FpaError, match="no shipped file 'nothing.pt'; shipped checkpoints: fpa-delta-emoji32"):
-        shipped_path("nothing")
+    assert resolve_checkpoint("fpa-delta-emoji32.pt") == REPO_ROOT / SHIPPED
 
 
 def test_the_demo_painter_is_shipped():

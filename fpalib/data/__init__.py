@@ -1,25 +1,12 @@
 """Image-folder datasets: any folder of pictures as square tensors in [-1, 1].
 
-:class:`ImageFolder` scans a folder recursively for ``.jpg .jpeg .png .webp
-.bmp`` files (any letter case; hidden files and folders, whose name starts with
-a dot, are ignored), sorted by relative path so that index ``i`` is the same
-file on every machine. Each item is a float tensor ``(channels, image_size,
-image_size)`` in [-1, 1]: transparent pixels are composited onto white,
-greyscale is expanded to RGB (or RGB reduced to grey with ``channels=1``), the
-largest centred square is cropped and resized with Lanczos filtering.
-
-Unreadable files never stop a training run. They are caught in two places:
-
-* at scan time, every file's header is opened (cheap: no pixel decoding), so
-  non-images such as a text file named ``.png`` or an empty file are left out,
-  with ONE warning that counts them and names the first few;
-* a file whose header is fine but whose pixels fail to decode (a truncated
-  download) is found when it is first loaded: the next readable index is
-  returned instead and the path is recorded in ``ImageFolder.skipped``; one
-  warning is issued, the first time, in each process that meets such a file.
-
-The emoji set lives beside it: :mod:`fpalib.data.emoji` fetches and writes it (``fpa data
-emoji``), :mod:`fpalib.data.emoji_atlas` unpacks the shipped 32x32 copy.
+:class:`ImageFolder` takes every ``.jpg .jpeg .png .webp .bmp`` file under a folder (any letter
+case, hidden entries skipped), sorted by relative path so that index ``i`` is the same file on
+every machine; :func:`load_image` composites transparency onto white, crops the centred square
+and resizes it with Lanczos. Unreadable files never stop a training run: files whose header PIL
+does not recognise are left out at scan time (one warning), and a file that fails to decode
+later is replaced by the next readable one (recorded in ``ImageFolder.skipped``, one warning).
+The emoji set: :mod:`fpalib.data.emoji` (``fpa data emoji``), :mod:`fpalib.data.emoji_atlas`.
 """
 
 from __future__ import annotations
@@ -30,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from fpalib.errors import FpaError
 
@@ -55,13 +42,8 @@ def check_image_size(image_size: int) -> None:
 def find_images(root: str | Path) -> list[Path]:
     """All image files under ``root`` (recursive, hidden entries skipped), sorted by relative path."""
     root = Path(root)
-    found = []
-    for path in root.rglob("*"):
-        relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
-            found.append(path)
+    found = [path for path in root.rglob("*") if path.suffix.lower() in IMAGE_EXTENSIONS
+             and not any(part.startswith(".") for part in path.relative_to(root).parts) and path.is_file()]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
@@ -75,11 +57,8 @@ def _has_readable_header(path: Path) -> bool:
 
 
 def flatten_onto_white(image: Image.Image) -> Image.Image:
-    """An opaque 8-bit version of ``image``: transparency composited onto white.
-
-    Handles alpha channels (RGBA, LA, PA), palette or colour-key transparency, and
-    16-bit greyscale (rescaled to 8 bits rather than clipped). Returns mode RGB or L.
-    """
+    """An opaque 8-bit ``image`` (mode RGB or L): alpha, palette or colour-key transparency composited
+    onto white, 16-bit greyscale rescaled to 8 bits (not clipped)."""
     if image.mode.startswith("I"):
         image = image.convert("I").point(lambda value: value * _SIXTEEN_TO_EIGHT_BITS).convert("L")
     if "A" in image.getbands() or "transparency" in image.info:
@@ -89,12 +68,9 @@ def flatten_onto_white(image: Image.Image) -> Image.Image:
 
 
 def load_image(path: str | Path, image_size: int, channels: int = 3) -> torch.Tensor:
-    """Decode one file into a ``(channels, image_size, image_size)`` float tensor in [-1, 1].
-
-    Transparency (RGBA, LA, palette or colour-key) is composited onto white; the
-    EXIF orientation is applied; the centred square is cropped and resized with
-    Lanczos filtering. Raises the PIL/OS error when the file cannot be decoded.
-    """
+    """One file as a ``(channels, image_size, image_size)`` float tensor in [-1, 1]: flattened onto
+    white, EXIF orientation applied, the centred square resized with Lanczos. Raises the PIL/OS
+    error when the file cannot be decoded."""
     with Image.open(path) as opened:
         opened.load()
         image = ImageOps.exif_transpose(opened)
@@ -112,19 +88,9 @@ def load_image(path: str | Path, image_size: int, channels: int = 3) -> torch.Te
 class ImageFolder(Dataset):
     """Every image under ``root`` as a ``(channels, image_size, image_size)`` tensor in [-1, 1].
 
-    Args:
-        root: folder scanned recursively (see the module docstring for the rules).
-        image_size: output side length, a power of two in [8, 256].
-        channels: 3 for RGB, 1 for greyscale.
-        hflip: flip each item left-right with probability 1/2 (torch's RNG).
-
-    Attributes:
-        paths: the readable files, in index order.
-        skipped: files left out at scan time plus files that failed to decode later
-            in this process.
-
-    Raises FpaError for a missing folder, a folder without readable images, a bad
-    ``image_size`` or ``channels``.
+    image_size: a power of two in [8, 256]; channels: 3 (RGB) or 1 (grey); hflip: flip each item
+    left-right with probability 1/2 (torch's RNG). ``paths``: the readable files in index order;
+    ``skipped``: files left out at scan time or that failed to decode later in this process.
     """
 
     def __init__(self, root: str | Path, image_size: int, channels: int = 3, hflip: bool = False) -> None:
@@ -199,3 +165,10 @@ def check_batch_size(dataset: Dataset, batch_size: int, option: str = "--batch-s
             f"the data set has {len(dataset)} image(s), fewer than the batch size {batch_size}; "
             f"lower {option} or add images"
         )
+
+
+def seeded_subset(dataset: Dataset, seed: int, limit: int | None = None) -> Subset:
+    """The items of ``dataset`` in a random order drawn with ``seed`` (so the first ones are a random
+    subset), at most ``limit`` of them."""
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).tolist()
+    return Subset(dataset, order[:limit])

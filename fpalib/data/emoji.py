@@ -1,26 +1,13 @@
 """The emoji data set: Google's Noto Emoji artwork as 64x64 PNGs on a white background.
 
-The images come from the npm package ``emoji-datasource-google`` (iamcal's
-emoji-data), at a pinned version. ``npm pack`` downloads its tarball into a
-temporary folder (nothing is installed); the tarball is read with :mod:`tarfile`
-straight into memory, taking only ``package/emoji.json``, ``package/LICENSE``
-and ``package/img/google/64/*.png`` (regular files; no path from the archive
-is ever used to write to disk).
-
-Layout written to ``out`` (default ``data/emoji``), one folder per category::
-
-    smileys-and-emotion/grinning.png         base emoji: <category>/<short name>.png
-    people-and-body/wave_1f3fb.png           skin-tone variant (--skin-tones): _<tone code points>
-    metadata.csv                             file,name,category,subcategory,skin_tone
-    ATTRIBUTION.md                           licences of the artwork and the package
-    source.json                              package, version and options of this build
-
-By default only base emoji are kept: skin-tone variants, the 'Flags' category
-and the 'Component' category (bare skin-tone swatches) are left out unless asked
-for. The set is built in a hidden temporary folder next to ``out`` and renamed
-into place at the end, so an interrupted run never leaves a half set behind. A
-second run finds the complete set (same options, as many PNGs as metadata.csv
-rows) and does nothing.
+``npm pack`` downloads the tarball of ``emoji-datasource-google`` (iamcal's emoji-data, a pinned
+version) into a temporary folder; :mod:`tarfile` reads ``emoji.json``, ``LICENSE`` and the 64x64
+PNGs straight into memory (no path from the archive is used to write to disk). ``out`` (default
+``data/emoji``) gets ``<category>/<short name>.png`` (skin-tone variants, ``--skin-tones``: a
+``_<code points>`` suffix), ``metadata.csv``, ``ATTRIBUTION.md`` and ``source.json``. By default
+skin-tone variants and the 'Flags' and 'Component' categories are left out. The set is built
+in a hidden folder next to ``out`` and renamed into place, so an interrupted run leaves no half
+set; a second run with the same options finds the complete set and does nothing.
 """
 
 from __future__ import annotations
@@ -49,20 +36,14 @@ DEFAULT_VERSION = "16.0.0"
 DEFAULT_OUT = Path("data/emoji")
 IMAGE_SIZE = 64
 METADATA_COLUMNS = ("file", "name", "category", "subcategory", "skin_tone")
-SKIN_TONE_NAMES = {
-    "1F3FB": "light",
-    "1F3FC": "medium-light",
-    "1F3FD": "medium",
-    "1F3FE": "medium-dark",
-    "1F3FF": "dark",
-}
+SKIN_TONE_NAMES = {"1F3FB": "light", "1F3FC": "medium-light", "1F3FD": "medium", "1F3FE": "medium-dark", "1F3FF": "dark"}
 NPM_TIMEOUT_S = 600
 
 _MANIFEST = "package/emoji.json"
 _LICENSE = "package/LICENSE"
 _IMAGE_PREFIX = f"package/img/google/{IMAGE_SIZE}/"
 _MAX_MEMBER_BYTES = 64 * 1024 * 1024
-_NPM_ERROR_FIELDS = ("code ", "syscall ", "path ", "errno ", "A complete log")
+_NPM_MESSAGE = re.compile(r"^\s*npm (?:error|ERR!) +(?!code |syscall |path |errno |A complete log)(\S.*)$", re.MULTILINE)
 _VERSION_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]*")
 
 
@@ -98,9 +79,6 @@ class EmojiImage:
     subcategory: str
     skin_tone: str
     source: str
-
-    def row(self) -> dict[str, str]:
-        return {column: getattr(self, column) for column in METADATA_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -179,15 +157,13 @@ def npm_pack(spec: str, destination: Path) -> Path:
 
 
 def _npm_error(stderr: str, returncode: int) -> str:
-    """The informative line of npm's error output ('npm error notarget No matching version ...')."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in lines:
-        for prefix in ("npm error ", "npm ERR! "):
-            if line.startswith(prefix):
-                message = line[len(prefix):].strip()
-                if not message.startswith(_NPM_ERROR_FIELDS):
-                    return message
-    return lines[-1] if lines else f"exit status {returncode}"
+    """The informative line of npm's error output ('npm error notarget No matching version ...'):
+    the first "npm error" line that is not one of its code/syscall/path/errno/log fields."""
+    match = _NPM_MESSAGE.search(stderr)
+    if match:
+        return match.group(1).strip()
+    lines = stderr.strip().splitlines()
+    return lines[-1].strip() if lines else f"exit status {returncode}"
 
 
 def read_package(tarball: Path) -> tuple[list[dict], dict[str, bytes], str]:
@@ -245,9 +221,9 @@ def write_dataset(
         render_png(content).save(target, optimize=True)
         written.append(item)
     with open(folder / "metadata.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=METADATA_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=METADATA_COLUMNS, extrasaction="ignore")  # not "source"
         writer.writeheader()
-        writer.writerows(item.row() for item in written)
+        writer.writerows(asdict(item) for item in written)
     (folder / "ATTRIBUTION.md").write_text(_attribution(options, len(written), license_text), encoding="utf-8")
     source = {"package": PACKAGE, "options": asdict(options), "count": len(written), "fpalib": __version__}
     (folder / "source.json").write_text(json.dumps(source, indent=2) + "\n", encoding="utf-8")

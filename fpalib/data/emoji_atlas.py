@@ -1,20 +1,10 @@
-"""A compact shipped copy of the emoji set at 32x32: one PNG atlas, for machines without Node.js.
+"""A shipped copy of the emoji set at 32x32, one PNG atlas, for machines without npm (Colab, Binder).
 
-``fpa data emoji`` needs npm to fetch the Noto Emoji artwork. So that the tutorial also runs
-where npm is missing (Colab, Binder, a locked-down laptop), the repository ships the same 1636
-base emoji, already reduced to 32x32 exactly as :func:`fpalib.data.load_image` reduces the
-64x64 files (Lanczos), tiled into one RGB PNG::
-
-    data/emoji-atlas/emoji32.png     ATLAS_COLUMNS tiles per row, row-major in metadata.csv order
-    data/emoji-atlas/metadata.csv    file,name,category,subcategory,skin_tone (as fpa data emoji)
-    data/emoji-atlas/ATTRIBUTION.md  Noto Emoji (Apache-2.0) and emoji-data (MIT) licences
-
-:func:`unpack_atlas` writes the tiles back as ``<category>/<name>.png`` (32x32) with
-``metadata.csv``, ``ATTRIBUTION.md`` and ``source.json``, a folder that
-:class:`fpalib.data.ImageFolder` and every notebook read like the fetched set; at 32x32 the
-images are pixel for pixel those of the fetched set. Larger sizes are upsampled from 32x32, so
-only 32x32 experiments match the fetched set. :func:`build_atlas` makes the atlas from a fetched
-set (how the shipped file was made: ``fpa data emoji --write-atlas``).
+``data/emoji-atlas/`` holds ``emoji32.png`` (the 1636 base emoji reduced to 32x32 exactly as
+:func:`fpalib.data.load_image` reduces the 64x64 files, ``ATLAS_COLUMNS`` tiles per row in
+``metadata.csv`` order), ``metadata.csv`` and ``ATTRIBUTION.md``. :func:`unpack_atlas` writes the
+tiles back as an image folder that reads like the fetched set (pixel for pixel at 32x32; larger
+sizes are upsampled from 32x32). :func:`build_atlas` made the atlas (``fpa data emoji --write-atlas``).
 """
 
 from __future__ import annotations

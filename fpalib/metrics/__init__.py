@@ -1,13 +1,5 @@
-"""Evaluation metrics: FID and KID through pytorch-fid's Inception; network-free SWD and pixel precision/recall.
-
-- :mod:`~fpalib.metrics.inception`: finding, hash-checking and loading pytorch-fid's weights;
-- :mod:`~fpalib.metrics.image_format`: the paper's JPEG/PNG protocol, in memory;
-- :mod:`~fpalib.metrics.features`: streaming feature statistics;
-- :mod:`~fpalib.metrics.fid`, :mod:`~fpalib.metrics.kid`, :mod:`~fpalib.metrics.swd`,
-  :mod:`~fpalib.metrics.precision_recall`: the metrics;
-- :mod:`~fpalib.metrics.stats_cache`: real statistics cached as pytorch-fid ``.npz`` files;
-- :mod:`~fpalib.metrics.evaluate`: :func:`make_evaluate_fn`, shared by ``fpa evaluate`` and the trainer.
-"""
+"""Evaluation metrics: FID and KID through pytorch-fid's Inception; network-free SWD and pixel
+precision/recall; :func:`make_evaluate_fn`, shared by ``fpa evaluate`` and the trainer."""
 
 from __future__ import annotations
 
@@ -21,23 +13,9 @@ from fpalib.metrics.stats_cache import load_stats_file
 from fpalib.metrics.swd import laplacian_pyramid, sliced_wasserstein_distance
 
 __all__ = [
-    "Evaluator",
-    "GaussianStats",
-    "ImageFormat",
-    "format_results",
-    "frechet_distance",
-    "frechet_distance_reference",
-    "kernel_inception_distance",
-    "laplacian_pyramid",
-    "load_fid_inception",
-    "load_stats_file",
-    "make_evaluate_fn",
-    "mmd2_unbiased",
-    "pixel_features",
-    "precision_recall",
-    "resolve_weights",
-    "save_random_inception_weights",
-    "sliced_wasserstein_distance",
-    "through_format",
+    "Evaluator", "GaussianStats", "ImageFormat", "format_results", "frechet_distance",
+    "frechet_distance_reference", "kernel_inception_distance", "laplacian_pyramid", "load_fid_inception",
+    "load_stats_file", "make_evaluate_fn", "mmd2_unbiased", "pixel_features", "precision_recall",
+    "resolve_weights", "save_random_inception_weights", "sliced_wasserstein_distance", "through_format",
     "to_uint8",
 ]

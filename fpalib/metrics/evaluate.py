@@ -1,20 +1,14 @@
-"""One evaluation routine for ``fpa evaluate`` and the trainer: FID, KID and SWD of a generator.
+"""One evaluation routine for ``fpa evaluate`` and the trainer: FID, KID, SWD and precision/recall.
 
     evaluate_fn = make_evaluate_fn(cfg)          # cfg: ExperimentConfig; reads cfg.eval
     evaluate_fn(generator, step)                 # -> {"fid": 23.1, "kid": 0.012, "kid_std": ...}
 
 Protocol (Irie & Schmidhuber, 2023, Sec. 4.1 and App. B.4): ``eval.num_samples`` generated
-images (50K) against all real images, both resized to the training resolution and passed
-through one file format (JPEG in the paper) before pytorch-fid's Inception. Real images are
-resized as for training (:func:`fpalib.data.load_image`) and quantised to 8 bits; generated
-images are quantised the same way. The real statistics are computed once and cached
-(:mod:`fpalib.metrics.stats_cache`); in a training run they are also kept in memory.
-Latents come from ``eval.seed``, so successive evaluations score the same latents.
-SWD and pixel precision/recall ("pr") compare the same real and generated 8-bit images.
-
-The Inception weights are looked up when the evaluator is made, so a missing file stops
-``fpa train`` / ``fpa evaluate`` at once with one line rather than after hours of training.
-SWD needs no weights.
+images (50K) against all real images, both at the training resolution, quantised to 8 bits and
+passed through one file format (JPEG in the paper) before pytorch-fid's Inception. The real
+statistics are cached (:mod:`fpalib.metrics.stats_cache`). Latents come from ``eval.seed``, so
+successive evaluations score the same latents. The Inception weights are looked up when the
+evaluator is made, so a missing file stops ``fpa train`` at once rather than after hours.
 """
 
 from __future__ import annotations
@@ -22,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
-from fpalib.data import ImageFolder
+from fpalib.data import ImageFolder, seeded_subset
 from fpalib.errors import FpaError
 from fpalib.metrics.features import FeatureAccumulator, accumulate_features
 from fpalib.metrics.fid import frechet_distance
@@ -49,14 +43,9 @@ INCEPTION_METRICS = ("fid", "kid")
 
 
 class Evaluator:
-    """Scores generators against one real image set; call it as ``evaluator(generator, step)``.
-
-    eval_cfg: the settings (see :class:`~fpalib.train.config.EvalConfig`).
-    real_path / image_size / channels: the real images and the training resolution.
-    metrics: names among fid, kid, swd, pr.
-    hash_prefix: the expected SHA-256 prefix of the weights ("expected": pytorch-fid's; None: unchecked,
-        for tests with random weights only).
-    """
+    """Scores generators against the real images under ``real_path`` at the training resolution;
+    call it as ``evaluator(generator, step)``. metrics: names among fid, kid, swd, pr. hash_prefix:
+    of the weights' SHA-256 ("expected": pytorch-fid's; None: unchecked, for random test weights)."""
 
     def __init__(
         self,
@@ -111,7 +100,7 @@ class Evaluator:
             return self._real
         model = self.inception(device)
         key = stats_key(
-            self.real_path, image_size=self.image_size, channels=self.channels, image_format=self.image_format.label,
+            self.real_path, image_size=self.image_size, channels=self.channels, format=self.image_format.label,
             dims=self.cfg.dims, weights_sha256=self._weights_sha, max_real=self.cfg.max_real,
             kid_features=self.cfg.kid_features,
         )
@@ -124,16 +113,18 @@ class Evaluator:
             warnings.warn(f"{len(dataset)} real images give a singular {self.cfg.dims}-d covariance; FID is "
                           "then only a rough guide (use more images or a smaller eval.dims)", stacklevel=3)
         loader = DataLoader(dataset, batch_size=self.cfg.batch_size, shuffle=False)
-        batches = (through_format(to_uint8(batch), self.image_format) for batch in loader)
-        accumulator = accumulate_features(model, batches, keep=self.cfg.kid_features, total=len(dataset),
-                                          description="real images", progress=self.progress)
+        accumulator = self._features(model, loader, len(dataset), "real images")
         return RealStats(accumulator.stats(), accumulator.kept)
 
+    def _features(self, model: nn.Module, batches: Iterable[Tensor], total: int, what: str) -> FeatureAccumulator:
+        """Inception statistics of image batches (b, C, H, W) in [-1, 1], as 8-bit files would give them."""
+        formatted = (through_format(to_uint8(images), self.image_format) for images in batches)
+        return accumulate_features(model, formatted, keep=self.cfg.kid_features, total=total, description=what,
+                                   progress=self.progress)
+
     def _real_dataset(self, limit: int | None) -> Subset:
-        """The real images in a seeded random order (so the first ones are a random subset), at most ``limit``."""
-        folder = ImageFolder(self.real_path, self.image_size, self.channels)
-        order = torch.randperm(len(folder), generator=torch.Generator().manual_seed(self.cfg.seed)).tolist()
-        return Subset(folder, order[:limit] if limit is not None else order)
+        """At most ``limit`` real images, a random subset drawn with ``eval.seed``."""
+        return seeded_subset(ImageFolder(self.real_path, self.image_size, self.channels), self.cfg.seed, limit)
 
     # ------------------------------------------------------------------ generated side
     def _latent_batches(self, generator: nn.Module, count: int) -> Iterator[Tensor]:
@@ -163,7 +154,8 @@ class Evaluator:
             if "kid" in self.metrics and (real.kid_features is None or len(real.kid_features) < 2):
                 raise FpaError(f"{self.cfg.real_stats} holds no KID features (a pytorch-fid .npz has only mu "
                                "and sigma); drop kid from --metrics or let fpalib compute the statistics")
-            fake = self._generated_features(generator, device)
+            fake = self._features(self.inception(device), self._latent_batches(generator, self.cfg.num_samples),
+                                  self.cfg.num_samples, "generated images")
             if "fid" in self.metrics:
                 results["fid"] = frechet_distance(real.stats, fake.stats())
             if "kid" in self.metrics:
@@ -183,13 +175,6 @@ class Evaluator:
                 results.update(precision_recall(features, pixel_features(fake), real_radii=radii))
         return results
 
-    def _generated_features(self, generator: nn.Module, device: torch.device) -> FeatureAccumulator:
-        model = self.inception(device)
-        batches = (through_format(to_uint8(images), self.image_format)
-                   for images in self._latent_batches(generator, self.cfg.num_samples))
-        return accumulate_features(model, batches, keep=self.cfg.kid_features, total=self.cfg.num_samples,
-                                   description="generated images", progress=self.progress)
-
     def _pixel_sets(self, generator: nn.Module) -> tuple[Tensor, Tensor]:
         """Equally many real and generated images (N, C, H, W) as 8-bit pixels (no file format)."""
         if self._real_pixels is None:
@@ -201,23 +186,14 @@ class Evaluator:
         return self._real_pixels, fake
 
 
-def evaluation_metrics(cfg: ExperimentConfig) -> tuple[str, ...]:
-    """The metrics a run evaluates: ``eval.metrics``, or ``loop.eval_metric`` (with kid beside fid)."""
-    return cfg.eval.resolved_metrics(cfg.loop.eval_metric)
-
-
 def make_evaluate_fn(cfg: ExperimentConfig, device: Any = None, **options: Any) -> Evaluator:
-    """The trainer's ``evaluate_fn(generator, step) -> {name: value}`` for ``cfg``.
-
-    Scores on the generator's own device (``device`` is accepted for symmetry and unused).
-    FpaError at once when ``loop.eval_metric`` is not among the metrics computed, or the
-    Inception weights are needed and missing. ``options`` go to :class:`Evaluator`.
-    """
+    """The trainer's ``evaluate_fn(generator, step) -> {name: value}`` for ``cfg``, on the generator's
+    device (``device`` is unused). ``options`` go to :class:`Evaluator`."""
     del device
     if cfg.loop.eval_metric == "pr":
         raise FpaError("loop.eval_metric cannot be pr: best.pt keeps the lowest value, and precision and recall "
                        "are better when higher; choose fid, kid or swd and add pr with --eval.metrics swd,pr")
-    metrics = evaluation_metrics(cfg)
+    metrics = cfg.eval.resolved_metrics(cfg.loop.eval_metric)
     if cfg.loop.eval_metric not in metrics:
         raise FpaError(f"loop.eval_metric {cfg.loop.eval_metric!r} is not among the evaluated metrics "
                        f"{', '.join(metrics)}; set --eval.metrics or --loop.eval_metric")
@@ -229,14 +205,13 @@ def evaluate_checkpoint(
     state: dict[str, Any], real_path: str | Path | None = None, *, ema: bool = True, device: Any = "cpu",
     progress: bool = True, **eval_fields: Any,
 ) -> tuple[dict[str, float], Evaluator]:
-    """Score the generator of a loaded checkpoint (EMA weights unless not ``ema``) as ``fpa evaluate``
-    does: its config's ``eval`` section with ``eval_fields`` replaced (e.g. ``num_samples=1636,
-    metrics=("swd", "pr")``), against ``real_path`` (default: eval.real_path, else data.path).
-    Returns ({metric: value}, the Evaluator used)."""
+    """``fpa evaluate``: ({metric: value}, the Evaluator) for a loaded checkpoint (EMA weights unless
+    not ``ema``), its config's ``eval`` section with ``eval_fields`` replaced, against ``real_path``
+    (default: eval.real_path, else data.path)."""
     cfg = checkpoint_config(state)
     cfg.eval = dataclasses.replace(cfg.eval, **eval_fields).validate()
     evaluator = Evaluator(cfg.eval, str(real_path or cfg.eval.real_path or cfg.data.path), cfg.data.image_size,
-                          cfg.data.channels, evaluation_metrics(cfg), progress=progress)
+                          cfg.data.channels, cfg.eval.resolved_metrics(cfg.loop.eval_metric), progress=progress)
     generator = generator_from_checkpoint(state, ema=ema, device=device)
     return evaluator(generator, int(state.get("step", 0))), evaluator
 
@@ -246,11 +221,7 @@ def score_checkpoint(
     metrics: Sequence[str] = ("swd", "pr"),
 ) -> dict[str, float]:
     """What ``fpa evaluate CHECKPOINT --data REAL_PATH --metrics ... --num-samples N --seed S``
-    prints, as ``{metric: value}`` (EMA weights, on the CPU, nothing logged).
-
-    With ``swd`` and ``pr``: ``num_samples`` generated images (latents drawn with ``seed``)
-    against as many real images (a ``seed``-ed random subset); see :class:`Evaluator`.
-    """
+    prints, as ``{metric: value}`` (EMA weights, on the CPU, nothing logged)."""
     return evaluate_checkpoint(load_checkpoint(checkpoint), real_path, progress=False, num_samples=num_samples,
                                seed=seed, metrics=tuple(metrics))[0]
 

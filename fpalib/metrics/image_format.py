@@ -1,16 +1,10 @@
 """The paper's FID protocol for pixels: both image sets pass through the same file format.
 
-Irie & Schmidhuber (2023, App. B.4) store generated and resized real images as JPEG files and
-give those files to pytorch-fid (PNG files raise every FID in their Table 4). Writing 50K files
-per evaluation is slow, so :func:`through_format` does the same in memory: each uint8 image is
-encoded by PIL exactly as ``Image.save(path)`` would write it (JPEG at a stated quality, or
-PNG) and decoded the way pytorch-fid reads a file (``Image.open(path).convert("RGB")`` then
-``ToTensor``). ``tests/test_metrics_protocol.py`` checks that this path gives the very tensors
-(and statistics) of files written to disk and read by pytorch-fid's own dataset.
-:func:`write_images` writes such files when a folder is wanted (``python -m pytorch_fid``).
-
-Quantisation to 8 bits follows ``torchvision.utils.save_image``: ``x * 255 + 0.5`` clamped and
-truncated, with ``x`` in [0, 1].
+Irie & Schmidhuber (2023, App. B.4) give pytorch-fid JPEG files of the generated and resized
+real images (PNG files raise every FID in their Table 4). :func:`through_format` does this in
+memory: each uint8 image is encoded by PIL as ``Image.save`` would write it and decoded as
+pytorch-fid reads a file (``Image.open(path).convert("RGB")``, then ``ToTensor``); the tests
+check it against files on disk read by pytorch-fid's own dataset.
 """
 
 from __future__ import annotations
@@ -45,20 +39,13 @@ class ImageFormat:
             raise FpaError(f"JPEG quality must be between 1 and 95; got {self.quality}")
 
     @property
-    def suffix(self) -> str:
-        return ".jpg" if self.name == "jpeg" else ".png"
-
-    @property
     def label(self) -> str:
         """``"jpeg-q75"`` or ``"png"``: the format as it enters cache keys and file names."""
         return f"jpeg-q{self.quality}" if self.name == "jpeg" else "png"
 
     def save(self, image: Image.Image, target: str | Path | io.BytesIO) -> None:
-        """Write one PIL image in this format (to a path or a buffer)."""
-        if self.name == "jpeg":
-            image.save(target, format="JPEG", quality=self.quality)
-        else:
-            image.save(target, format="PNG")
+        """Write one PIL image in this format (to a path or a buffer; PNG ignores the quality)."""
+        image.save(target, format=self.name.upper(), quality=self.quality)
 
 
 def to_uint8(images: Tensor) -> Tensor:
@@ -89,14 +76,3 @@ def through_format(images: Tensor, image_format: ImageFormat) -> Tensor:
             decoded.append(_as_pytorch_fid_reads(opened))
     return torch.stack(decoded) if decoded else torch.zeros(0, 3, *images.shape[2:])
 
-
-def write_images(images: Tensor, folder: str | Path, image_format: ImageFormat, start: int = 0) -> list[Path]:
-    """Save uint8 (N, C, H, W) as ``<folder>/000000.jpg ...`` (numbered from ``start``)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for offset, image in enumerate(images):
-        path = folder / f"{start + offset:06d}{image_format.suffix}"
-        image_format.save(_pil(image), path)
-        paths.append(path)
-    return paths

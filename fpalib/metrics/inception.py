@@ -1,35 +1,21 @@
-"""pytorch-fid's Inception network, built from a weights file found without surprises.
+"""pytorch-fid's FID Inception (``InceptionV3``, ``use_fid_inception=True``) from a local weights file.
 
-FID must use the network pytorch-fid uses: its ``InceptionV3`` in FID mode (TensorFlow's
-2015-12-05 Inception ported to PyTorch, ``use_fid_inception=True``). pytorch-fid fetches its
-weights file on first use from :data:`WEIGHTS_URL` into torch hub's cache. Here the file is
-looked for, in this order:
-
-1. an explicit path (``fpa evaluate --fid-weights PATH``, ``eval.fid_weights``);
-2. the environment variable :data:`WEIGHTS_ENV` (``FPA_FID_WEIGHTS``);
-3. torch hub's cache, ``$TORCH_HOME/hub/checkpoints/<file>`` (``~/.cache/torch/hub/...``),
-   where pytorch-fid itself keeps the file;
-4. a download into that cache (when allowed).
-
-When none succeeds, :func:`resolve_weights` raises one FpaError line that names the file, its
-URL and the folder to put it in: nothing fails deep inside pytorch-fid.
-
-Hash check: the file name carries, torch-hub style, the first hex digits of the file's
-SHA-256 (``pt_inception-2015-12-05-6726825d.pth`` -> ``6726825d``; parsed with
-``torch.hub.HASH_REGEX``). :func:`check_weights_hash` hashes the file and compares that
-prefix; pytorch-fid itself does not check it. Tests pass ``hash_prefix=None`` to load a
-randomly initialised network (:func:`save_random_inception_weights`).
+pytorch-fid can only fetch its weights from :data:`WEIGHTS_URL`; no package registry ships
+them. :func:`resolve_weights` looks, in order, at an explicit path (``--fid-weights``,
+``eval.fid_weights``), ``$FPA_FID_WEIGHTS``, torch hub's cache (where pytorch-fid keeps the
+file), then downloads there when allowed; failing all, it raises one FpaError line naming the
+file, its URL and the folder to put it in. The file name carries the first hex digits of its
+SHA-256 (torch-hub style), which :func:`check_weights_hash` compares (pytorch-fid does not).
+Tests load random weights (:func:`save_random_inception_weights`, ``hash_prefix=None``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from unittest import mock
 
 import torch
 import torchvision
@@ -106,12 +92,9 @@ def _download(url: str, destination: Path) -> None:
 
 
 def file_sha256(path: str | Path) -> str:
-    """The hex SHA-256 of a file (read in 1 MiB chunks)."""
-    digest = hashlib.sha256()
+    """The hex SHA-256 of a file."""
     with Path(path).open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def check_weights_hash(path: str | Path, hash_prefix: str | None) -> str:
@@ -123,22 +106,6 @@ def check_weights_hash(path: str | Path, hash_prefix: str | None) -> str:
             f"{hash_prefix}); {missing_weights_message('wrong file')}"
         )
     return sha
-
-
-@contextlib.contextmanager
-def _pytorch_fid_reads(state_dict: dict[str, Any]) -> Iterator[None]:
-    """Make pytorch-fid's ``fid_inception_v3`` take ``state_dict`` instead of fetching its URL.
-
-    pytorch-fid has no argument for a local file: ``fid_inception_v3()`` builds the FID variant of
-    torchvision's Inception and loads ``load_state_dict_from_url(FID_WEIGHTS_URL)``, looked up in
-    its module. That name points here for the duration of the construction only.
-    """
-    original = fid_inception.load_state_dict_from_url
-    fid_inception.load_state_dict_from_url = lambda *args, **kwargs: state_dict
-    try:
-        yield
-    finally:
-        fid_inception.load_state_dict_from_url = original
 
 
 def load_fid_inception(
@@ -164,7 +131,9 @@ def load_fid_inception(
         raise FpaError(f"cannot read Inception weights {weights} ({type(error).__name__}); "
                        f"{missing_weights_message('unreadable file')}") from None
     block = fid_inception.InceptionV3.BLOCK_INDEX_BY_DIM[dims]
-    with _pytorch_fid_reads(state_dict):
+    # pytorch-fid has no argument for a local file: its fid_inception_v3() loads
+    # load_state_dict_from_url(FID_WEIGHTS_URL), which returns our state dict while the network is built.
+    with mock.patch.object(fid_inception, "load_state_dict_from_url", return_value=state_dict):
         try:
             model = fid_inception.InceptionV3([block], resize_input=True, normalize_input=True)
         except RuntimeError as error:  # load_state_dict: missing or mis-shaped tensors
@@ -173,29 +142,20 @@ def load_fid_inception(
     return model.to(device).eval()
 
 
-def random_inception_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    """A randomly initialised state dict with the FID Inception's names and shapes (tests, demos).
+def save_random_inception_weights(path: str | Path, seed: int = 0) -> Path:
+    """Write a random state dict with the FID Inception's names and shapes to ``path`` (tests, demos).
 
     The FID variant renames no parameter of torchvision's ``inception_v3(num_classes=1008,
-    aux_logits=False)``, so that network's state dict fits. Convolutions get He-normal weights so
-    that activations stay O(1) through the eval-mode batch norms; such features mean nothing,
-    they only exercise the machinery.
+    aux_logits=False)``, so that network's state dict fits. He-normal convolutions keep the
+    activations O(1) through the eval-mode batch norms; the features mean nothing.
     """
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
         network = torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=False)
         for module in network.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    finally:
-        torch.random.set_rng_state(generator_state)
-    return network.state_dict()
-
-
-def save_random_inception_weights(path: str | Path, seed: int = 0) -> Path:
-    """Write :func:`random_inception_state_dict` to ``path`` (a stand-in weights file; its hash will not match)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(random_inception_state_dict(seed), path)
+    torch.save(network.state_dict(), path)
     return path

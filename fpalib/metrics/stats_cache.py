@@ -1,20 +1,12 @@
-"""Real-image feature statistics, computed once and cached as ``.npz`` files.
+"""Statistics of the real images, computed once and cached as pytorch-fid ``.npz`` files.
 
-The authors' code recomputed the real statistics at every evaluation (their README); here they
-are stored in pytorch-fid's own format (arrays ``mu`` and ``sigma``, readable by
-``python -m pytorch_fid stats.npz generated/``) plus, when available, ``kid_features`` (the
-features of a random subset of the real images, for KID) and ``key`` (a JSON description).
-
-The cache key describes everything the numbers depend on: the dataset (absolute folder, and
-the relative path, size and modification time of every image file), the resolution and
-channels, the image format (and JPEG quality), the feature size, the Inception weights file's
-SHA-256, the number of real images used and kept for KID, and :data:`PROTOCOL_VERSION`. Any
-change gives another file name, so the statistics are recomputed; a file whose stored key
-differs from the expected one (a hash collision, a hand-edited file) is recomputed too.
-
-An ``.npz`` written by ``python -m pytorch_fid --save-stats`` can be given instead
-(:func:`load_stats_file`); it has no key, so its protocol is the user's responsibility, and no
-KID features.
+A cache file holds pytorch-fid's arrays ``mu`` and ``sigma`` (so ``python -m pytorch_fid
+stats.npz generated/`` reads it), plus ``kid_features`` (a random subset of the real features,
+for KID) and ``key``. The key describes everything the numbers depend on: the dataset (folder,
+and path, size and mtime of every image), resolution, channels, image format, feature size,
+the weights' SHA-256, the image counts and :data:`PROTOCOL_VERSION`; any change gives another
+file name, and a file whose stored key differs is recomputed. An ``.npz`` written by ``python
+-m pytorch_fid --save-stats`` may be given instead (:func:`load_stats_file`; no key, no KID).
 """
 
 from __future__ import annotations
@@ -39,11 +31,6 @@ PROTOCOL_VERSION = 1
 STATS_DIR_ENV = "FPA_STATS_DIR"
 
 
-def default_stats_dir() -> Path:
-    """``$FPA_STATS_DIR`` or ``~/.cache/fpalib/fid-stats``."""
-    return Path(os.environ.get(STATS_DIR_ENV) or Path.home() / ".cache" / "fpalib" / "fid-stats")
-
-
 @dataclass
 class RealStats:
     """Statistics of the real images: Gaussian ``stats`` and ``kid_features`` (k, d) float32 or None."""
@@ -65,30 +52,20 @@ def dataset_fingerprint(folder: str | Path) -> dict[str, Any]:
     return {"folder": str(folder), "images": len(paths), "files_sha256": digest.hexdigest()}
 
 
-def stats_key(
-    folder: str | Path,
-    *,
-    image_size: int,
-    channels: int,
-    image_format: str,
-    dims: int,
-    weights_sha256: str,
-    max_real: int | None,
-    kid_features: int,
-) -> dict[str, Any]:
-    """The JSON-able description that names one cached statistics file (see the module docstring)."""
-    return {
-        "protocol": PROTOCOL_VERSION, "dataset": dataset_fingerprint(folder), "image_size": image_size,
-        "channels": channels, "format": image_format, "dims": dims, "weights_sha256": weights_sha256,
-        "max_real": max_real, "kid_features": kid_features,
-    }
+def stats_key(folder: str | Path, **protocol: Any) -> dict[str, Any]:
+    """The JSON-able description that names one cached statistics file: the protocol version, the
+    dataset's fingerprint and ``protocol`` (image_size, channels, format, dims, weights_sha256,
+    max_real, kid_features)."""
+    return {"protocol": PROTOCOL_VERSION, "dataset": dataset_fingerprint(folder), **protocol}
 
 
 def cache_file(key: dict[str, Any], stats_dir: str | Path | None = None) -> Path:
-    """``<stats_dir>/<folder name>-<size>px-<format>-<dims>d-<key hash>.npz``."""
+    """``<stats_dir>/<folder name>-<size>px-<format>-<dims>d-<key hash>.npz``; the default folder is
+    ``$FPA_STATS_DIR`` or ``~/.cache/fpalib/fid-stats``."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(key["dataset"]["folder"]).name) or "data"
-    folder = Path(stats_dir) if stats_dir is not None else default_stats_dir()
+    default = os.environ.get(STATS_DIR_ENV) or Path.home() / ".cache" / "fpalib" / "fid-stats"
+    folder = Path(stats_dir if stats_dir is not None else default)
     return folder / f"{name}-{key['image_size']}px-{key['format']}-{key['dims']}d-{digest}.npz"
 
 
@@ -136,10 +113,8 @@ def stored_key(path: str | Path) -> dict[str, Any] | None:
 
 
 def cached_real_stats(key: dict[str, Any], stats_dir: str | Path | None, compute: Any) -> tuple[RealStats, bool]:
-    """``(statistics, hit)``: the cache file of ``key`` if it holds that key, else ``compute()`` saved there.
-
-    compute: a function returning :class:`RealStats`.
-    """
+    """``(statistics, hit)``: the cache file of ``key`` if it holds that key, else ``compute()``
+    (returning :class:`RealStats`) saved there."""
     path = cache_file(key, stats_dir)
     if path.is_file():
         if stored_key(path) == json.loads(json.dumps(key, sort_keys=True)):

@@ -1,22 +1,16 @@
 """Multi-scale sliced Wasserstein distance (SWD) on Laplacian-pyramid patches; no pretrained network.
 
-Karras et al. (2018, "Progressive Growing of GANs", Sec. 5) compare the local image statistics
-of two sets at several scales:
-
-1. each image is decomposed into a Laplacian pyramid: band-pass levels at the full
-   resolution, half of it, ... down to 16x16, where the remaining low-pass image is the last level;
-2. from every level, ``patches_per_image`` random 7x7 neighbourhoods (all channels) become
-   descriptors of 7*7*C values; each set's descriptors are normalised per channel by their own
-   mean and standard deviation ("per-set", as Karras et al.; it makes SWD blind to global
-   brightness and contrast) or by those of the first set ("reference", which sees them);
-3. per level, the descriptors of both sets are projected on random unit directions; the 1-D
-   Wasserstein-1 distance of each projection is the mean absolute difference of the sorted
-   values; SWD is its average over directions. Reported values are multiplied by 1e3 (as in
-   Karras et al., Table 1), per level and averaged over levels.
-
-Both sets must have the same number of images. Everything random (patch positions, directions)
-comes from ``seed``, and both sets use the same patch positions, so a set against itself gives
-exactly 0. :func:`sliced_wasserstein_reference` recomputes step 3 with SciPy for the tests.
+Karras et al. (2018, "Progressive Growing of GANs", Sec. 5) compare local image statistics at
+several scales: (1) each image becomes a Laplacian pyramid, band-pass levels from the full
+resolution down to 16x16, where the low-pass rest is the last level; (2) per level,
+``patches_per_image`` random 7x7 neighbourhoods become descriptors of 7*7*C values, normalised
+per channel by their own set's mean and standard deviation ("per-set", as Karras et al.: blind
+to global brightness and contrast) or by those of the first set ("reference"); (3) the
+descriptors are projected on random unit directions, and the 1-D Wasserstein-1 distance of each
+projection (the mean absolute difference of the sorted values) is averaged over directions.
+Values are multiplied by 1e3 (Karras et al., Table 1), per level and averaged over levels.
+Both sets need equally many images and use the same ``seed``-ed patch positions, so a set
+against itself gives exactly 0. :func:`sliced_wasserstein_reference` redoes step 3 with SciPy.
 """
 
 from __future__ import annotations

@@ -1,28 +1,13 @@
 """Set-up and small helpers shared by the tutorial notebooks (``notebooks/NN_*.ipynb``).
 
-Every notebook starts with::
-
-    from fpalib.tutorial import setup_notebook
-    paths = setup_notebook(smoke=smoke, seed=seed)   # paths.root, .figures, .runs, .data
-
-:func:`setup_notebook` finds the repository root (the folder holding ``pyproject.toml`` and
-``fpalib/``, searched from the working directory upwards), seeds python/numpy/torch, optionally
-sets the number of torch threads, and sets modest matplotlib defaults for inline figures. At
-full parameters ``paths.figures`` and ``paths.runs`` are the repository's ``figures/`` and
-``runs/``; in smoke mode (the notebook tests in CI) both point into a fresh temporary folder, so
-a test never overwrites committed figures or cached runs. ``paths.data`` is the ``data``
-argument, else ``$FPA_DATA``, else the repository's ``data/`` (data sets are shared, never
-written by the notebooks except when :func:`ensure_emoji` fetches a missing emoji set).
-
-Notebooks also run outside a repository (a copy of ``notebooks/`` anywhere, fpalib installed
-with ``pip install .``): then the working directory takes the repository's place (its
-``figures/``, ``runs/`` and ``data/``), and the shipped checkpoints come from the installed
-package (:func:`fpalib.pretrained.shipped_dir`), as they always do.
-
-Nothing here is model code: the notebooks build models and rules from :mod:`fpalib` itself.
-Beside the set-up: :mod:`fpalib.tutorial.experiments` (train-or-load runs, the learning-rule
-ablation of notebook 07) and :mod:`fpalib.tutorial.fitting` (painting one image directly, the
-rank-T SVD bound; notebook 03).
+Every notebook starts with ``paths = setup_notebook(smoke=smoke, seed=seed)``: it finds the
+repository root (the folder with ``pyproject.toml`` and ``fpalib/``, else the working
+directory), seeds python/numpy/torch and sets matplotlib defaults for inline figures.
+``paths.figures`` and ``paths.runs`` are the repository's ``figures/`` and ``runs/``, or, in
+smoke mode (the notebook tests), a fresh temporary folder, so a test never overwrites committed
+figures or cached runs. ``paths.data`` is the ``data`` argument, else ``$FPA_DATA``, else
+``<root>/data``. Beside the set-up: :mod:`fpalib.tutorial.experiments` (train-or-load runs, the
+learning-rule ablation) and :mod:`fpalib.tutorial.fitting` (painting one image directly).
 """
 
 from __future__ import annotations
@@ -48,13 +33,8 @@ SAVE_DPI = 100
 
 @dataclass(frozen=True)
 class NotebookPaths:
-    """Folders a notebook reads from and writes to.
-
-    root: the repository root (the working directory outside a repository). figures: where
-    reusable figures are saved. runs: training runs (cached checkpoints). data: data sets.
-    smoke: True when figures and runs are temporary folders. shipped: the folder of shipped
-    checkpoints (None: ``data/pretrained``).
-    """
+    """Folders a notebook reads from and writes to (see the module docstring); smoke: figures and
+    runs are temporary folders; shipped: the folder of shipped checkpoints (None: ``data/pretrained``)."""
 
     root: Path
     figures: Path
@@ -92,11 +72,9 @@ def setup_notebook(
 ) -> NotebookPaths:
     """Prepare a notebook run and return its :class:`NotebookPaths` (see the module docstring).
 
-    smoke: write figures and runs into a temporary folder (removed when the kernel exits).
-    seed: seeds python, numpy and torch. threads: ``torch.set_num_threads`` (None: unchanged).
-    start: where to begin the search for the repository root (default: the working directory,
-    which is also the root when no repository is found). data: the data folder (default:
-    ``$FPA_DATA``, else ``<root>/data``).
+    smoke: figures and runs in a temporary folder (removed when the kernel exits). threads:
+    ``torch.set_num_threads`` (None: unchanged). start: where the search for the repository
+    root begins (default: the working directory).
     """
     from fpalib.pretrained import shipped_dir
 

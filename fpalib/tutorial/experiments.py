@@ -1,15 +1,7 @@
 """Small experiments for the tutorial notebooks: train-or-load a GAN run, compare learning rules.
 
-Everything resumes: a run lives in a run folder (``runs/<name>``) written by
-:class:`fpalib.train.Trainer`, so executing a notebook a second time loads (or continues) what
-the first execution trained instead of starting over.
-
-- :func:`train_or_load`: the first existing checkpoint among candidates (a shipped ``.pt`` or a
-  run folder), otherwise a Trainer run of ``steps`` steps in a run folder of its own.
-- :func:`rule_variant` / :func:`train_rule_ablation`: one config per learning rule, identical
-  otherwise (same preset, steps, seed, data), trained in ``<runs>/ablation-<rule>``.
-- :func:`real_sample`: a reproducible set of real images (N, C, H, W) in [-1, 1] (generated ones:
-  :func:`fpalib.sampling.fixed_samples`).
+A run lives in a run folder written by :class:`fpalib.train.Trainer`, so executing a notebook a
+second time loads (or continues) what the first execution trained instead of starting over.
 """
 
 from __future__ import annotations
@@ -24,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from fpalib.data import ImageFolder
+from fpalib.data import ImageFolder, seeded_subset
 from fpalib.errors import FpaError
 from fpalib.rules import DEPRECATED_RULES, RULES
 from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint, resolve_checkpoint
@@ -38,14 +30,9 @@ ABLATION_PREFIX = "ablation-"
 
 @dataclass
 class TrainedRun:
-    """A generator together with where it came from.
-
-    source: the checkpoint file it was loaded from. config: its ExperimentConfig. step: the
-    training steps behind it. generator: in eval mode (EMA weights unless asked otherwise).
-    metrics: the records of its metrics.jsonl (empty when none was found). trained_now: steps
-    trained by this call (0 when it was only loaded). seconds: wall time of this call.
-    summary: what :meth:`Trainer.train` returned (None when nothing was trained).
-    """
+    """A generator (in eval mode) with the checkpoint file it was loaded from, its config, training
+    step and metrics.jsonl records; trained_now: steps trained by this call; seconds: wall time of
+    this call; summary: what :meth:`Trainer.train` returned (None when nothing was trained)."""
 
     source: Path
     config: ExperimentConfig
@@ -64,11 +51,8 @@ class TrainedRun:
 
 
 def metrics_file_for(checkpoint: str | Path) -> Path:
-    """The metrics log that belongs to a checkpoint file.
-
-    ``<run>/checkpoints/<x>.pt`` -> ``<run>/metrics.jsonl``; a shipped ``<name>.pt`` ->
-    ``<name>.metrics.jsonl`` beside it (see :mod:`fpalib.pretrained`).
-    """
+    """``<run>/checkpoints/<x>.pt`` -> ``<run>/metrics.jsonl``; a shipped ``<name>.pt`` ->
+    ``<name>.metrics.jsonl`` beside it (see :mod:`fpalib.pretrained`)."""
     checkpoint = Path(checkpoint)
     if checkpoint.parent.name == "checkpoints":
         return checkpoint.parent.parent / METRICS_FILE
@@ -148,27 +132,21 @@ def train_rule_ablation(
     runs_dir: str | Path,
     *,
     steps: int,
-    max_minutes: float | None = None,
     ema: bool = False,
-    device: str | torch.device | None = None,
-    progress: bool = True,
+    **options: Any,
 ) -> dict[str, TrainedRun]:
     """Train (or resume, or load) one painter per rule at an equal budget: ``rule -> TrainedRun``.
 
     Every run uses ``cfg`` with only ``model.rule`` changed (same steps, seed, data order and
     initial weights of the shared layers), in ``<runs_dir>/ablation-<rule>``. ``ema=False``
     returns the raw generators at the last step (a short run's average lags behind it).
+    ``options`` (max_minutes, device, progress) go to :func:`train_or_load`.
     """
     if len(set(rules)) != len(rules) or not rules:
         raise FpaError(f"give each learning rule once and at least one; got {list(rules)}")
-    variants = [rule_variant(cfg, rule) for rule in rules]
-    return {
-        rule: train_or_load(
-            variant, Path(runs_dir) / variant.name, steps=steps, max_minutes=max_minutes,
-            ema=ema, device=device, progress=progress,
-        )
-        for rule, variant in zip(rules, variants)
-    }
+    variants = {rule: rule_variant(cfg, rule) for rule in rules}
+    return {rule: train_or_load(variant, Path(runs_dir) / variant.name, steps=steps, ema=ema, **options)
+            for rule, variant in variants.items()}
 
 
 def real_sample(folder: str | Path, image_size: int, count: int, seed: int = 0, channels: int = 3) -> Tensor:
@@ -176,5 +154,5 @@ def real_sample(folder: str | Path, image_size: int, count: int, seed: int = 0, 
     dataset = ImageFolder(folder, image_size, channels)
     if not 1 <= count <= len(dataset):
         raise FpaError(f"count must be in 1..{len(dataset)} (the images in {folder}); got {count}")
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
-    return torch.stack([dataset[int(index)] for index in order])
+    subset = seeded_subset(dataset, seed, count)
+    return torch.stack([subset[index] for index in range(count)])

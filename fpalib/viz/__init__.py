@@ -1,25 +1,10 @@
-"""Pictures of generators and of their painting steps.
-
-- :func:`to_unit`, :func:`save_grid`: images in [-1, 1] (B, C, H, W) -> [0, 1] and a PNG grid;
-  :func:`sharp_png`: a PNG enlarged with nearest-neighbour, for notebooks (browsers smooth).
-- :func:`display_steps` (modes ``"output"``, the default, and ``"paper"``) and
-  :func:`normalise_steps` (the paper's normalisation), from :mod:`fpalib.viz.step_display`.
-- :func:`painting_steps_figure`, :func:`save_painting_gif`, :func:`steps_slider`: the rank-one
-  update of each step beside the image so far, as a figure, a GIF and a notebook widget, all in
-  the same display mode; :func:`steps_strip_png` is the slider's static stand-in and
-  :func:`gif_display` shows a GIF in a notebook with a PNG fallback.
-- :func:`loss_curve_figure`: losses from a JSONL metrics log; :func:`side_by_side_figure`: grids
-  of several image sets next to each other, with captions; :func:`before_after_figure`: pairs of
-  images before and after a U-Net (paper Fig. 9); :func:`save_interpolation_gif`: a latent walk.
-- :func:`fast_weights_figure`, :func:`fast_weights_episode_figure`: the fast weights of DeltaNet
-  heads over one sequence (the paper's Figure 1).
+"""Pictures of generators and of their painting steps (matplotlib ``Figure`` objects, PIL GIFs).
 
 ``steps`` arguments are a :class:`fpalib.models.PaintingSteps` (or any pair with ``.updates``
 and ``.cumulative``) of shape (B, T, C, H, W); a (B, T, H, W) pair, such as the
-:class:`fpalib.rules.RuleSteps` of one attention head, is shown as one grey channel.
-matplotlib and ipywidgets are imported inside the functions that need them; figures are
-``matplotlib.figure.Figure`` objects, never pyplot state. Every picture of painted pixels is
-drawn pixel-sharp (nearest-neighbour).
+:class:`fpalib.rules.RuleSteps` of one attention head, is shown as one grey channel. The
+display modes and the notebook widgets are in :mod:`fpalib.viz.step_display`. matplotlib and ipywidgets are imported inside the functions that
+need them. Every picture of painted pixels is drawn pixel-sharp (nearest-neighbour).
 """
 
 from __future__ import annotations
@@ -37,13 +22,18 @@ from fpalib.rules import RuleSteps
 from fpalib.viz.step_display import (
     DISPLAY_MODES,
     display_steps,
+    gif_display,
     normalise_steps,
+    painting_step_png,
+    sharp_png,
     step_pair_image,
+    steps_slider,
+    steps_strip_png,
     to_uint8,
     to_unit,
     update_limit,
+    upscale,
 )
-from fpalib.viz.step_widget import gif_display, painting_step_png, sharp_png, steps_slider, steps_strip_png
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -54,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DISPLAY_MODES", "before_after_figure", "display_steps", "fast_weights_episode_figure",
     "fast_weights_figure", "gif_display", "loss_curve_figure", "normalise_steps", "painting_step_png",
-    "painting_steps_figure", "save_grid", "save_interpolation_gif", "save_painting_gif", "sharp_png",
+    "painting_steps_figure", "save_figure", "save_grid", "save_interpolation_gif", "save_painting_gif", "sharp_png",
     "side_by_side_figure", "steps_slider", "steps_strip_png", "to_uint8", "to_unit", "write_gif",
 ]
 
@@ -69,17 +59,22 @@ def save_grid(images: Tensor, path: str | Path, nrow: int = 8, padding: int = 2)
     return path
 
 
+def save_figure(figure: Figure, path: str | Path, dpi: int = 120) -> Path:
+    """Save a matplotlib figure at ``dpi`` (its folder made if missing); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=dpi)
+    return path
+
+
 def painting_steps_figure(
     steps: Any, index: int = 0, every: int = 1, max_columns: int = 16, title: str | None = None,
     mode: str = "output", out_tanh: bool = True,
 ) -> Figure:
     """Two rows over the steps of sample ``index``: rank-one updates (top), images (bottom).
 
-    mode: ``"output"`` (the image row is tanh(W_t) as the painter would output it, the update
-    row on one symmetric scale, 0 = mid-grey) or ``"paper"`` (the paper's per-picture
-    normalisation); see :mod:`fpalib.viz.step_display`. out_tanh: whether the painter applies tanh.
-    Shows every ``every``-th step (always the last one), at most ``max_columns`` of them evenly
-    spread; step numbers (1-based) under the images; 1-channel images in grey.
+    mode, out_tanh: see :func:`~fpalib.viz.step_display.display_steps`. Shows every ``every``-th
+    step (always the last one), at most ``max_columns`` of them evenly spread, numbered from 1.
     """
     from matplotlib.figure import Figure
 
@@ -89,18 +84,15 @@ def painting_steps_figure(
     axes = figure.subplots(2, len(columns), squeeze=False)
     for column, t in enumerate(columns):
         for row, images in enumerate(shown):
-            axis = axes[row, column]
-            _imshow(axis, images[t])
-            axis.set_xticks([])
-            axis.set_yticks([])
+            _imshow(axes[row, column], images[t])
+            axes[row, column].set(xticks=[], yticks=[])
         axes[1, column].set_xlabel(str(t + 1))
-    if mode == "output":
-        limit = update_limit(_one_sample(steps.updates, index))
-        axes[0, 0].set_ylabel(f"update\n\u00b1{limit:.2g}", fontsize=8)
-        axes[1, 0].set_ylabel("image", fontsize=8)
+    if mode == "output":  # index checked by display_steps
+        row_labels = (f"update\n\u00b1{update_limit(steps.updates[index]):.2g}", "image")
     else:
-        axes[0, 0].set_ylabel("update\n(paper)", fontsize=8)
-        axes[1, 0].set_ylabel("image\n(paper)", fontsize=8)
+        row_labels = ("update\n(paper)", "image\n(paper)")
+    for row, label in enumerate(row_labels):
+        axes[row, 0].set_ylabel(label, fontsize=8)
     if title:
         figure.suptitle(title)
     return figure
@@ -110,12 +102,8 @@ def save_painting_gif(
     steps: Any, path: str | Path, index: int = 0, duration_ms: int = 120, scale: int = 4,
     mode: str = "output", out_tanh: bool = True,
 ) -> Path:
-    """Write an animated GIF of sample ``index``: one frame per step, update | image side by side.
-
-    Same display ``mode`` and ``out_tanh`` as :func:`painting_steps_figure`. Frames are enlarged
-    ``scale`` times with nearest-neighbour; the last frame stays 10x longer. GIF frames hold at
-    most 256 colours, so colours may be rounded; the PNG figure and the slider are exact.
-    """
+    """An animated GIF of sample ``index``, one frame (update | image, enlarged ``scale`` times) per
+    step, the last one 10x longer. GIF frames hold at most 256 colours, so colours may be rounded."""
     if duration_ms < 1 or scale < 1:
         raise FpaError(f"GIF duration_ms and scale must be at least 1; got {duration_ms}, {scale}")
     shown = display_steps(steps, index, mode, out_tanh=out_tanh)
@@ -126,16 +114,8 @@ def save_painting_gif(
 def save_interpolation_gif(images: Tensor, path: str | Path, duration_ms: int = 150, min_side: int = 128) -> Path:
     """Frames (N, C, H, W) in [-1, 1] as a looping GIF that goes there and back, each frame enlarged
     (nearest neighbour) to at least ``min_side`` pixels."""
-    from PIL import Image
-
     scale = max(1, -(-min_side // images.shape[-1]))
-    pixels = to_uint8(to_unit(images)).permute(0, 2, 3, 1).numpy()
-    frames = [
-        Image.fromarray(frame.squeeze(-1) if frame.shape[-1] == 1 else frame).resize(
-            (frame.shape[1] * scale, frame.shape[0] * scale), Image.Resampling.NEAREST
-        )
-        for frame in pixels
-    ]
+    frames = [upscale(frame, scale) for frame in to_uint8(to_unit(images))]
     return write_gif(frames + frames[-2:0:-1], path, duration_ms)
 
 
@@ -150,22 +130,16 @@ def write_gif(frames: Sequence[Any], path: str | Path, durations: int | Sequence
 def loss_curve_figure(
     records: Sequence[dict], keys: Sequence[str] | None = None, smoothing: float = 0.0
 ) -> Figure:
-    """One panel per loss in ``keys`` (default: the training step's losses,
-    :data:`fpalib.train.step.LOSS_NAMES`) found in ``records`` (dicts with a "step"), value vs step.
-
-    smoothing: exponential moving average factor in [0, 1) (0 = raw values). Records without a
-    key (e.g. the gradient penalty, logged every 4th step) are skipped for that key.
-    """
+    """One panel per loss in ``keys`` (default: :data:`fpalib.train.step.LOSS_NAMES`) found in
+    ``records`` (dicts with a "step"), value vs step, smoothed by an exponential moving average
+    with factor ``smoothing`` in [0, 1) (0 = raw values)."""
     from matplotlib.figure import Figure
 
     if not 0.0 <= smoothing < 1.0:
         raise FpaError(f"smoothing must be in [0, 1); got {smoothing}")
     if keys is None:
         from fpalib.train.step import LOSS_NAMES as keys
-    series = {
-        key: [(r["step"], float(r[key])) for r in records if key in r and "step" in r]
-        for key in keys
-    }
+    series = {key: [(r["step"], float(r[key])) for r in records if key in r and "step" in r] for key in keys}
     series = {key: points for key, points in series.items() if points}
     if not series:
         raise FpaError(f"no records with a step and any of {', '.join(keys)} to plot")
@@ -192,13 +166,6 @@ def _chosen_steps(steps_count: int, every: int, max_columns: int) -> list[int]:
     return chosen
 
 
-def _one_sample(x: Tensor, index: int) -> Tensor:
-    """Sample ``index`` of a (B, ...) tensor, checked."""
-    if not -x.shape[0] <= index < x.shape[0]:
-        raise FpaError(f"sample index {index} is out of range for a batch of {x.shape[0]}")
-    return x[index]
-
-
 def _imshow(axis: Any, image: Tensor) -> None:
     """Show one (C, H, W) image in [0, 1]; one channel in grey."""
     if image.shape[0] == 1:
@@ -220,11 +187,8 @@ def before_after_figure(
     before: Tensor, after: Tensor, pairs_per_row: int = 4, title: str | None = None,
     labels: tuple[str, str] = ("FPA", "+ U-Net"),
 ) -> Figure:
-    """Pairs of images, each ``before`` | ``after`` side by side (the paper's Fig. 9 layout).
-
-    before, after: (B, C, H, W) in [-1, 1], e.g. a painter's images and their U-Net refinement.
-    The B pairs fill rows of ``pairs_per_row``; the first row's columns are titled ``labels``.
-    """
+    """Pairs ``before`` | ``after`` (B, C, H, W) in [-1, 1], ``pairs_per_row`` per row, the first row
+    titled ``labels`` (the paper's Fig. 9 layout: a painter's images and their U-Net refinement)."""
     from matplotlib.figure import Figure
 
     if before.shape != after.shape or before.dim() != 4:
@@ -264,13 +228,11 @@ def fast_weights_figure(
 ) -> Figure:
     """The paper's Figure 1: fast weights of chosen DeltaNet heads over the steps of one sequence.
 
-    layer_steps: one entry per layer with ``.updates`` and ``.cumulative`` of shape
-    (B, heads, T, d_value, d_key), as returned by ``FewShotDeltaNet(..., return_steps=True)``.
-    picks: (layer, head) pairs, 0-based; each gives two rows, the rank-one update of every step
-    (top) and the fast weight matrix W_t (bottom), shown with :func:`normalise_steps` (tanh of
-    W / |W_T|, then per-picture colour scale) in colour map ``cmap``. Rows are labelled 1-based,
-    as in the paper ("L1 H16"). images (T, C, H, W) in [-1, 1] and labels (T strings): an optional
-    bottom row with the input of each step, its label as the caption. Sample ``index`` of the batch.
+    layer_steps: per layer ``.updates`` and ``.cumulative`` (B, heads, T, d_value, d_key), from
+    ``FewShotDeltaNet(..., return_steps=True)``. picks: 0-based (layer, head) pairs, each two rows
+    (the update of every step, then W_t) shown with :func:`normalise_steps` in ``cmap`` and
+    labelled 1-based as in the paper ("L1 H16"). images (T, C, H, W) in [-1, 1] and labels (T
+    strings): an optional bottom row with the input of each step. Sample ``index`` of the batch.
     """
     from matplotlib.figure import Figure
 
@@ -307,8 +269,7 @@ def fast_weights_figure(
     for column, t in enumerate(columns):
         axes[0, column].set_title(str(t + 1), fontsize=7)
     for axis in axes.flat:
-        axis.set_xticks([])
-        axis.set_yticks([])
+        axis.set(xticks=[], yticks=[])
     if title:
         figure.suptitle(title, fontsize=9)
     return figure

@@ -1,34 +1,35 @@
-"""How the painting steps of one sample become pictures: two display modes and pixel-exact frames.
+"""How the painting steps of one sample become pictures: two display modes, pixel-sharp frames, widgets.
 
 A painter's steps are the rank-one updates and the fast weight matrices W_t (t = 1..T) before
-the output tanh (:class:`fpalib.models.PaintingSteps`, (B, T, C, H, W)). Two display modes map
-the steps of one sample to pictures in [0, 1]:
+the output tanh (:class:`fpalib.models.PaintingSteps`, (B, T, C, H, W)). Two display modes:
 
 ``"output"`` (the default everywhere)
-    The **image** at step t is what the painter would output if it stopped after step t:
-    tanh(W_t) (the output tanh of Sec. 3.1, applied after step t instead of T), mapped from
-    [-1, 1] to [0, 1] exactly as sample grids map images (:func:`to_unit`, then :func:`to_uint8`
-    when saved), so the image after the last step equals the sample in a grid pixel for pixel.
-    The **update** of step t (per channel i the rank-one matrix W^i_t - W^i_{t-1}, for the delta
-    rule beta^i_t (v^i_t - W^i_{t-1} phi(k^i_t)) (x) phi(k^i_t) with the rate beta^i_t = sigma(.),
-    Eq. 9) is shown on one symmetric scale for the whole sequence: 0 is mid-grey, +L white and -L
-    black, where L is a high percentile (99 by default) of |update| over all steps, channels and pixels
-    of that sample. Small late updates stay visible and comparable with early ones; the few
-    values beyond L are clipped.
+    The **image** at step t is tanh(W_t), what the painter would output if it stopped after
+    step t (Sec. 3.1), mapped to [0, 1] as sample grids are, so the last one equals the sample in
+    a grid pixel for pixel. The **update** of step t (per channel i, for the delta rule
+    beta^i_t (v^i_t - W^i_{t-1} phi(k^i_t)) (x) phi(k^i_t), Eq. 9) is shown on one symmetric scale
+    for the whole sequence: 0 mid-grey, +-L white/black, L the 99th percentile of |update| over
+    the sample, so small late updates stay visible and comparable with early ones.
 ``"paper"``
-    The normalisation of the paper's step figures (Sec. 4, Fig. 5 caption): each update and each
-    W_t is divided by the Frobenius norm of W_T, passed through tanh and min-max scaled on its
-    own. Caveat: the colour range of every picture is set by its own extremes, so a tiny update
-    looks as vivid as the whole image and a few saturated pixels of W_t (which the output tanh
-    squashes) can turn the picture dark; the image row is then not what the painter outputs.
+    The paper's normalisation (Sec. 4, Fig. 5 caption): each update and W_t divided by ||W_T||_F,
+    through tanh, min-max scaled on its own. Each picture's colour range is then set by its own
+    extremes: a tiny update looks as vivid as the whole image, and the image row is not what
+    the painter outputs.
 
-:func:`step_pair_image` draws one step as update | gap | image, enlarged by an integer factor
-with nearest-neighbour (every painted pixel becomes a sharp ``scale`` x ``scale`` block).
+Frames are enlarged by an integer factor with nearest-neighbour (:func:`upscale`). In a
+notebook, :func:`steps_slider`, :func:`steps_strip_png` (its static stand-in: a saved widget
+state would make an HTML export depend on a network connection) and :func:`gif_display` show
+them with CSS ``image-rendering: pixelated``, each with an ``image/png`` of what it shows for
+viewers that cannot run the widget or show ``image/gif`` (GitHub, nbviewer, nbconvert).
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import io
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -56,13 +57,12 @@ def display_steps(
     steps: Any, index: int = 0, mode: str = "output", *, out_tanh: bool = True,
     percentile: float = DEFAULT_PERCENTILE,
 ) -> RuleSteps:
-    """The steps of sample ``index`` as pictures in [0, 1], in display ``mode`` (module docstring).
+    """The steps of sample ``index`` as a :class:`~fpalib.rules.RuleSteps` of two (T, C, H, W)
+    pictures in [0, 1], in display ``mode`` (module docstring).
 
-    steps: ``.updates`` and ``.cumulative`` of shape (B, T, C, H, W), or (B, T, H, W) shown as
-    one grey channel. out_tanh: whether the painter applies tanh to W_T (``FPAConfig.out_tanh``);
-    when off, the image row is W_t itself mapped from [-1, 1]. percentile: in (0, 100], the
-    percentile of |update| that sets the update scale L (``"output"`` mode only).
-    Returns the pictures as a :class:`~fpalib.rules.RuleSteps` of two (T, C, H, W) tensors in [0, 1].
+    steps: ``.updates`` and ``.cumulative`` (B, T, C, H, W), or (B, T, H, W) shown in grey.
+    out_tanh: whether the painter applies tanh to W_T (else the image row is W_t itself).
+    percentile: of |update|, in (0, 100], sets the update scale L (``"output"`` mode only).
     """
     check_mode(mode)
     if mode == "paper":
@@ -84,13 +84,9 @@ def update_limit(updates: Tensor, percentile: float = DEFAULT_PERCENTILE) -> flo
 
 
 def normalise_steps(steps: Any, index: int = 0) -> RuleSteps:
-    """The paper's display normalisation (Sec. 4, Fig. 5 caption) for sample ``index``.
-
-    Each step's picture (update or W_t) is divided by the Frobenius norm of the final image
-    W_T and passed through tanh; then every (C, H, W) picture is min-max scaled to [0, 1] on its
-    own (a constant picture becomes 0.5). See the caveat in the module docstring.
-    Returns a :class:`~fpalib.rules.RuleSteps` with (T, C, H, W) tensors in [0, 1].
-    """
+    """The paper's display normalisation (Sec. 4, Fig. 5 caption) for sample ``index``: each update
+    and W_t divided by ||W_T||_F, through tanh, then min-max scaled on its own (constant -> 0.5).
+    Returns a :class:`~fpalib.rules.RuleSteps` with (T, C, H, W) tensors in [0, 1]."""
     updates, cumulative = (_sample(x, index) for x in (steps.updates, steps.cumulative))
     scale = cumulative[-1].norm().clamp_min(1e-12)
     return RuleSteps(*(_per_image_unit(torch.tanh(x / scale)) for x in (updates, cumulative)))
@@ -102,15 +98,8 @@ def check_mode(mode: str) -> None:
         raise FpaError(f"unknown display mode {mode!r}; choose one of {', '.join(DISPLAY_MODES)}")
 
 
-def auto_scale(height: int, target: int = 192) -> int:
-    """An integer enlargement that shows an image of ``height`` pixels about ``target`` pixels tall."""
-    return max(1, round(target / max(1, height)))
-
-
 def step_pair_image(shown: RuleSteps, t: int, scale: int) -> Image.Image:
     """PIL image of 0-based step t: update | white gap | image, each pixel a scale x scale block."""
-    if scale < 1:
-        raise FpaError(f"scale must be at least 1; got {scale}")
     update, image = shown.updates[t], shown.cumulative[t]
     gap = torch.ones(image.shape[0], image.shape[1], max(1, image.shape[2] // 16))
     pair = torch.cat([update, gap, image], dim=2)  # (C, H, 2W + gap)
@@ -120,8 +109,14 @@ def step_pair_image(shown: RuleSteps, t: int, scale: int) -> Image.Image:
 def upscale(pixels: Tensor, scale: int) -> Image.Image:
     """uint8 (C, H, W) -> PIL image scale times larger, nearest-neighbour (grey for C == 1)."""
     array = pixels.permute(1, 2, 0).numpy()
-    frame = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
-    return frame.resize((frame.width * scale, frame.height * scale), Image.NEAREST)
+    return enlarge(Image.fromarray(array[..., 0] if array.shape[2] == 1 else array), scale)
+
+
+def enlarge(picture: Image.Image, scale: int) -> Image.Image:
+    """``picture`` ``scale`` times larger with nearest-neighbour: each pixel a sharp block."""
+    if scale < 1:
+        raise FpaError(f"scale must be at least 1; got {scale}")
+    return picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
 
 
 def _sample(x: Tensor, index: int) -> Tensor:
@@ -141,3 +136,126 @@ def _per_image_unit(images: Tensor) -> Tensor:
     span = high - low
     scaled = torch.where(span > 0, (flat - low) / span.clamp_min(1e-12), torch.full_like(flat, 0.5))
     return scaled.view_as(images)
+
+
+PIXELATED_CLASS = "fpa-pixelated"
+_PIXELATED_STYLE = f"<style>.{PIXELATED_CLASS}, .{PIXELATED_CLASS} img {{image-rendering: pixelated;}}</style>"
+
+
+def painting_step_png(shown: RuleSteps, step: int, scale: int = 4) -> bytes:
+    """PNG bytes of update | image at 1-based ``step`` of display steps (what the slider shows)."""
+    if not 1 <= step <= shown.updates.shape[0]:
+        raise FpaError(f"step {step} is out of range 1..{shown.updates.shape[0]}")
+    return _png_bytes(step_pair_image(shown, step - 1, scale))
+
+
+def steps_strip_png(shown: RuleSteps, steps: list[int], scale: int = 4) -> bytes:
+    """PNG bytes of update | image at each 1-based step of ``steps``, left to right, white gaps between."""
+    if not steps:
+        raise FpaError("give at least one step for the strip")
+    pairs = [Image.open(io.BytesIO(painting_step_png(shown, step, scale))).convert("RGB") for step in steps]
+    gap = 4 * scale
+    strip = Image.new("RGB", (sum(p.width for p in pairs) + gap * (len(pairs) - 1), pairs[0].height), "white")
+    for position, pair in enumerate(pairs):
+        strip.paste(pair, (position * (pair.width + gap), 0))
+    return _png_bytes(strip)
+
+
+def steps_slider(steps: Any, scale: int | None = None, mode: str = "output", out_tanh: bool = True) -> Any:
+    """An ipywidgets box: a step slider (and a sample slider when B > 1) over update | image.
+
+    steps: (B, T, C, H, W) ``.updates`` and ``.cumulative``; mode, out_tanh: as
+    :func:`display_steps`; scale: integer enlargement (default: about 192 pixels per image).
+    Returns a ``VBox`` of ``[HBox(sliders), Image, Label, HTML(style)]`` whose ``image/png``
+    fallback is the current picture. Setting a slider's ``.value`` from code redraws as well.
+    """
+    import ipywidgets as widgets
+
+    check_mode(mode)
+    batch, steps_count = steps.updates.shape[:2]
+    if scale is None:  # about 192 pixels per image
+        scale = max(1, round(192 / max(1, steps.updates.shape[-2])))
+    step = widgets.IntSlider(value=steps_count, min=1, max=steps_count, description="step")
+    sample = widgets.IntSlider(value=0, min=0, max=batch - 1, description="sample")
+    cache: dict[int, RuleSteps] = {}
+
+    def shown() -> RuleSteps:
+        if sample.value not in cache:
+            cache[sample.value] = display_steps(steps, sample.value, mode, out_tanh=out_tanh)
+        return cache[sample.value]
+
+    first = step_pair_image(shown(), steps_count - 1, scale)
+    size = {"width": f"{first.width}px", "height": f"{first.height}px"}
+    picture = widgets.Image(format="png", width=first.width, height=first.height,
+                            layout=widgets.Layout(**size, object_fit="fill"))
+    picture.add_class(PIXELATED_CLASS)
+    caption = widgets.Label()
+
+    def redraw(_change: Any = None) -> None:
+        picture.value = painting_step_png(shown(), step.value, scale)
+        caption.value = f"sample {sample.value}: step {step.value} of {steps_count} (update | image)"
+
+    step.observe(redraw, names="value")
+    sample.observe(redraw, names="value")
+    redraw()
+    sliders = [step, sample] if batch > 1 else [step]
+    return _box_with_png()([widgets.HBox(sliders), picture, caption, widgets.HTML(_PIXELATED_STYLE)])
+
+
+@functools.cache
+def _box_with_png() -> type:
+    """A ``VBox`` subclass whose display bundle adds its picture (children[1]) as ``image/png``."""
+    import ipywidgets as widgets
+
+    class StepsSliderBox(widgets.VBox):
+        """The slider box; viewers without a widget manager show the current picture."""
+
+        def _repr_mimebundle_(self, **kwargs: Any) -> dict | None:
+            bundle = super()._repr_mimebundle_(**kwargs)
+            if bundle is not None:
+                bundle["image/png"] = base64.b64encode(self.children[1].value).decode("ascii")
+            return bundle
+
+    return StepsSliderBox
+
+
+class GifDisplay:
+    """An animated GIF for a notebook: ``text/html`` (the GIF inline, pixel-sharp) plus an
+    ``image/png`` of its last frame and a ``text/plain`` line (see :func:`gif_display`)."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        with Image.open(io.BytesIO(data)) as gif:
+            self.width, self.height, self.frames = gif.width, gif.height, getattr(gif, "n_frames", 1)
+            gif.seek(self.frames - 1)
+            self.last_frame = _png_bytes(gif.convert("RGB"))
+        self.data, self.name = data, name
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        encoded = base64.b64encode(self.data).decode("ascii")
+        html = (f'<img src="data:image/gif;base64,{encoded}" width="{self.width}" height="{self.height}" '
+                f'style="image-rendering: pixelated" alt="{self.name}: {self.frames} frames">')
+        return {"text/html": html, "image/png": base64.b64encode(self.last_frame).decode("ascii"),
+                "text/plain": f"{self.name}: animated GIF, {self.frames} frames, {self.width}x{self.height}"}
+
+
+def gif_display(path: str | Path) -> GifDisplay:
+    """A GIF file ready for ``display(...)``; the file's bytes are embedded (no link to the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FpaError(f"no GIF at {path}; write one with fpalib.viz.save_painting_gif")
+    return GifDisplay(path.read_bytes(), path.name)
+
+
+def sharp_png(path: str | Path, scale: int = 2) -> bytes:
+    """The PNG at ``path`` enlarged ``scale`` times with nearest-neighbour, as PNG bytes (for
+    ``IPython.display.Image(data=...)``: a browser that enlarges a small PNG smooths it)."""
+    with Image.open(path) as picture:
+        return _png_bytes(enlarge(picture.convert("RGBA" if picture.mode in ("RGBA", "P", "LA") else "RGB"), scale))
+
+
+def _png_bytes(picture: Image.Image) -> bytes:
+    """A PIL image as PNG bytes."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
