@@ -35,8 +35,8 @@ from fpalib.train.trainer import Trainer
 
 VARIANTS: dict[str, list[str]] = {
     "delta": [],
-    "delta-T16": ["model.steps=16"],
-    "delta-T8": ["model.steps=8"],
+    "delta-T16": ["model.num_steps=16"],
+    "delta-T8": ["model.num_steps=8"],
     "authors-additive": ["model.variant=authors-additive"],
     "additive": ["model.rule=additive"],
     "additive-rate": ["model.rule=additive-rate"],
