@@ -210,7 +210,7 @@ def format_preset(result: dict) -> str:
     cfg = get_preset(preset)
     compare = "fpa parallel" in rows and "fpa loop" in rows
     lines = [f"### {preset} on {result['device']}: batch {cfg.optim.batch_size}, "
-             f"{cfg.data.image_size}x{cfg.data.image_size}, T={cfg.model.steps}, hidden {cfg.model.hidden}", ""]
+             f"{cfg.data.image_size}x{cfg.data.image_size}, T={cfg.model.num_steps}, hidden {cfg.model.hidden}", ""]
     lines.append("| ms per training step | " + " | ".join(variants) + (" | loop / parallel |" if compare else " |"))
     lines.append("|---|" + "---:|" * (len(variants) + compare))
     for name in ROW_NAMES:

@@ -30,8 +30,8 @@ from fpalib.train.trainer import Trainer
 
 VARIANTS: dict[str, list[str]] = {  # the delta rule (Eq. 2 / 9) at the base's T, 16 and 8
     "delta": [],
-    "delta-T16": ["model.steps=16"],
-    "delta-T8": ["model.steps=8"],
+    "delta-T16": ["model.num_steps=16"],
+    "delta-T8": ["model.num_steps=8"],
     "authors-additive": ["model.variant=authors-additive"],  # the authors' additive baseline (lstm_sum)
     "additive": ["model.rule=additive"],  # the paper's purely additive rule (Sec. 2.1) in the delta painter
     "additive-rate": ["model.rule=additive-rate"],  # additive with the sigmoid rate beta_t (formerly hebbian)

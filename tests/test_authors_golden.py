@@ -19,7 +19,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 F64 = torch.float64
 TOL = dict(rtol=1e-9, atol=1e-11)
 
-SMALL = dict(image_size=16, steps=8, latent_dim=16, hidden=32, layers=1)
+SMALL = dict(image_size=16, num_steps=8, latent_dim=16, hidden=32, layers=1)
 PAINTERS = {
     "authors_painter_v2": PainterConfig(**SMALL, input_dim=4, input_proj_dim=8, update_bias=True),
     "authors_painter_v1": PainterConfig(**SMALL, input_version="v1", update_bias=True, latent_init_kaiming=True),

@@ -32,7 +32,7 @@ def test_every_preset_validates_and_round_trips_through_json(name):
 def test_paper_preset_holds_the_papers_celeba_setting():
     cfg = get_preset("paper-celeba64")
     model = cfg.model
-    assert (model.steps, model.image_size, model.latent_dim, model.hidden, model.layers) == (64, 64, 512, 1024, 1)
+    assert (model.num_steps, model.image_size, model.latent_dim, model.hidden, model.layers) == (64, 64, 512, 1024, 1)
     assert (model.input_version, model.input_tanh, model.input_dim, model.input_proj_dim) == ("v2", True, 8, 128)
     assert model.latent_to_init and model.out_tanh and model.key_norm == "softmax" and model.rule == "delta"
     assert (cfg.optim.lr, cfg.optim.betas, cfg.optim.batch_size) == (2e-4, (0.5, 0.9), 20)

@@ -12,7 +12,7 @@ from fpalib.models import FastWeightPainter, PainterConfig, build_generator, cou
 
 
 def small_config(**overrides) -> PainterConfig:
-    fields = dict(image_size=16, steps=6, latent_dim=12, input_dim=4, input_proj_dim=10, hidden=32)
+    fields = dict(image_size=16, num_steps=6, latent_dim=12, input_dim=4, input_proj_dim=10, hidden=32)
     fields.update(overrides)
     return PainterConfig(**fields)
 
@@ -75,7 +75,7 @@ def test_shapes_and_range(overrides):
     z = painter.sample_latents(3, generator=torch.Generator().manual_seed(1))
     images, steps = painter(z, return_steps=True)
     assert images.shape == (3, channels, height, width) and images.dtype == torch.float32
-    assert steps.updates.shape == steps.cumulative.shape == (3, cfg.steps, channels, height, width)
+    assert steps.updates.shape == steps.cumulative.shape == (3, cfg.num_steps, channels, height, width)
     assert images.abs().max() <= 1.0
     assert torch.isfinite(images).all()
 
@@ -106,7 +106,7 @@ def test_out_tanh_off_returns_raw_weights():
 @pytest.mark.parametrize("first_lr_one", [True, False])
 def test_matches_hand_computation_non_square(first_lr_one):
     painter = make_painter(
-        channels=3, image_size=16, image_width=20, steps=3, first_step_beta_one=first_lr_one
+        channels=3, image_size=16, image_width=20, num_steps=3, first_step_beta_one=first_lr_one
     )
     seen = capture_projection(painter)
     z = torch.randn(2, 12, generator=torch.Generator().manual_seed(4))
@@ -116,7 +116,7 @@ def test_matches_hand_computation_non_square(first_lr_one):
 
 
 def test_single_step_is_value_outer_softmax_key():
-    painter = make_painter(channels=1, steps=1, image_width=20, out_tanh=False)
+    painter = make_painter(channels=1, num_steps=1, image_width=20, out_tanh=False)
     seen = capture_projection(painter)
     images = painter(torch.randn(2, 12, generator=torch.Generator().manual_seed(5)))
     raw = seen[0][:, 0]  # (B, 20 + 16 + 1)
@@ -133,7 +133,7 @@ def test_first_step_beta_one_changes_the_output():
 
 def test_learning_rate_is_used():
     """With beta forced to -inf (rate 0) nothing after step 1 may change the image."""
-    painter = make_painter(channels=3, steps=5, first_step_beta_one=True)
+    painter = make_painter(channels=3, num_steps=5, first_step_beta_one=True)
 
     def zero_rates(module, inputs, out):
         out = out.clone()
@@ -155,7 +155,7 @@ def test_parallel_matches_loop_in_float64(rule):
     results = {}
     for mode in ("parallel", "loop"):
         painter = make_painter(
-            seed=10, dtype=torch.float64, rule=rule, rule_mode=mode, image_width=20, steps=8
+            seed=10, dtype=torch.float64, rule=rule, rule_mode=mode, image_width=20, num_steps=8
         )
         images, steps = painter(z, return_steps=True)
         (images.square().sum() + steps.cumulative.sum()).backward()
@@ -196,7 +196,7 @@ def test_key_and_value_init_scales_multiply_only_their_rows():
 
 
 def test_v1_input_is_the_latent_at_every_step():
-    painter = make_painter(input_version="v1", steps=4)
+    painter = make_painter(input_version="v1", num_steps=4)
     z = torch.randn(2, 12)
     inputs = painter.input_generator(z)
     assert inputs.shape == (2, 4, 12)
@@ -223,7 +223,7 @@ def test_latent_to_init_makes_the_first_hidden_state_depend_on_z():
         (dict(image_size=256), "image_size"),
         (dict(image_width=200), "image_width"),
         (dict(channels=2), "channels"),
-        (dict(steps=0), "steps"),
+        (dict(num_steps=0), "num_steps"),
         (dict(rule="anti-hebbian"), "rule"),
         (dict(rule_mode="chunked"), "rule_mode"),
         (dict(key_norm="l2"), "key_norm"),
@@ -259,7 +259,7 @@ def test_count_parameters_and_default_config():
     assert cfg.validate() is cfg
     assert (
         cfg.image_size,
-        cfg.steps,
+        cfg.num_steps,
         cfg.latent_dim,
         cfg.hidden,
         cfg.input_dim,

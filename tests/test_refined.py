@@ -13,7 +13,7 @@ import torch
 
 from fpalib.cli import main
 from fpalib.errors import FpaError
-from fpalib.models import FPAWithUNet, PainterConfig, RefinedConfig, UNet, UNetConfig, build_generator
+from fpalib.models import FPAWithUNet, PainterConfig, FPAWithUNetConfig, UNet, UNetConfig, build_generator
 from fpalib.train.checkpoint import checkpoint_path, load_checkpoint, load_generator
 from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset
@@ -50,7 +50,7 @@ def refine_config(smoke_base):
 def small_model(**unet_changes) -> FPAWithUNet:
     painter = get_preset("smoke").model
     unet = UNetConfig(image_size=16, base_width=8, multipliers=(1, 2), attention_max_size=4, **unet_changes)
-    return build_generator("fpa-unet", RefinedConfig(painter, unet))
+    return build_generator("fpa-unet", FPAWithUNetConfig(painter, unet))
 
 
 def test_gradients_reach_only_the_unet_and_the_painter_stays_in_eval_mode():
@@ -65,7 +65,7 @@ def test_gradients_reach_only_the_unet_and_the_painter_stays_in_eval_mode():
 
 def test_the_two_parts_must_paint_and_take_the_same_images():
     with pytest.raises(FpaError, match="set unet.image_size and unet.channels to the painter's"):
-        RefinedConfig(PainterConfig(image_size=16), UNetConfig(image_size=32)).validate()
+        FPAWithUNetConfig(PainterConfig(image_size=16), UNetConfig(image_size=32)).validate()
 
 
 def test_frozen_painter_is_bit_identical_after_unet_training_and_d_is_continued(painter_run, tmp_path, refine_config):

@@ -95,7 +95,7 @@ def test_readouts_take_the_same_inputs(inputs, name, mode):
 
 
 def test_the_painter_takes_latents_of_any_floating_dtype_and_refuses_integers():
-    painter = FastWeightPainter(PainterConfig(image_size=16, steps=4, latent_dim=8, input_dim=4, input_proj_dim=8,
+    painter = FastWeightPainter(PainterConfig(image_size=16, num_steps=4, latent_dim=8, input_dim=4, input_proj_dim=8,
                                               hidden=16)).eval()
     z = torch.randn(3, 8)
     with torch.no_grad():

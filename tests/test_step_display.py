@@ -29,7 +29,7 @@ PAINTERS = [  # (image_size, image_width, channels, steps, rule)
 
 def painted(image_size, image_width, channels, steps, rule, batch=3):
     """A small random painter with vivid outputs (scaled value rows) and its images and steps."""
-    config = PainterConfig(image_size=image_size, image_width=image_width, channels=channels, steps=steps,
+    config = PainterConfig(image_size=image_size, image_width=image_width, channels=channels, num_steps=steps,
                            latent_dim=16, input_dim=4, input_proj_dim=16, hidden=32, rule=rule,
                            key_init_scale=4.0, value_init_scale=300.0)
     painter = FastWeightPainter(config).eval()

@@ -2,7 +2,7 @@
 
     build_generator("fpa", PainterConfig(...))        -> FastWeightPainter
     build_generator("lightgan", LightGANConfig(...))  -> LightGANGenerator
-    build_generator("fpa-unet", RefinedConfig(...))   -> FPAWithUNet (frozen painter + U-Net)
+    build_generator("fpa-unet", FPAWithUNetConfig(...))   -> FPAWithUNet (frozen painter + U-Net)
 
 All map latents (B, latent_dim) to images (B, C, H, W) in [-1, 1] and expose ``.config``,
 ``.latent_dim`` and ``sample_latents(n)``.
@@ -15,17 +15,17 @@ from torch import nn
 from fpalib.errors import FpaError
 from fpalib.models.lightgan import LightGANConfig, LightGANGenerator
 from fpalib.models.painter import FastWeightPainter, PainterConfig, PaintingSteps, count_parameters
-from fpalib.models.refined import FPAWithUNet, RefinedConfig, ema_part, with_ema_part
+from fpalib.models.refined import FPAWithUNet, FPAWithUNetConfig, ema_part, with_ema_part
 from fpalib.models.unet import UNet, UNetConfig
 
 GENERATORS = {
     "fpa": (PainterConfig, FastWeightPainter),
     "lightgan": (LightGANConfig, LightGANGenerator),
-    "fpa-unet": (RefinedConfig, FPAWithUNet),
+    "fpa-unet": (FPAWithUNetConfig, FPAWithUNet),
 }
 
 
-def build_generator(kind: str, cfg: PainterConfig | LightGANConfig | RefinedConfig) -> nn.Module:
+def build_generator(kind: str, cfg: PainterConfig | LightGANConfig | FPAWithUNetConfig) -> nn.Module:
     """Build the generator ``kind`` ("fpa", "lightgan" or "fpa-unet") from its config dataclass."""
     if kind not in GENERATORS:
         raise FpaError(f"unknown generator {kind!r}; choose one of {', '.join(GENERATORS)}")
@@ -45,7 +45,7 @@ __all__ = [
     "LightGANGenerator",
     "PainterConfig",
     "PaintingSteps",
-    "RefinedConfig",
+    "FPAWithUNetConfig",
     "UNet",
     "UNetConfig",
     "build_generator",

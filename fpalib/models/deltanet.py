@@ -123,9 +123,9 @@ class DeltaNetLayer(nn.Module):
     def forward(self, x: Tensor, return_steps: bool = False) -> tuple[Tensor, RuleSteps | None]:
         """x (B, T, hidden) -> (B, T, hidden) and, with ``return_steps``, this layer's fast weight
         steps as a RuleSteps of (B, heads, T, head_dim, head_dim) tensors (else None)."""
-        batch, steps, _ = x.shape
-        slots = self.slow(self.norm_attention(x)).view(batch, steps, self.heads, self.slots)
-        slots = slots.transpose(1, 2).reshape(batch * self.heads, steps, self.slots)  # heads folded into B
+        batch, length, _ = x.shape
+        slots = self.slow(self.norm_attention(x)).view(batch, length, self.heads, self.slots)
+        slots = slots.transpose(1, 2).reshape(batch * self.heads, length, self.slots)  # heads folded into B
         d = self.head_dim
         queries = torch.softmax(slots[..., :d], dim=-1)
         keys = torch.softmax(slots[..., d : 2 * d], dim=-1)
@@ -133,7 +133,7 @@ class DeltaNetLayer(nn.Module):
         beta = torch.sigmoid(slots[..., 3 * d]) if self.uses_rate else None  # (B * heads, T)
         result = get_readout(self.rule)(queries, keys, values, beta, mode=self.mode, return_steps=return_steps)
         outputs, rule_steps = result if return_steps else (result, None)
-        outputs = outputs.view(batch, self.heads, steps, d).transpose(1, 2).reshape(batch, steps, self.heads * d)
+        outputs = outputs.view(batch, self.heads, length, d).transpose(1, 2).reshape(batch, length, self.heads * d)
         x = x + self.dropout(self.out_proj(outputs))
         x = x + self.dropout(self.ff(self.norm_ff(x)))
         if rule_steps is not None:
@@ -272,7 +272,7 @@ class FewShotDeltaNet(nn.Module):
                 f"images must be (batch, steps, C, H, W) and labels (batch, steps); got "
                 f"{tuple(images.shape)} and {tuple(labels.shape)}"
             )
-        batch, steps = labels.shape
-        features = self.encoder(images.flatten(0, 1)).view(batch, steps, -1)
+        batch, length = labels.shape
+        features = self.encoder(images.flatten(0, 1)).view(batch, length, -1)
         hidden, all_steps = self.deltanet(features + self.label_embedding(labels), return_steps)
         return self.classifier(hidden), all_steps

@@ -20,14 +20,14 @@ from torch import Tensor, nn
 class RepeatedLatentInput(nn.Module):
     """v1: (B, d_latent) -> (B, T, d_latent), the latent repeated at every step. No parameters."""
 
-    def __init__(self, latent_dim: int, steps: int) -> None:
+    def __init__(self, latent_dim: int, num_steps: int) -> None:
         super().__init__()
-        self.steps = steps
+        self.num_steps = num_steps
         self.output_dim = latent_dim
 
     def forward(self, z: Tensor) -> Tensor:
         """z (B, d_latent) -> x (B, T, d_latent) (a broadcast view, no copy)."""
-        return z.unsqueeze(1).expand(-1, self.steps, -1)
+        return z.unsqueeze(1).expand(-1, self.num_steps, -1)
 
 
 class ProjectedLatentInput(nn.Module):
@@ -38,14 +38,14 @@ class ProjectedLatentInput(nn.Module):
     """
 
     def __init__(
-        self, latent_dim: int, steps: int, input_dim: int, proj_dim: int, use_tanh: bool
+        self, latent_dim: int, num_steps: int, input_dim: int, proj_dim: int, use_tanh: bool
     ) -> None:
         super().__init__()
-        self.steps = steps
+        self.num_steps = num_steps
         self.input_dim = input_dim
         self.output_dim = proj_dim
         self.use_tanh = use_tanh
-        self.sequence = nn.Linear(latent_dim, steps * input_dim)
+        self.sequence = nn.Linear(latent_dim, num_steps * input_dim)
         self.per_step = nn.Linear(input_dim, proj_dim)
         nn.init.kaiming_normal_(self.per_step.weight)
 
@@ -54,14 +54,14 @@ class ProjectedLatentInput(nn.Module):
         inputs = self.sequence(z)  # (B, T * d_in)
         if self.use_tanh:
             inputs = torch.tanh(inputs)
-        inputs = inputs.view(z.shape[0], self.steps, self.input_dim)  # (B, T, d_in)
+        inputs = inputs.view(z.shape[0], self.num_steps, self.input_dim)  # (B, T, d_in)
         return self.per_step(inputs)  # (B, T, d'_in)
 
 
 def build_input_generator(
-    version: str, latent_dim: int, steps: int, input_dim: int, proj_dim: int, use_tanh: bool
+    version: str, latent_dim: int, num_steps: int, input_dim: int, proj_dim: int, use_tanh: bool
 ) -> RepeatedLatentInput | ProjectedLatentInput:
     """Return the v1 or v2 input generator (``input_dim``, ``proj_dim``, ``use_tanh``: v2 only)."""
     if version == "v1":
-        return RepeatedLatentInput(latent_dim, steps)
-    return ProjectedLatentInput(latent_dim, steps, input_dim, proj_dim, use_tanh)
+        return RepeatedLatentInput(latent_dim, num_steps)
+    return ProjectedLatentInput(latent_dim, num_steps, input_dim, proj_dim, use_tanh)

@@ -54,7 +54,7 @@ class PainterConfig(Checked):
         image_size: image height = d_value (16..128).
         image_width: width = d_key (null: square).
         channels: c, 1 (grey) or 3 (RGB); each channel has its own W_t.
-        steps: T, the painting steps (rank-one updates).
+        num_steps: T, the painting steps (rank-one updates).
         latent_dim: size of the latent z.
         input_version: "v1" or "v2" input generator.
         input_dim: the v2 input generator's d_in.
@@ -91,7 +91,7 @@ class PainterConfig(Checked):
     image_size: int = 64
     image_width: int | None = None
     channels: int = 3
-    steps: int = 64
+    num_steps: int = 64
     latent_dim: int = 512
     input_version: str = "v2"
     input_dim: int = 8
@@ -137,7 +137,7 @@ class PainterConfig(Checked):
                 raise FpaError(f"painter {name} must be in {MIN_SIZE}..{MAX_SIZE}; got {size}")
         if self.channels not in (1, 3):
             raise FpaError(f"painter channels must be 1 or 3; got {self.channels}")
-        for name in ("steps", "latent_dim", "input_dim", "input_proj_dim", "hidden", "layers"):
+        for name in ("num_steps", "latent_dim", "input_dim", "input_proj_dim", "hidden", "layers"):
             if getattr(self, name) < 1:
                 raise FpaError(f"painter {name} must be at least 1; got {getattr(self, name)}")
         for name in ("key_init_scale", "value_init_scale"):
@@ -245,12 +245,12 @@ class UpdateNet(nn.Module):
 
     def project(self, hidden: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """h (B, T, d_hidden) -> keys (B*c, T, d_key), values (B*c, T, d_value), beta (B*c, T) or None."""
-        batch, steps, _ = hidden.shape
+        batch, num_steps, _ = hidden.shape
         c, d_key, d_value = self.channels, self.d_key, self.d_value
         keys, values, b = self.projection(hidden).split([c * d_key, c * d_value, c * self.rate_dim], dim=-1)  # Eq. 8
 
         def fold(x: Tensor, dim: int) -> Tensor:  # (B, T, c*dim) -> (B*c, T, dim)
-            return x.reshape(batch, steps, c, dim).transpose(1, 2).reshape(batch * c, steps, dim)
+            return x.reshape(batch, num_steps, c, dim).transpose(1, 2).reshape(batch * c, num_steps, dim)
 
         keys = fold(keys, d_key)
         if self.key_norm == "softmax":
@@ -264,9 +264,9 @@ class UpdateNet(nn.Module):
     ) -> Tensor | tuple[Tensor, PaintingSteps]:
         """hidden (B, T, d_hidden) -> W_T (B, c, d_value, d_key) [, PaintingSteps].
 
-        The steps hold (B, T, c, d_value, d_key) tensors.
+        The PaintingSteps hold (B, T, c, d_value, d_key) tensors.
         """
-        batch, steps, _ = hidden.shape
+        batch, num_steps, _ = hidden.shape
         keys, values, beta = self.project(hidden)
         result = self.rule(
             keys,
@@ -283,7 +283,7 @@ class UpdateNet(nn.Module):
         weights, rule_steps = result
 
         def unfold(x: Tensor) -> Tensor:  # (B*c, T, d_value, d_key) -> (B, T, c, d_value, d_key)
-            return x.reshape(batch, self.channels, steps, *image_shape[1:]).transpose(1, 2)
+            return x.reshape(batch, self.channels, num_steps, *image_shape[1:]).transpose(1, 2)
 
         painting = PaintingSteps(unfold(rule_steps.updates), unfold(rule_steps.cumulative))
         return weights.reshape(batch, *image_shape), painting
@@ -302,7 +302,7 @@ class FastWeightPainter(LatentSampler):
         self.input_generator = build_input_generator(
             cfg.input_version,
             cfg.latent_dim,
-            cfg.steps,
+            cfg.num_steps,
             cfg.input_dim,
             cfg.input_proj_dim,
             cfg.input_tanh,

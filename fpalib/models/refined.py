@@ -32,7 +32,7 @@ from fpalib.models.unet import UNet, UNetConfig
 
 
 @dataclass
-class RefinedConfig(Checked):
+class FPAWithUNetConfig(Checked):
     """The two parts of an :class:`FPAWithUNet`; their image size and channels must agree."""
 
     painter: PainterConfig = field(default_factory=PainterConfig)
@@ -68,11 +68,11 @@ class RefineConfig:
 class FPAWithUNet(LatentSampler):
     """A frozen painter followed by a U-Net: z (B, d_latent) -> refined images (B, C, H, W).
 
-    Build it from a :class:`RefinedConfig` (fresh weights for both parts; load the painter's
+    Build it from a :class:`FPAWithUNetConfig` (fresh weights for both parts; load the painter's
     pre-trained weights afterwards) or around existing modules with :meth:`from_parts`.
     """
 
-    def __init__(self, cfg: RefinedConfig) -> None:
+    def __init__(self, cfg: FPAWithUNetConfig) -> None:
         super().__init__()
         self.config = cfg.validate()
         self._attach(FastWeightPainter(cfg.painter), UNet(cfg.unet))
@@ -82,7 +82,7 @@ class FPAWithUNet(LatentSampler):
         """An FPAWithUNet holding these very modules (no copies); the painter gets frozen."""
         model = cls.__new__(cls)
         LatentSampler.__init__(model)
-        model.config = RefinedConfig(painter.config, unet.config).validate()
+        model.config = FPAWithUNetConfig(painter.config, unet.config).validate()
         model._attach(painter, unet)
         return model
 

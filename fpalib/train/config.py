@@ -38,7 +38,7 @@ from typing import Any
 from jsonargparse import ArgumentParser, Namespace
 
 from fpalib.errors import Checked, FpaError
-from fpalib.models import LightGANConfig, PainterConfig, RefinedConfig, UNetConfig
+from fpalib.models import LightGANConfig, PainterConfig, FPAWithUNetConfig, UNetConfig
 from fpalib.models.discriminator import DiscriminatorConfig
 from fpalib.models.refined import RefineConfig
 from fpalib.train.augment import AugmentConfig
@@ -136,7 +136,11 @@ class LoopConfig(Checked):
                                        "log_every": 1, "num_sample_latents": 1, "max_minutes": 0, "max_cpu_minutes": 0})
 
 
-OLD_KEYS = {"loop.nan_retries": None, "model.first_step_lr_one": "first_step_beta_one"}
+OLD_KEYS = {
+    "loop.nan_retries": None,
+    "model.first_step_lr_one": "first_step_beta_one",
+    "model.steps": "num_steps",
+}
 """Keys that configs of older versions hold -> their new name in the same section, or None for
 a key that is read without error and ignored (``loop.nan_retries``: the trainer no longer
 reloads a checkpoint after non-finite losses; it stops)."""
@@ -168,10 +172,10 @@ class ExperimentConfig(Checked):
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     @property
-    def generator_config(self) -> PainterConfig | LightGANConfig | RefinedConfig:
+    def generator_config(self) -> PainterConfig | LightGANConfig | FPAWithUNetConfig:
         """The config of the generator: ``model``, ``lightgan`` or both ``model`` and ``unet``."""
         if self.generator == "fpa-unet":
-            return RefinedConfig(self.model, self.unet)
+            return FPAWithUNetConfig(self.model, self.unet)
         return self.model if self.generator == "fpa" else self.lightgan
 
     @property
@@ -189,7 +193,7 @@ class ExperimentConfig(Checked):
         discriminator agree on image size and channels."""
         if self.generator not in GENERATOR_KINDS:
             raise FpaError(f"unknown generator {self.generator!r}; choose one of {', '.join(GENERATOR_KINDS)}")
-        _ = self.generator_config  # building an "fpa-unet" RefinedConfig checks that painter and U-Net agree
+        _ = self.generator_config  # building an "fpa-unet" FPAWithUNetConfig checks that painter and U-Net agree
         if self.generator != "lightgan" and self.model.image_width not in (None, self.model.image_size):
             raise FpaError("GAN training needs square images; set model.image_width to null")
         sized = [(self.generator_section, getattr(self, self.generator_section)), ("disc", self.disc)]

@@ -72,7 +72,7 @@ def emoji32_cpu() -> ExperimentConfig:
     """
     return ExperimentConfig(
         name="emoji32-cpu",
-        model=PainterConfig(image_size=32, steps=32, latent_dim=128, input_dim=8, input_proj_dim=128, hidden=512),
+        model=PainterConfig(image_size=32, num_steps=32, latent_dim=128, input_dim=8, input_proj_dim=128, hidden=512),
         lightgan=LightGANConfig(image_size=32, latent_dim=128, fmap_max=128),
         disc=DiscriminatorConfig(image_size=32, fmap_max=64, head_32_channels=32, attention=False,
                                  minibatch_std_group=4),
@@ -110,7 +110,7 @@ def smoke() -> ExperimentConfig:
     """Tiny 16x16 models: a few CPU steps take seconds (tests, CI)."""
     return ExperimentConfig(
         name="smoke",
-        model=PainterConfig(image_size=16, steps=4, latent_dim=8, input_dim=4, input_proj_dim=8, hidden=16),
+        model=PainterConfig(image_size=16, num_steps=4, latent_dim=8, input_dim=4, input_proj_dim=8, hidden=16),
         lightgan=LightGANConfig(image_size=16, latent_dim=8, fmap_base=64, fmap_min=4, fmap_max=16),
         disc=DiscriminatorConfig(image_size=16, fmap_max=16, head_32_channels=4),
         data=DataConfig(path="data/smoke", image_size=16),
