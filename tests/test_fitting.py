@@ -40,7 +40,7 @@ def test_svd_approximation_beats_other_rank_t_matrices():
 
 def test_fit_lowers_the_error_and_reports_the_image_it_paints():
     target = torch.rand(3, 8, 8) * 2 - 1
-    fit = fit_painting(target, steps=4, iterations=60, key_norm="softmax")
+    fit = fit_painting(target, num_steps=4, iterations=60, key_norm="softmax")
     assert fit.errors[-1] < 0.8 * fit.errors[0]
     assert fit.error == pytest.approx(relative_error(fit.image, target))
     torch.testing.assert_close(delta_rule(fit.keys, fit.values, fit.beta), fit.image)
@@ -53,14 +53,14 @@ def test_fit_lowers_the_error_and_reports_the_image_it_paints():
 
 def test_fit_reaches_a_low_rank_target_when_t_covers_its_rank():
     target = low_rank_image(rank=2)
-    fit = fit_painting(target, steps=3, iterations=200, key_norm="l2", learning_rate=0.1)
+    fit = fit_painting(target, num_steps=3, iterations=200, key_norm="l2", learning_rate=0.1)
     assert fit.error < 0.02
     assert fit.error >= eckart_young_error(target, 3) - 1e-12
 
 
 def test_fit_cannot_beat_the_rank_bound():
     target = torch.randn(2, 10, 10, dtype=torch.float64)
-    fit = fit_painting(target, steps=2, iterations=150, key_norm="l2")
+    fit = fit_painting(target, num_steps=2, iterations=150, key_norm="l2")
     assert fit.error >= eckart_young_error(target, 2) - 1e-9
 
 

@@ -89,7 +89,7 @@ def normalise_keys(raw_keys: Tensor, key_norm: str) -> Tensor:
 
 def fit_painting(
     target: Tensor,
-    steps: int,
+    num_steps: int,
     *,
     iterations: int = 1000,
     learning_rate: float = 0.05,
@@ -97,7 +97,7 @@ def fit_painting(
     key_norm: str = "softmax",
     seed: int = 0,
 ) -> PaintingFit:
-    """Fit a ``steps``-step painting of ``target`` (C, H, W) by Adam on keys, values and rates.
+    """Fit a ``num_steps``-step (T) painting of ``target`` (C, H, W) by Adam on keys, values and rates.
 
     Each channel is painted by its own sequence: keys (C, T, W), values (C, T, H), rates (C, T)
     (channels are the rule's batch). The loss is ||W_T - target||_F^2 through the rule's
@@ -105,10 +105,10 @@ def fit_painting(
     kept if ``target`` is float64. ``seed`` fixes the random initialisation.
     """
     _check_image(target)
-    if steps < 1 or iterations < 1 or learning_rate <= 0:
+    if num_steps < 1 or iterations < 1 or learning_rate <= 0:
         raise FpaError(
-            f"steps and iterations must be at least 1 and learning_rate positive; "
-            f"got {steps}, {iterations}, {learning_rate}"
+            f"num_steps and iterations must be at least 1 and learning_rate positive; "
+            f"got {num_steps}, {iterations}, {learning_rate}"
         )
     normalise_keys(target.new_zeros(1), key_norm)  # validates key_norm
     rule_fn = get_rule(rule)
@@ -119,9 +119,9 @@ def fit_painting(
         values = torch.randn(*shape, generator=generator, dtype=target.dtype) * scale
         return values.to(target.device).requires_grad_(True)
 
-    raw_keys = initial(channels, steps, width, scale=1.0)
-    values = initial(channels, steps, height, scale=0.1)
-    raw_beta = initial(channels, steps, scale=0.0)  # sigmoid(0) = 0.5 at the start
+    raw_keys = initial(channels, num_steps, width, scale=1.0)
+    values = initial(channels, num_steps, height, scale=0.1)
+    raw_beta = initial(channels, num_steps, scale=0.0)  # sigmoid(0) = 0.5 at the start
     optimiser = torch.optim.Adam([raw_keys, values, raw_beta], lr=learning_rate)
     target_norm = target.norm().clamp_min(1e-12)
     errors = []
