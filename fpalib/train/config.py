@@ -136,11 +136,7 @@ class LoopConfig(Checked):
                                        "log_every": 1, "num_sample_latents": 1, "max_minutes": 0, "max_cpu_minutes": 0})
 
 
-OLD_KEYS = {
-    "loop.nan_retries": None,
-    "model.first_step_lr_one": "first_step_beta_one",
-    "model.steps": "num_steps",
-}
+OLD_KEYS = {"loop.nan_retries": None, "model.first_step_lr_one": "first_step_beta_one", "model.steps": "num_steps"}
 """Keys that configs of older versions hold -> their new name in the same section, or None for
 a key that is read without error and ignored (``loop.nan_retries``: the trainer no longer
 reloads a checkpoint after non-finite losses; it stops)."""
@@ -261,7 +257,7 @@ def parse_config_args(args: Sequence[str], base: ExperimentConfig | None = None)
 
 @functools.cache
 def _parser() -> ArgumentParser:
-    """The jsonargparse parser of every ExperimentConfig field (built once: it takes ~0.15 s)."""
+    """The jsonargparse parser of every ExperimentConfig field (built once: building it is slow)."""
     parser = ArgumentParser(prog="fpa train", exit_on_error=False, usage=argparse.SUPPRESS)
     parser.add_class_arguments(ExperimentConfig, default=ExperimentConfig())
     return parser
