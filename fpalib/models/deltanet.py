@@ -137,7 +137,7 @@ class DeltaNetLayer(nn.Module):
         x = x + self.dropout(self.out_proj(outputs))
         x = x + self.dropout(self.ff(self.norm_ff(x)))
         if rule_steps is not None:
-            rule_steps = RuleSteps(*(s.view(batch, self.heads, steps, d, d) for s in rule_steps))
+            rule_steps = RuleSteps(*(s.view(batch, self.heads, length, d, d) for s in rule_steps))
         return x, rule_steps
 
 
