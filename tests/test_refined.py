@@ -13,7 +13,7 @@ import torch
 
 from fpalib.cli import main
 from fpalib.errors import FpaError
-from fpalib.models import FPAWithUNet, PainterConfig, FPAWithUNetConfig, UNet, UNetConfig, build_generator
+from fpalib.models import FPAWithUNet, FPAWithUNetConfig, PainterConfig, UNet, UNetConfig, build_generator
 from fpalib.train.checkpoint import checkpoint_path, load_checkpoint, load_generator
 from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset

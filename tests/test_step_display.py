@@ -17,7 +17,7 @@ from fpalib import viz
 from fpalib.errors import FpaError
 from fpalib.models import FastWeightPainter, PainterConfig, PaintingSteps
 from fpalib.rules import RULES
-from fpalib.viz.step_display import display_steps, to_uint8, update_limit
+from fpalib.viz.step_display import display_steps, unit_to_uint8, update_limit
 
 PAINTERS = [  # (image_size, image_width, channels, steps, rule)
     *[(16, None, 3, 6, rule) for rule in RULES],
@@ -50,7 +50,7 @@ def grid_sample(path, index, height, width, nrow, padding=2):
 
 def as_rgb(picture: torch.Tensor) -> np.ndarray:
     """(C, H, W) in [0, 1] -> (H, W, 3) uint8, grey repeated, as a grid PNG stores it."""
-    return to_uint8(picture.expand(3, -1, -1)).permute(1, 2, 0).numpy()
+    return unit_to_uint8(picture.expand(3, -1, -1)).permute(1, 2, 0).numpy()
 
 
 @pytest.mark.parametrize(("image_size", "image_width", "channels", "steps_count", "rule"), PAINTERS)
@@ -94,7 +94,7 @@ def test_a_zero_update_is_mid_grey_in_figure_slider_and_gif(tmp_path):
     steps = PaintingSteps(updates, updates.cumsum(1))
     shown = display_steps(steps, 0)
     assert torch.equal(shown.updates[2], torch.full((3, 16, 16), 0.5))
-    assert torch.equal(to_uint8(shown.updates[2]), torch.full((3, 16, 16), 128, dtype=torch.uint8))
+    assert torch.equal(unit_to_uint8(shown.updates[2]), torch.full((3, 16, 16), 128, dtype=torch.uint8))
     box = viz.steps_slider(steps, scale=1)
     box.children[0].children[0].value = 3
     with Image.open(io.BytesIO(bytes(box.children[1].value))) as png:

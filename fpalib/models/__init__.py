@@ -40,12 +40,12 @@ def build_generator(kind: str, cfg: PainterConfig | LightGANConfig | FPAWithUNet
 __all__ = [
     "GENERATORS",
     "FPAWithUNet",
+    "FPAWithUNetConfig",
     "FastWeightPainter",
     "LightGANConfig",
     "LightGANGenerator",
     "PainterConfig",
     "PaintingSteps",
-    "FPAWithUNetConfig",
     "UNet",
     "UNetConfig",
     "build_generator",

@@ -38,7 +38,7 @@ from typing import Any
 from jsonargparse import ArgumentParser, Namespace
 
 from fpalib.errors import Checked, FpaError
-from fpalib.models import LightGANConfig, PainterConfig, FPAWithUNetConfig, UNetConfig
+from fpalib.models import FPAWithUNetConfig, LightGANConfig, PainterConfig, UNetConfig
 from fpalib.models.discriminator import DiscriminatorConfig
 from fpalib.models.refined import RefineConfig
 from fpalib.train.augment import AugmentConfig

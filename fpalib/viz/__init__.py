@@ -29,8 +29,8 @@ from fpalib.viz.step_display import (
     step_pair_image,
     steps_slider,
     steps_strip_png,
-    to_uint8,
     to_unit,
+    unit_to_uint8,
     update_limit,
     upscale,
 )
@@ -45,7 +45,7 @@ __all__ = [
     "DISPLAY_MODES", "before_after_figure", "display_steps", "fast_weights_episode_figure",
     "fast_weights_figure", "gif_display", "loss_curve_figure", "normalise_steps", "painting_step_png",
     "painting_steps_figure", "save_figure", "save_grid", "save_interpolation_gif", "save_painting_gif", "sharp_png",
-    "side_by_side_figure", "steps_slider", "steps_strip_png", "to_uint8", "to_unit", "write_gif",
+    "side_by_side_figure", "steps_slider", "steps_strip_png", "to_unit", "unit_to_uint8", "write_gif",
 ]
 
 
@@ -115,7 +115,7 @@ def save_interpolation_gif(images: Tensor, path: str | Path, duration_ms: int = 
     """Frames (N, C, H, W) in [-1, 1] as a looping GIF that goes there and back, each frame enlarged
     (nearest neighbour) to at least ``min_side`` pixels."""
     scale = max(1, -(-min_side // images.shape[-1]))
-    frames = [upscale(frame, scale) for frame in to_uint8(to_unit(images))]
+    frames = [upscale(frame, scale) for frame in unit_to_uint8(to_unit(images))]
     return write_gif(frames + frames[-2:0:-1], path, duration_ms)
 
 

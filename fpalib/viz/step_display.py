@@ -48,7 +48,7 @@ def to_unit(images: Tensor) -> Tensor:
     return ((images + 1) / 2).clamp(0, 1)
 
 
-def to_uint8(pictures: Tensor) -> Tensor:
+def unit_to_uint8(pictures: Tensor) -> Tensor:
     """[0, 1] -> uint8 0..255, rounded as ``torchvision.utils.save_image`` does (sample grids)."""
     return (pictures * 255 + 0.5).clamp(0, 255).to(torch.uint8)
 
@@ -103,7 +103,7 @@ def step_pair_image(shown: RuleSteps, t: int, scale: int) -> Image.Image:
     update, image = shown.updates[t], shown.cumulative[t]
     gap = torch.ones(image.shape[0], image.shape[1], max(1, image.shape[2] // 16))
     pair = torch.cat([update, gap, image], dim=2)  # (C, H, 2W + gap)
-    return upscale(to_uint8(pair), scale)
+    return upscale(unit_to_uint8(pair), scale)
 
 
 def upscale(pixels: Tensor, scale: int) -> Image.Image:
