@@ -92,9 +92,12 @@ def _download(url: str, destination: Path) -> None:
 
 
 def file_sha256(path: str | Path) -> str:
-    """The hex SHA-256 of a file."""
+    """The hex SHA-256 of a file, read in 1 MiB chunks (``hashlib.file_digest`` needs Python 3.11)."""
+    digest = hashlib.sha256()
     with Path(path).open("rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def check_weights_hash(path: str | Path, hash_prefix: str | None) -> str:

@@ -293,21 +293,19 @@ def _bracket_lists(args: list[str]) -> list[str]:
     """Comma-separated values of tuple fields (``--optim.betas 0.5,0.9``, ``--eval.metrics ''``)
     in the brackets jsonargparse reads (``[0.5,0.9]``, ``[]``), and ``none`` for an optional
     field (``--loop.out none``, the spelling of older versions) as ``null``."""
+    def rewritten(option: str, value: str) -> str:
+        hint = _field_hints().get(option[2:])
+        if type(None) in typing.get_args(hint) and value.lower() == "none":
+            return "null"
+        return f"[{value}]" if typing.get_origin(hint) is tuple and not value.startswith("[") else value
+
     result = []
     for index, arg in enumerate(args):
         option, separator, value = arg.partition("=")
         if not arg.startswith("--"):  # the value of the option before it
-            option, value = (args[index - 1] if index else ""), arg
-        hint = _field_hints().get(option[2:])
-        if type(None) in typing.get_args(hint) and value.lower() == "none":
-            value = "null"
-        elif typing.get_origin(hint) is tuple and not value.startswith("["):
-            value = f"[{value}]"
-        if arg.startswith("--") and not separator:
-            value = arg  # the option alone; its value follows
-        elif arg.startswith("--"):
-            value = f"{option}={value}"
-        result.append(value)
+            result.append(rewritten(args[index - 1] if index else "", arg))
+        else:  # "--key=value", or "--key" alone with its value next
+            result.append(f"{option}={rewritten(option, value)}" if separator else arg)
     return result
 
 

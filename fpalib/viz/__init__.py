@@ -3,8 +3,8 @@
 ``steps`` arguments are a :class:`fpalib.models.PaintingSteps` (or any pair with ``.updates``
 and ``.cumulative``) of shape (B, T, C, H, W); a (B, T, H, W) pair, such as the
 :class:`fpalib.rules.RuleSteps` of one attention head, is shown as one grey channel. The
-display modes and the notebook widgets are in :mod:`fpalib.viz.step_display`. matplotlib and ipywidgets are imported inside the functions that
-need them. Every picture of painted pixels is drawn pixel-sharp (nearest-neighbour).
+display modes and the notebook widgets are in :mod:`fpalib.viz.step_display`. matplotlib and
+ipywidgets are imported inside the functions that need them. Every picture of painted pixels is drawn pixel-sharp (nearest-neighbour).
 """
 
 from __future__ import annotations
