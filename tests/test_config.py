@@ -228,3 +228,11 @@ def test_configs_of_older_versions_with_first_step_lr_one_load_under_the_new_nam
     cfg = from_dict({"model": {"first_step_lr_one": False, "hidden": 64}})
     assert cfg.model.first_step_beta_one is False and cfg.model.hidden == 64
     assert "first_step_lr_one" not in to_dict(cfg)["model"]
+
+
+def test_configs_of_older_versions_with_model_steps_load_as_num_steps():
+    cfg = from_dict({"model": {"steps": 8, "hidden": 64}})
+    assert (cfg.model.num_steps, cfg.model.hidden) == (8, 64)
+    assert "steps" not in to_dict(cfg)["model"]
+    with pytest.raises(FpaError, match="did you mean: model.num_steps"):
+        parse_config_args(["--model.steps", "8"])
