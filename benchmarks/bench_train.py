@@ -60,7 +60,7 @@ def build_variant(preset: str, variant: str, device: torch.device):
     if variant == "lightgan":
         cfg.generator = "lightgan"
     else:
-        cfg.model.rule_mode = "parallel" if variant == "fpa parallel" else "loop"
+        cfg.painter.rule_mode = "parallel" if variant == "fpa parallel" else "loop"
     torch.manual_seed(0)
     generator = build_generator(cfg.generator, cfg.generator_config).to(device)
     discriminator = Discriminator(cfg.disc).to(device)
@@ -210,7 +210,7 @@ def format_preset(result: dict) -> str:
     cfg = get_preset(preset)
     compare = "fpa parallel" in rows and "fpa loop" in rows
     lines = [f"### {preset} on {result['device']}: batch {cfg.optim.batch_size}, "
-             f"{cfg.data.image_size}x{cfg.data.image_size}, T={cfg.model.num_steps}, hidden {cfg.model.hidden}", ""]
+             f"{cfg.data.image_size}x{cfg.data.image_size}, T={cfg.painter.num_steps}, hidden {cfg.painter.hidden}", ""]
     lines.append("| ms per training step | " + " | ".join(variants) + (" | loop / parallel |" if compare else " |"))
     lines.append("|---|" + "---:|" * (len(variants) + compare))
     for name in ROW_NAMES:

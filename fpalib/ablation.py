@@ -30,12 +30,12 @@ from fpalib.train.trainer import Trainer
 
 VARIANTS: dict[str, list[str]] = {  # the delta rule (Eq. 2 / 9) at the base's T, 16 and 8
     "delta": [],
-    "delta-T16": ["model.num_steps=16"],
-    "delta-T8": ["model.num_steps=8"],
-    "authors-additive": ["model.variant=authors-additive"],  # the authors' additive baseline (lstm_sum)
-    "additive": ["model.rule=additive"],  # the paper's purely additive rule (Sec. 2.1) in the delta painter
-    "additive-rate": ["model.rule=additive-rate"],  # additive with the sigmoid rate beta_t (formerly hebbian)
-    "oja-softmax": ["model.rule=oja-softmax"],  # Oja's rule in the authors' softmax form
+    "delta-T16": ["painter.num_steps=16"],
+    "delta-T8": ["painter.num_steps=8"],
+    "authors-additive": ["painter.variant=authors-additive"],  # the authors' additive baseline (lstm_sum)
+    "additive": ["painter.rule=additive"],  # the paper's purely additive rule (Sec. 2.1) in the delta painter
+    "additive-rate": ["painter.rule=additive-rate"],  # additive with the sigmoid rate beta_t (formerly hebbian)
+    "oja-softmax": ["painter.rule=oja-softmax"],  # Oja's rule in the authors' softmax form
 }
 """Variant name -> config overrides on top of the base config."""
 

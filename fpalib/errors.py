@@ -31,3 +31,11 @@ class Checked:
                 value.validate()
         self.__post_init__()
         return self
+
+
+def check_minimums(section: str, config: Any, minimums: dict[str, float]) -> None:
+    """Raise FpaError for the first field of ``config`` below its minimum (None passes)."""
+    for name, minimum in minimums.items():
+        value = getattr(config, name)
+        if value is not None and value < minimum:
+            raise FpaError(f"{section}.{name} must be at least {minimum}; got {value}")

@@ -50,8 +50,8 @@ def render_card(card: dict[str, Any]) -> str:
     wall = card["wall_time_s"]
     wall_text = "unknown" if wall is None else f"{wall / 60:.1f} min ({wall:.0f} s)"
     metrics = ", ".join(f"{k} = {v:.4g}" for k, v in card["metrics"].items()) or "none measured"
-    section = {"fpa": "model", "lightgan": "lightgan", "fpa-unet": "unet"}.get(card["generator"], "model")
-    model = card["config"].get(section, {})
+    section = {"lightgan": "lightgan", "fpa-unet": "unet"}.get(card["generator"], "painter")
+    model = card["config"].get(section, card["config"].get("model", {}))  # "model": cards of older versions
     lines = [
         f"# {card['name']}",
         "",

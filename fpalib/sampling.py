@@ -143,7 +143,7 @@ def write_painting(
             viz.save_figure(viz.before_after_figure(pair, model.unet(pair), pairs_per_row=1), unet_out)
     steps = type(steps)(*(tensor.float().cpu() for tensor in steps))
     title = f"{cfg.name}, step {state['step']}, seed {seed}, sample {index}"
-    shown = {"mode": display, "out_tanh": cfg.model.out_tanh}
+    shown = {"mode": display, "out_tanh": cfg.painter.out_tanh}
     viz.save_figure(viz.painting_steps_figure(steps, index=index, every=every, title=title, **shown), out)
     if gif is not None:
         viz.save_painting_gif(steps, gif, index=index, **shown)

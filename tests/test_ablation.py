@@ -50,7 +50,7 @@ def test_variants_change_only_their_fields():
         changed = {key for key in diff if key not in ("name", "loop.out", "loop.seed")}
         expected = {o.split("=")[0] for o in overrides}
         if name == "authors-additive":  # the variant fixes these fields
-            expected |= {"model.input_version", "model.rule", "model.key_norm", "model.update_bias", "model.init"}
+            expected |= {"painter.input_version", "painter.rule", "painter.key_norm", "painter.update_bias", "painter.init"}
         assert changed == expected, name
 
 

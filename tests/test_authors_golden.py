@@ -120,5 +120,5 @@ def test_paper_presets_use_the_authors_discriminator_and_update_bias():
     for name in [n for n in PRESETS if n.startswith("paper-")]:
         cfg = get_preset(name)
         assert cfg.disc == authors_discriminator_config(64), name
-        assert cfg.model.update_bias, name
+        assert cfg.painter.update_bias, name
     assert count_parameters(Discriminator(get_preset("paper-celeba64").disc)) == 12_326_632

@@ -61,10 +61,10 @@ def test_unknown_command_is_a_usage_error(capsys):
 
 
 def test_unknown_option_is_one_line_naming_the_closest_option(capsys):
-    assert cli.main(["train", "--model.hiden", "3"]) == 2
+    assert cli.main(["train", "--painter.hiden", "3"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "'model.hiden'" in err and "did you mean: model.hidden," in err and "fpa train --help" in err
+    assert "'painter.hiden'" in err and "did you mean: painter.hidden," in err and "fpa train --help" in err
 
 
 def test_unknown_option_without_a_close_match_gets_no_guess(capsys):

@@ -50,9 +50,9 @@ def error_line(capsys) -> str:
 
 def test_train_applies_dotted_overrides_and_resumes_from_the_run_folder_config(images, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(train_args(images, out, "--steps", "1", "--model.hidden", "12", "--optim.betas", "0.1,0.2")) == 0
+    assert main(train_args(images, out, "--steps", "1", "--painter.hidden", "12", "--optim.betas", "0.1,0.2")) == 0
     stored = json.loads((out / "config.json").read_text())
-    assert (stored["model"]["hidden"], stored["optim"]["betas"]) == (12, [0.1, 0.2])
+    assert (stored["painter"]["hidden"], stored["optim"]["betas"]) == (12, [0.1, 0.2])
     assert main(["train", "--out", str(out), "--steps", "2"]) == 0  # no preset: the run's own config
     assert load_checkpoint(out)["step"] == 2
     assert "finished at step 2 of 2" in capsys.readouterr().out
@@ -62,7 +62,7 @@ def test_train_reads_a_json_config_file(images, tmp_path):
     config = tmp_path / "cfg.json"
     config.write_text(json.dumps({"model": {"rule": "hebbian"}, "loop": {"steps": 1}}))
     assert main(train_args(images, tmp_path / "run", "--config", str(config))) == 0
-    assert load_checkpoint(tmp_path / "run")["config"]["model"]["rule"] == "additive-rate"  # hebbian's new name
+    assert load_checkpoint(tmp_path / "run")["config"]["painter"]["rule"] == "additive-rate"  # hebbian's new name
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_train_reads_a_json_config_file(images, tmp_path):
         (["train", "--preset", "nope"], "error: unknown preset 'nope'; choose one of paper-celeba64"),
         (["train", "--preset", "smoke", "--data", "/no/such/folder"], "error: image folder '/no/such/folder' does not"),
         (["train", "--preset", "smoke", "--data.image_size", "32"], "error: image_size mismatch: data.image_size=32"),
-        (["train", "--preset", "smoke", "--model.hidden", "many"], "error: config key 'model.hidden': expected an integer"),
+        (["train", "--preset", "smoke", "--painter.hidden", "many"], "error: config key 'painter.hidden': expected an integer"),
         (["generate", "/no/such/run", "--out", "x.png"], "error: checkpoint /no/such/run does not exist"),
     ],
 )

@@ -31,10 +31,10 @@ def test_every_preset_validates_and_round_trips_through_json(name):
 
 def test_paper_preset_holds_the_papers_celeba_setting():
     cfg = get_preset("paper-celeba64")
-    model = cfg.model
-    assert (model.num_steps, model.image_size, model.latent_dim, model.hidden, model.layers) == (64, 64, 512, 1024, 1)
-    assert (model.input_version, model.input_tanh, model.input_dim, model.input_proj_dim) == ("v2", True, 8, 128)
-    assert model.latent_to_init and model.out_tanh and model.key_norm == "softmax" and model.rule == "delta"
+    painter = cfg.painter
+    assert (painter.num_steps, painter.image_size, painter.latent_dim, painter.hidden, painter.layers) == (64, 64, 512, 1024, 1)
+    assert (painter.input_version, painter.input_tanh, painter.input_dim, painter.input_proj_dim) == ("v2", True, 8, 128)
+    assert painter.latent_to_init and painter.out_tanh and painter.key_norm == "softmax" and painter.rule == "delta"
     assert (cfg.optim.lr, cfg.optim.betas, cfg.optim.batch_size) == (2e-4, (0.5, 0.9), 20)
     assert (cfg.ema.decay, cfg.ema.start_step, cfg.ema.update_every) == (0.995, 20_000, 10)
     assert (cfg.ema.reset_every, cfg.ema.reset_until) == (1_000, 25_000)
@@ -44,8 +44,8 @@ def test_paper_preset_holds_the_papers_celeba_setting():
 
 
 def test_presets_are_fresh_copies():
-    get_preset("smoke").model.hidden = 999
-    assert get_preset("smoke").model.hidden != 999
+    get_preset("smoke").painter.hidden = 999
+    assert get_preset("smoke").painter.hidden != 999
 
 
 def test_unknown_preset_lists_the_names():
@@ -58,38 +58,38 @@ def test_overrides_coerce_to_the_field_types_without_touching_the_input():
     new = apply_overrides(
         cfg,
         [
-            "model.hidden=24", "optim.lr=1e-3", "optim.betas=0.0, 0.99", "data.hflip=true",
-            "model.input_tanh=False", "loop.max_minutes=2.5", "name=demo", "model.image_width=16",
+            "painter.hidden=24", "optim.lr=1e-3", "optim.betas=0.0, 0.99", "data.hflip=true",
+            "painter.input_tanh=False", "loop.max_minutes=2.5", "name=demo", "painter.image_width=16",
             "loop.steps=450_000", "eval.metrics=swd,pr",
         ],
     )
-    assert (new.model.hidden, new.optim.lr, new.optim.betas) == (24, 1e-3, (0.0, 0.99))
-    assert new.data.hflip is True and new.model.input_tanh is False
-    assert (new.loop.max_minutes, new.name, new.model.image_width, new.loop.steps) == (2.5, "demo", 16, 450_000)
+    assert (new.painter.hidden, new.optim.lr, new.optim.betas) == (24, 1e-3, (0.0, 0.99))
+    assert new.data.hflip is True and new.painter.input_tanh is False
+    assert (new.loop.max_minutes, new.name, new.painter.image_width, new.loop.steps) == (2.5, "demo", 16, 450_000)
     assert new.eval.metrics == ("swd", "pr") and cfg == get_preset("smoke")
-    cleared = apply_overrides(new, ["loop.max_minutes=null", "model.image_width=null", "eval.metrics="])
-    assert (cleared.loop.max_minutes, cleared.model.image_width, cleared.eval.metrics) == (None, None, ())
+    cleared = apply_overrides(new, ["loop.max_minutes=null", "painter.image_width=null", "eval.metrics="])
+    assert (cleared.loop.max_minutes, cleared.painter.image_width, cleared.eval.metrics) == (None, None, ())
 
 
 def test_command_line_arguments_take_both_spellings_and_brackets():
-    cfg = parse_config_args(["--model.hidden", "1024", "--optim.betas", "0.5,0.8", "--loop.amp", "false",
+    cfg = parse_config_args(["--painter.hidden", "1024", "--optim.betas", "0.5,0.8", "--loop.amp", "false",
                              "--eval.metrics=[fid,kid]", "--loop.max_minutes=null"], base=get_preset("smoke"))
-    assert (cfg.model.hidden, cfg.optim.betas, cfg.loop.amp, cfg.eval.metrics) == (1024, (0.5, 0.8), False, ("fid", "kid"))
+    assert (cfg.painter.hidden, cfg.optim.betas, cfg.loop.amp, cfg.eval.metrics) == (1024, (0.5, 0.8), False, ("fid", "kid"))
     assert cfg.loop.max_minutes is None and cfg.name == "smoke"
 
 
 def test_none_as_older_versions_wrote_it_is_null_for_optional_fields_only():
-    cfg = parse_config_args(["--loop.out", "none", "--eval.real_path=None", "--model.image_width", "none",
-                             "--model.key_norm", "none"], base=get_preset("smoke"))
-    assert (cfg.loop.out, cfg.eval.real_path, cfg.model.image_width) == (None, None, None)
-    assert cfg.model.key_norm == "none"  # a choice named "none", not a missing value
+    cfg = parse_config_args(["--loop.out", "none", "--eval.real_path=None", "--painter.image_width", "none",
+                             "--painter.key_norm", "none"], base=get_preset("smoke"))
+    assert (cfg.loop.out, cfg.eval.real_path, cfg.painter.image_width) == (None, None, None)
+    assert cfg.painter.key_norm == "none"  # a choice named "none", not a missing value
 
 
 def test_unknown_override_key_suggests_close_matches():
-    with pytest.raises(FpaError, match=r"unknown config key 'model\.hiden'.*model\.hidden"):
-        apply_overrides(get_preset("smoke"), ["model.hiden=3"])
-    with pytest.raises(FpaError, match="unknown config key 'modle.hidden'.*model.hidden"):
-        apply_overrides(get_preset("smoke"), ["modle.hidden=3"])
+    with pytest.raises(FpaError, match=r"unknown config key 'painter\.hiden'.*painter\.hidden"):
+        apply_overrides(get_preset("smoke"), ["painter.hiden=3"])
+    with pytest.raises(FpaError, match="unknown config key 'paintr.hidden'.*painter.hidden"):
+        apply_overrides(get_preset("smoke"), ["paintr.hidden=3"])
     with pytest.raises(FpaError, match=r"unknown config key 'loop\.zzz'; did you mean: loop\."):
         parse_config_args(["--loop.zzz", "1"])
 
@@ -97,15 +97,15 @@ def test_unknown_override_key_suggests_close_matches():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("model.hidden=abc", "'model.hidden': expected an integer; got abc"),
-        ("model.hidden=2.5", "'model.hidden': expected an integer"),
+        ("painter.hidden=abc", "'painter.hidden': expected an integer; got abc"),
+        ("painter.hidden=2.5", "'painter.hidden': expected an integer"),
         ("loop.steps=4.5e5", "'loop.steps': expected an integer"),  # jsonargparse reads no exponent for an int
         ("data.hflip=maybe", "'data.hflip': expected true or false"),
         ("optim.betas=0.5", "'optim.betas': Expected a tuple with 2 elements"),
         ("optim.lr=none", "'optim.lr': expected a number"),
         ("loop.max_minutes=soon", "'loop.max_minutes': expected a number or null; got soon"),
-        ("model.image_width=wide", "'model.image_width': expected an integer or null; got wide"),
-        ("model=3", "'model' is a section"),
+        ("painter.image_width=wide", "'painter.image_width': expected an integer or null; got wide"),
+        ("painter=3", "'painter' is a section"),
         ("loop.steps", "must look like section.field=value"),
     ],
 )
@@ -122,22 +122,22 @@ def test_from_dict_rejects_unknown_keys_and_wrong_json_types():
         from_dict({"name": 3})
     with pytest.raises(FpaError, match="'loop.steps': expected an integer"):
         from_dict({"loop": {"steps": 2.5}})
-    with pytest.raises(FpaError, match="'model' is a section"):
-        from_dict({"model": 3})
+    with pytest.raises(FpaError, match="'painter' is a section"):
+        from_dict({"painter": 3})
     with pytest.raises(FpaError, match="JSON object"):
         from_dict([1, 2])
 
 
 def test_partial_dict_keeps_the_base_values():
     base = get_preset("smoke")
-    cfg = from_dict({"model": {"hidden": 32}}, base=base)
-    assert cfg.model.hidden == 32
-    assert config_differences(base, cfg) == {"model.hidden": (16, 32)}
+    cfg = from_dict({"painter": {"hidden": 32}}, base=base)
+    assert cfg.painter.hidden == 32
+    assert config_differences(base, cfg) == {"painter.hidden": (16, 32)}
 
 
 def test_dicts_take_json_types_for_tuples_optionals_and_numbers():
-    cfg = from_dict({"unet": {"multipliers": [1, 2]}, "optim": {"lr": 1}, "model": {"image_width": None}})
-    assert (cfg.unet.multipliers, cfg.optim.lr, cfg.model.image_width) == ((1, 2), 1, None)
+    cfg = from_dict({"unet": {"multipliers": [1, 2]}, "optim": {"lr": 1}, "painter": {"image_width": None}})
+    assert (cfg.unet.multipliers, cfg.optim.lr, cfg.painter.image_width) == ((1, 2), 1, None)
     with pytest.raises(FpaError, match="'optim.batch_size': expected an integer; got True"):
         from_dict({"optim": {"batch_size": True}})
 
@@ -152,15 +152,15 @@ def test_construction_and_replace_check_the_fields_validate_checks_in_place_chan
     with pytest.raises(FpaError, match="EMA decay"):
         cfg.validate()
     with pytest.warns(DeprecationWarning, match="'hebbian' is now called 'additive-rate'"):
-        assert from_dict({"model": {"rule": "hebbian"}}).model.rule == "additive-rate"  # old checkpoints
+        assert from_dict({"model": {"rule": "hebbian"}}).painter.rule == "additive-rate"  # old checkpoints
 
 
 def test_validate_refuses_disagreeing_image_sizes_and_with_image_size_fixes_them():
-    with pytest.raises(FpaError, match="image_size mismatch: data.image_size=32 but model.image_size=16"):
+    with pytest.raises(FpaError, match="image_size mismatch: data.image_size=32 but painter.image_size=16"):
         apply_overrides(get_preset("smoke"), ["data.image_size=32"])
     fixed = with_image_size(get_preset("smoke"), 32)
-    assert fixed.validate().model.image_size == fixed.disc.image_size == fixed.lightgan.image_size == 32
-    assert apply_overrides(get_preset("smoke"), ["data.image_size=32", "model.image_size=32", "disc.image_size=32"])
+    assert fixed.validate().painter.image_size == fixed.disc.image_size == fixed.lightgan.image_size == 32
+    assert apply_overrides(get_preset("smoke"), ["data.image_size=32", "painter.image_size=32", "disc.image_size=32"])
     with pytest.raises(FpaError, match="channels mismatch.*lightgan.channels=1"):
         apply_overrides(get_preset("smoke"), ["generator=lightgan", "lightgan.channels=1"])
     lightgan = apply_overrides(get_preset("smoke"), ["generator=lightgan"])
@@ -176,7 +176,7 @@ def test_validate_refuses_disagreeing_image_sizes_and_with_image_size_fixes_them
         ("loop.log_every=0", "loop.log_every must be at least 1"),
         ("loop.max_minutes=-1", "loop.max_minutes must be at least 0"),
         ("generator=vae", "unknown generator 'vae'"),
-        ("model.image_width=32", "needs square images"),
+        ("painter.image_width=32", "needs square images"),
         ("ema.decay=1.5", "EMA decay"),
     ],
 )
@@ -193,7 +193,7 @@ def test_config_files_round_trip_and_partial_files_apply_on_a_base(tmp_path):
     partial = tmp_path / "partial.json"
     partial.write_text(json.dumps({"loop": {"steps": 7}, "optim": {"betas": [0.1, 0.2]}}))
     loaded = load_config_file(partial, base=cfg)
-    assert (loaded.loop.steps, loaded.optim.betas, loaded.model) == (7, (0.1, 0.2), cfg.model)
+    assert (loaded.loop.steps, loaded.optim.betas, loaded.painter) == (7, (0.1, 0.2), cfg.painter)
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     with pytest.raises(FpaError, match="not valid JSON"):
@@ -204,8 +204,8 @@ def test_config_files_round_trip_and_partial_files_apply_on_a_base(tmp_path):
 
 def test_config_keys_lists_every_leaf_and_run_dir_defaults_to_the_name():
     keys = config_keys()
-    assert {"name", "model.hidden", "optim.betas", "loop.steps", "ema.decay", "loss.gp_weight"} <= set(keys)
-    assert not any(key in ("model", "loop") for key in keys)
+    assert {"name", "painter.hidden", "optim.betas", "loop.steps", "ema.decay", "loss.gp_weight"} <= set(keys)
+    assert not any(key in ("painter", "loop") for key in keys)
     cfg = ExperimentConfig(name="abc")
     assert str(cfg.run_dir) == "runs/abc"
     assert str(apply_overrides(cfg, ["loop.out=/tmp/x"]).run_dir) == "/tmp/x"
@@ -226,13 +226,23 @@ def test_emoji_preset_adds_the_options_against_mode_collapse_and_paper_presets_d
 
 def test_configs_of_older_versions_with_first_step_lr_one_load_under_the_new_name():
     cfg = from_dict({"model": {"first_step_lr_one": False, "hidden": 64}})
-    assert cfg.model.first_step_beta_one is False and cfg.model.hidden == 64
-    assert "first_step_lr_one" not in to_dict(cfg)["model"]
+    assert cfg.painter.first_step_beta_one is False and cfg.painter.hidden == 64
+    assert "first_step_lr_one" not in to_dict(cfg)["painter"]
 
 
 def test_configs_of_older_versions_with_model_steps_load_as_num_steps():
     cfg = from_dict({"model": {"steps": 8, "hidden": 64}})
-    assert (cfg.model.num_steps, cfg.model.hidden) == (8, 64)
-    assert "steps" not in to_dict(cfg)["model"]
-    with pytest.raises(FpaError, match="did you mean: model.num_steps"):
-        parse_config_args(["--model.steps", "8"])
+    assert (cfg.painter.num_steps, cfg.painter.hidden) == (8, 64)
+    assert "steps" not in to_dict(cfg)["painter"]
+    with pytest.raises(FpaError, match="did you mean: painter.num_steps"):
+        parse_config_args(["--painter.steps", "8"])
+
+
+def test_the_old_section_name_model_still_loads_and_typed_options_warn():
+    assert from_dict({"model": {"hidden": 24}}).painter.hidden == 24  # stored configs: no warning
+    with pytest.warns(DeprecationWarning, match="config section 'model' is now 'painter'"):
+        assert parse_config_args(["--model.hidden", "24", "--model.rule=additive"]).painter.rule == "additive"
+    with pytest.warns(DeprecationWarning, match="'model' is now 'painter'"):
+        assert apply_overrides(get_preset("smoke"), ["model.num_steps=8"]).painter.num_steps == 8
+    with pytest.raises(FpaError, match="unknown config key 'painter.hiden'"), pytest.warns(DeprecationWarning):
+        parse_config_args(["--model.hiden", "24"])

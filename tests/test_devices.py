@@ -56,13 +56,13 @@ def test_parallel_rule_in_float32_on_device_matches_float64_loop(device, name):
 def smoke_models(device: str):
     torch.manual_seed(0)
     cfg = get_preset("smoke")
-    painter = build_generator("fpa", cfg.model).to(device)
+    painter = build_generator("fpa", cfg.painter).to(device)
     return cfg, painter, Discriminator(cfg.disc).to(device)
 
 
 def test_painter_on_device_paints_like_the_loop_and_trains(device):
     cfg, painter, _ = smoke_models(device)
-    loop_painter = build_generator("fpa", dataclasses.replace(cfg.model, rule_mode="loop")).to(device)
+    loop_painter = build_generator("fpa", dataclasses.replace(cfg.painter, rule_mode="loop")).to(device)
     assert (painter.update_net.rule_mode, loop_painter.update_net.rule_mode) == ("parallel", "loop")
     loop_painter.load_state_dict(painter.state_dict())
     z = torch.randn(5, painter.latent_dim, generator=torch.Generator().manual_seed(1)).to(device)

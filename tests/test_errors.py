@@ -109,7 +109,7 @@ def test_a_learning_rate_that_overflows_is_one_line_naming_the_option(noise_imag
 # ------------------------------------------------------------------ config values
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400"])
 def test_non_finite_or_overflowing_numbers_are_refused_on_the_command_line(tmp_path, capsys, value):
-    for option in ("--optim.lr", "--model.hidden"):
+    for option in ("--optim.lr", "--painter.hidden"):
         status, err = fpa(capsys, "train", "--preset", "smoke", "--out", tmp_path, f"{option}={value}")
         assert status == 2 and f"config key '{option[2:]}'" in err, err
 

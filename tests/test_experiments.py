@@ -31,12 +31,12 @@ def smoke_cfg(noise_images: Path):
 def test_rule_variant_changes_only_the_rule_and_the_name(smoke_cfg):
     variant = rule_variant(smoke_cfg, "additive-rate")
     assert config_differences(smoke_cfg, variant) == {
-        "name": ("smoke", "ablation-additive-rate"), "model.rule": ("delta", "additive-rate"),
+        "name": ("smoke", "ablation-additive-rate"), "painter.rule": ("delta", "additive-rate"),
     }
     with pytest.warns(DeprecationWarning):
         old = rule_variant(smoke_cfg, "hebbian")  # the old name: same rule, its old run folder
-    assert (old.name, old.model.rule) == ("ablation-hebbian", "additive-rate")
-    assert smoke_cfg.model.rule == "delta"  # the input is left alone
+    assert (old.name, old.painter.rule) == ("ablation-hebbian", "additive-rate")
+    assert smoke_cfg.painter.rule == "delta"  # the input is left alone
 
 
 def test_rule_variant_refuses_unknown_rules_and_other_generators(smoke_cfg):
@@ -72,7 +72,7 @@ def test_train_or_load_prefers_the_first_existing_candidate(smoke_cfg, tmp_path:
     assert run.source == shipped and run.step == 1 and run.trained_now == 0
     assert not (tmp_path / "never").exists()
     assert run.metrics == trained.metrics  # the shipped copy of metrics.jsonl
-    z = torch.randn(2, smoke_cfg.model.latent_dim)
+    z = torch.randn(2, smoke_cfg.painter.latent_dim)
     assert torch.allclose(run.generator(z), trained.generator(z), atol=1e-2)  # float16 weights
 
 
@@ -91,8 +91,8 @@ def test_the_ablation_trains_every_rule_for_the_same_steps_in_its_own_folder(smo
     assert list(runs) == ["delta", "additive-rate"]
     for rule, run in runs.items():
         assert run.source.parent.parent == tmp_path / f"ablation-{rule}"
-        assert run.step == 2 and run.config.model.rule == rule
-        assert config_differences(runs["delta"].config, run.config).keys() <= {"name", "model.rule", "loop.out"}
+        assert run.step == 2 and run.config.painter.rule == rule
+        assert config_differences(runs["delta"].config, run.config).keys() <= {"name", "painter.rule", "loop.out"}
     with pytest.raises(FpaError, match="each learning rule once"):
         train_rule_ablation(smoke_cfg, ["delta", "delta"], tmp_path, steps=2)
 

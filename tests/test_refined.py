@@ -48,7 +48,7 @@ def refine_config(smoke_base):
 
 
 def small_model(**unet_changes) -> FPAWithUNet:
-    painter = get_preset("smoke").model
+    painter = get_preset("smoke").painter
     unet = UNetConfig(image_size=16, base_width=8, multipliers=(1, 2), attention_max_size=4, **unet_changes)
     return build_generator("fpa-unet", FPAWithUNetConfig(painter, unet))
 
@@ -123,8 +123,8 @@ def test_start_errors_are_clear(painter_run, tmp_path, refine_config):
     model = build_generator(cfg.generator, cfg.generator_config)
     with pytest.raises(FpaError, match="pass --refine-from"):
         load_refinement_start(model, None, cfg)
-    other = apply_overrides(cfg, [f"refine.source={painter_run}", "model.hidden=12"])
-    with pytest.raises(FpaError, match="does not hold a painter with this run's model section"):
+    other = apply_overrides(cfg, [f"refine.source={painter_run}", "painter.hidden=12"])
+    with pytest.raises(FpaError, match="does not hold a painter with this run's painter section"):
         load_refinement_start(build_generator(other.generator, other.generator_config), None, other)
     disc = apply_overrides(refine_config(painter_run, tmp_path / "x"), ["disc.fmap_max=8"])
     with pytest.raises(FpaError, match="--refine.reset_discriminator true"):

@@ -10,7 +10,7 @@ from fpalib.train.presets import get_preset
 
 
 def test_fixed_samples_depend_on_the_seed_only():
-    painter = FastWeightPainter(get_preset("smoke").model)
+    painter = FastWeightPainter(get_preset("smoke").painter)
     a = fixed_samples(painter, 5, seed=3, batch_size=2)
     assert a.shape == (5, 3, 16, 16) and a.abs().max() <= 1
     assert torch.allclose(a, fixed_samples(painter, 5, seed=3, batch_size=5), atol=1e-6)

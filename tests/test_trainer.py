@@ -54,10 +54,10 @@ def losses_by_step(run_dir: Path) -> dict[int, tuple]:
 
 
 VARIANTS = {
-    "fpa-v1": ["model.input_version=v1"],
+    "fpa-v1": ["painter.input_version=v1"],
     "fpa-v2": [],
-    "fpa-hebbian": ["model.rule=hebbian"],
-    "fpa-oja": ["model.rule=oja"],
+    "fpa-hebbian": ["painter.rule=hebbian"],
+    "fpa-oja": ["painter.rule=oja"],
     "lightgan": ["generator=lightgan"],
     "fpa-mode-seeking": ["loss.mode_seeking_weight=1.0"],
 }
@@ -130,14 +130,14 @@ def test_resumed_run_continues_exactly_like_an_uninterrupted_one(images, tmp_pat
 
 def test_resuming_with_another_model_configuration_is_refused(images, tmp_path):
     train(smoke_config(images, tmp_path, "loop.steps=1"))
-    with pytest.raises(FpaError, match=r"another configuration \(model.hidden: 16 there, 24 now\).*--new"):
-        Trainer(smoke_config(images, tmp_path, "loop.steps=2", "model.hidden=24"), progress=False)
+    with pytest.raises(FpaError, match=r"another configuration \(painter.hidden: 16 there, 24 now\).*--new"):
+        Trainer(smoke_config(images, tmp_path, "loop.steps=2", "painter.hidden=24"), progress=False)
 
 
 def test_new_moves_the_old_run_aside(images, tmp_path):
     run = tmp_path / "run"
     train(smoke_config(images, run, "loop.steps=1"))
-    summary = train(smoke_config(images, run, "loop.steps=1", "model.hidden=24"), new=True)
+    summary = train(smoke_config(images, run, "loop.steps=1", "painter.hidden=24"), new=True)
     assert summary["start_step"] == 0
     old = [p for p in tmp_path.iterdir() if p.name.startswith("run-old-")]
     assert len(old) == 1 and load_checkpoint(old[0])["step"] == 1

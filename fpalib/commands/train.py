@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(config_args=[])  # the `fpa` parser passes the arguments it does not know here
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
-        "configuration: any config field as --<section>.<field> VALUE, e.g. --model.hidden 1024 "
+        "configuration: any config field as --<section>.<field> VALUE, e.g. --painter.hidden 1024 "
         "--optim.betas 0.5,0.9\n--loop.amp false --loop.max_minutes null (defaults below are the dataclasses'; "
         "a preset or config.json changes them)\n\n" + config_help().split("\n\n", 1)[-1]
     )

@@ -7,11 +7,13 @@ and resizes it with Lanczos. Unreadable files never stop a training run: files w
 does not recognise are left out at scan time (one warning), and a file that fails to decode
 later is replaced by the next readable one (recorded in ``ImageFolder.skipped``, one warning).
 The emoji set: :mod:`fpalib.data.emoji` (``fpa data emoji``), :mod:`fpalib.data.emoji_atlas`.
+:class:`DataConfig` is the ``data`` section of a training run's configuration.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset, Subset
 
-from fpalib.errors import FpaError
+from fpalib.errors import Checked, FpaError, check_minimums
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 256
@@ -27,6 +29,28 @@ WHITE = (255, 255, 255, 255)
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError)
 _NAMES_IN_WARNING = 3
 _SIXTEEN_TO_EIGHT_BITS = 1 / 256
+
+
+@dataclass
+class DataConfig(Checked):
+    """The training images: a folder of images, resized to image_size x image_size.
+
+    Attributes:
+        path: the folder of training images.
+        image_size: side the images are resized to (painter, lightgan/unet and disc must agree).
+        channels: 1 (grey) or 3 (RGB).
+        hflip: random horizontal flips (the paper uses no augmentation).
+        num_workers: DataLoader worker processes (0 loads in the training process).
+    """
+
+    path: str = "data/emoji"
+    image_size: int = 64
+    channels: int = 3
+    hflip: bool = False
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        check_minimums("data", self, {"num_workers": 0})
 
 
 def check_image_size(image_size: int) -> None:

@@ -2,7 +2,7 @@
 
     ExperimentConfig
       name, generator ("fpa" | "lightgan" | "fpa-unet")
-      model: PainterConfig          (used when generator is "fpa" or "fpa-unet")
+      painter: PainterConfig        (used when generator is "fpa" or "fpa-unet"; "model" in older versions)
       lightgan: LightGANConfig      (used when generator == "lightgan")
       unet: UNetConfig              (used when generator == "fpa-unet": frozen painter + U-Net)
       refine: RefineConfig          (where an "fpa-unet" run takes its pre-trained painter from)
@@ -30,6 +30,7 @@ import json
 import math
 import re
 import typing
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,8 @@ from typing import Any
 
 from jsonargparse import ArgumentParser, Namespace
 
-from fpalib.errors import Checked, FpaError
+from fpalib.data import DataConfig
+from fpalib.errors import Checked, FpaError, check_minimums
 from fpalib.models import FPAWithUNetConfig, LightGANConfig, PainterConfig, UNetConfig
 from fpalib.models.discriminator import DiscriminatorConfig
 from fpalib.models.refined import RefineConfig
@@ -49,28 +51,6 @@ from fpalib.train.run_folder import write_atomically
 
 GENERATOR_KINDS = ("fpa", "lightgan", "fpa-unet")
 _TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string", "NoneType": "null"}
-
-
-@dataclass
-class DataConfig(Checked):
-    """The training images: a folder of images, resized to image_size x image_size.
-
-    Attributes:
-        path: the folder of training images.
-        image_size: side the images are resized to (model, lightgan/unet and disc must agree).
-        channels: 1 (grey) or 3 (RGB).
-        hflip: random horizontal flips (the paper uses no augmentation).
-        num_workers: DataLoader worker processes (0 loads in the training process).
-    """
-
-    path: str = "data/emoji"
-    image_size: int = 64
-    channels: int = 3
-    hflip: bool = False
-    num_workers: int = 0
-
-    def __post_init__(self) -> None:
-        _check_minimums("data", self, {"num_workers": 0})
 
 
 @dataclass
@@ -91,7 +71,7 @@ class OptimConfig(Checked):
     grad_accum: int = 1
 
     def __post_init__(self) -> None:
-        _check_minimums("optim", self, {"batch_size": 1, "grad_accum": 1})
+        check_minimums("optim", self, {"batch_size": 1, "grad_accum": 1})
         if not self.lr > 0:
             raise FpaError(f"optim.lr must be positive; got {self.lr}")
         if not all(0 <= beta < 1 for beta in self.betas):
@@ -132,11 +112,15 @@ class LoopConfig(Checked):
     num_sample_latents: int = 64
 
     def __post_init__(self) -> None:
-        _check_minimums("loop", self, {"steps": 0, "sample_every": 0, "checkpoint_every": 0, "eval_every": 0,
+        check_minimums("loop", self, {"steps": 0, "sample_every": 0, "checkpoint_every": 0, "eval_every": 0,
                                        "log_every": 1, "num_sample_latents": 1, "max_minutes": 0, "max_cpu_minutes": 0})
 
 
-OLD_KEYS = {"loop.nan_retries": None, "model.first_step_lr_one": "first_step_beta_one", "model.steps": "num_steps"}
+OLD_SECTIONS = {"model": "painter"}
+"""Sections that older versions named otherwise -> their name now. Stored configs (checkpoints,
+config files) with the old name load as they are; ``--model.hidden`` and ``model.hidden=...``
+overrides still work with a DeprecationWarning."""
+OLD_KEYS = {"loop.nan_retries": None, "painter.first_step_lr_one": "first_step_beta_one", "painter.steps": "num_steps"}
 """Keys that configs of older versions hold -> their new name in the same section, or None for
 a key that is read without error and ignored (``loop.nan_retries``: the trainer no longer
 reloads a checkpoint after non-finite losses; it stops)."""
@@ -148,13 +132,13 @@ class ExperimentConfig(Checked):
 
     Attributes:
         name: the run's name; its folder is runs/<name> unless loop.out is set.
-        generator: "fpa" (the painter, section model), "lightgan" or "fpa-unet" (a frozen
+        generator: "fpa" (the painter, section painter), "lightgan" or "fpa-unet" (a frozen
             painter refined by the U-Net of section unet).
     """
 
     name: str = "experiment"
     generator: str = "fpa"
-    model: PainterConfig = field(default_factory=PainterConfig)
+    painter: PainterConfig = field(default_factory=PainterConfig)
     lightgan: LightGANConfig = field(default_factory=LightGANConfig)
     disc: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -169,15 +153,15 @@ class ExperimentConfig(Checked):
 
     @property
     def generator_config(self) -> PainterConfig | LightGANConfig | FPAWithUNetConfig:
-        """The config of the generator: ``model``, ``lightgan`` or both ``model`` and ``unet``."""
+        """The config of the generator: ``painter``, ``lightgan`` or both ``painter`` and ``unet``."""
         if self.generator == "fpa-unet":
-            return FPAWithUNetConfig(self.model, self.unet)
-        return self.model if self.generator == "fpa" else self.lightgan
+            return FPAWithUNetConfig(self.painter, self.unet)
+        return self.painter if self.generator == "fpa" else self.lightgan
 
     @property
     def generator_section(self) -> str:
         """Name of the section that configures the trained generator (the U-Net of "fpa-unet")."""
-        return {"fpa": "model", "fpa-unet": "unet"}.get(self.generator, "lightgan")
+        return {"fpa": "painter", "fpa-unet": "unet"}.get(self.generator, "lightgan")
 
     @property
     def run_dir(self) -> Path:
@@ -190,11 +174,11 @@ class ExperimentConfig(Checked):
         if self.generator not in GENERATOR_KINDS:
             raise FpaError(f"unknown generator {self.generator!r}; choose one of {', '.join(GENERATOR_KINDS)}")
         _ = self.generator_config  # building an "fpa-unet" FPAWithUNetConfig checks that painter and U-Net agree
-        if self.generator != "lightgan" and self.model.image_width not in (None, self.model.image_size):
-            raise FpaError("GAN training needs square images; set model.image_width to null")
+        if self.generator != "lightgan" and self.painter.image_width not in (None, self.painter.image_size):
+            raise FpaError("GAN training needs square images; set painter.image_width to null")
         sized = [(self.generator_section, getattr(self, self.generator_section)), ("disc", self.disc)]
         if self.generator == "fpa-unet":
-            sized.insert(0, ("model", self.model))
+            sized.insert(0, ("painter", self.painter))
         for attribute in ("image_size", "channels"):
             wanted = getattr(self.data, attribute)
             for section, sub in sized:
@@ -205,19 +189,11 @@ class ExperimentConfig(Checked):
                     )
 
 
-def _check_minimums(section: str, config: Any, minimums: dict[str, float]) -> None:
-    """Raise FpaError for the first field of ``config`` below its minimum (None passes)."""
-    for name, minimum in minimums.items():
-        value = getattr(config, name)
-        if value is not None and value < minimum:
-            raise FpaError(f"{section}.{name} must be at least {minimum}; got {value}")
-
-
 def with_image_size(cfg: ExperimentConfig, image_size: int, channels: int | None = None) -> ExperimentConfig:
     """A copy of ``cfg`` whose data, both generators and discriminator share one image size
     (and, if given, one number of channels)."""
     cfg = copy.deepcopy(cfg)
-    for sub in (cfg.data, cfg.model, cfg.lightgan, cfg.disc, cfg.unet):
+    for sub in (cfg.data, cfg.painter, cfg.lightgan, cfg.disc, cfg.unet):
         sub.image_size = image_size
         if channels is not None:
             sub.channels = channels
@@ -234,6 +210,7 @@ def from_dict(data: dict[str, Any], base: ExperimentConfig | None = None) -> Exp
     ``ExperimentConfig()``). Unknown keys and ill-typed values raise FpaError naming the key."""
     if not isinstance(data, dict):
         raise FpaError(f"a config must be a JSON object of sections; got {type(data).__name__}")
+    data = {_new_section(key, warn=False): value for key, value in data.items()}
     for key, new_name in OLD_KEYS.items():
         section, _, name = key.partition(".")
         if isinstance(data.get(section), dict) and name in data[section]:
@@ -250,9 +227,19 @@ def parse_config_args(args: Sequence[str], base: ExperimentConfig | None = None)
     jsonargparse reads the values: ``true``/``false``, ``null``, numbers (``1e-3``, ``450_000``;
     not ``4.5e5`` for an integer) and lists as ``[0.5,0.9]`` or, for tuple fields, ``0.5,0.9``.
     """
-    args = list(args)
+    args = [f"--{_new_section(arg[2:])}" if arg.startswith("--") else arg for arg in args]
     _check_keys([arg[2:].partition("=")[0] for arg in args if arg.startswith("--")])
     return _parse(lambda: _parser().parse_args(_bracket_lists(args), namespace=_namespace(base)))
+
+
+def _new_section(key: str, warn: bool = True) -> str:
+    """``key`` (``section`` or ``section.field...``) with an old section name replaced by its new one."""
+    section, dot, rest = key.partition(".")
+    if section not in OLD_SECTIONS:
+        return key
+    if warn:
+        warnings.warn(f"config section {section!r} is now {OLD_SECTIONS[section]!r}", DeprecationWarning, stacklevel=4)
+    return OLD_SECTIONS[section] + dot + rest
 
 
 @functools.cache
@@ -329,7 +316,7 @@ def config_help() -> str:
 
 
 def config_keys() -> list[str]:
-    """Every settable dotted key, e.g. ``["name", "generator", "model.image_size", ...]``."""
+    """Every settable dotted key, e.g. ``["name", "generator", "painter.image_size", ...]``."""
     return list(_field_hints())
 
 
@@ -366,7 +353,7 @@ def _check_keys(keys: typing.Iterable[str]) -> None:
 
 def apply_overrides(cfg: ExperimentConfig, overrides: Sequence[str]) -> ExperimentConfig:
     """A copy of ``cfg`` with ``"section.field=value"`` overrides applied (values as in
-    :func:`parse_config_args`), e.g. ``apply_overrides(cfg, ["model.hidden=1024", "optim.betas=0.5,0.9"])``.
+    :func:`parse_config_args`), e.g. ``apply_overrides(cfg, ["painter.hidden=1024", "optim.betas=0.5,0.9"])``.
     Unknown keys raise FpaError listing close matches.
     """
     args = []

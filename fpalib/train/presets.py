@@ -26,11 +26,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from fpalib.data import DataConfig
 from fpalib.errors import FpaError
 from fpalib.models import LightGANConfig, PainterConfig, UNetConfig
 from fpalib.models.discriminator import DiscriminatorConfig, authors_discriminator_config
 from fpalib.train.augment import AugmentConfig
-from fpalib.train.config import DataConfig, ExperimentConfig, LoopConfig, OptimConfig
+from fpalib.train.config import ExperimentConfig, LoopConfig, OptimConfig
 from fpalib.train.ema import EMAConfig
 from fpalib.train.eval_config import EvalConfig
 from fpalib.train.losses import LossConfig
@@ -42,7 +43,7 @@ def _paper(name: str, data_path: str, generator: str = "fpa") -> ExperimentConfi
     return ExperimentConfig(
         name=name,
         generator=generator,
-        model=PainterConfig(update_bias=True),
+        painter=PainterConfig(update_bias=True),
         disc=authors_discriminator_config(64),
         data=DataConfig(path=data_path, image_size=64),
         loop=LoopConfig(steps=450_000, sample_every=1_000, checkpoint_every=1_000, eval_every=5_000, log_every=100),
@@ -72,7 +73,7 @@ def emoji32_cpu() -> ExperimentConfig:
     """
     return ExperimentConfig(
         name="emoji32-cpu",
-        model=PainterConfig(image_size=32, num_steps=32, latent_dim=128, input_dim=8, input_proj_dim=128, hidden=512),
+        painter=PainterConfig(image_size=32, num_steps=32, latent_dim=128, input_dim=8, input_proj_dim=128, hidden=512),
         lightgan=LightGANConfig(image_size=32, latent_dim=128, fmap_max=128),
         disc=DiscriminatorConfig(image_size=32, fmap_max=64, head_32_channels=32, attention=False,
                                  minibatch_std_group=4),
@@ -89,7 +90,7 @@ def emoji32_cpu() -> ExperimentConfig:
 
 def emoji32_cpu_unet() -> ExperimentConfig:
     """A U-Net refining a frozen ``emoji32-cpu`` painter: ``fpa train --preset emoji32-cpu-unet
-    --refine-from runs/emoji32-cpu`` (the painter's model and disc sections come from it).
+    --refine-from runs/emoji32-cpu`` (the painter's painter and disc sections come from it).
 
     The U-Net is 16 wide at the top (the paper uses the image size), multipliers (1, 2, 4),
     attention at 8x8 and below; 0.57M parameters. ``unet.residual`` (not in the paper) starts
@@ -110,7 +111,7 @@ def smoke() -> ExperimentConfig:
     """Tiny 16x16 models: a few CPU steps take seconds (tests, CI)."""
     return ExperimentConfig(
         name="smoke",
-        model=PainterConfig(image_size=16, num_steps=4, latent_dim=8, input_dim=4, input_proj_dim=8, hidden=16),
+        painter=PainterConfig(image_size=16, num_steps=4, latent_dim=8, input_dim=4, input_proj_dim=8, hidden=16),
         lightgan=LightGANConfig(image_size=16, latent_dim=8, fmap_base=64, fmap_min=4, fmap_max=16),
         disc=DiscriminatorConfig(image_size=16, fmap_max=16, head_32_channels=4),
         data=DataConfig(path="data/smoke", image_size=16),

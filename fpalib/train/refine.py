@@ -22,7 +22,7 @@ from fpalib.train.config import ExperimentConfig, with_image_size
 def refinement_config(cfg: ExperimentConfig, painter_run_or_ckpt: str | Path) -> ExperimentConfig:
     """``cfg`` turned into an FPA/U-Net run on top of a trained painter (``fpa train --refine-from``).
 
-    Takes the painter's architecture (``model``), discriminator (``disc``, needed to continue
+    Takes the painter's architecture (``painter``), discriminator (``disc``, needed to continue
     it) and image size/channels from its checkpoint, sets generator "fpa-unet" and
     ``refine.source``; the U-Net, optimiser, loop and data sections stay those of ``cfg``.
     """
@@ -35,7 +35,7 @@ def refinement_config(cfg: ExperimentConfig, painter_run_or_ckpt: str | Path) ->
         )
     cfg = with_image_size(cfg, painter_cfg.data.image_size, painter_cfg.data.channels)
     cfg.generator = "fpa-unet"
-    cfg.model = copy.deepcopy(painter_cfg.model)
+    cfg.painter = copy.deepcopy(painter_cfg.painter)
     cfg.disc = copy.deepcopy(painter_cfg.disc)
     cfg.refine.source = str(painter_run_or_ckpt)
     return cfg.validate()
@@ -46,7 +46,7 @@ def load_refinement_start(generator: nn.Module, discriminator: nn.Module, cfg: E
     and, unless ``refine.reset_discriminator``, the painter run's discriminator; no-op otherwise.
 
     The painter is read from ``refine.source`` (its EMA weights unless ``refine.painter_ema`` is
-    false); its stored architecture must equal ``cfg.model`` (and ``cfg.disc`` when continuing D).
+    false); its stored architecture must equal ``cfg.painter`` (and ``cfg.disc`` when continuing D).
     """
     if cfg.generator != "fpa-unet":
         return
@@ -54,9 +54,9 @@ def load_refinement_start(generator: nn.Module, discriminator: nn.Module, cfg: E
         raise FpaError("an 'fpa-unet' run refines a trained painter: pass --refine-from PAINTER_RUN_OR_CKPT")
     state = load_checkpoint(cfg.refine.source)
     stored = checkpoint_config(state)
-    if stored.generator != "fpa" or stored.model != cfg.model:
+    if stored.generator != "fpa" or stored.painter != cfg.painter:
         raise FpaError(
-            f"{cfg.refine.source} does not hold a painter with this run's model section; start the run with "
+            f"{cfg.refine.source} does not hold a painter with this run's painter section; start the run with "
             "--refine-from, which copies the painter's configuration"
         )
     painter = generator_from_checkpoint(state, ema=cfg.refine.painter_ema)

@@ -121,7 +121,7 @@ def rule_variant(cfg: ExperimentConfig, rule: str) -> ExperimentConfig:
     if rule not in RULES and rule not in DEPRECATED_RULES:
         raise FpaError(f"unknown learning rule {rule!r}; choose from {', '.join(RULES)}")
     variant = copy.deepcopy(cfg)
-    variant.model.rule = rule
+    variant.painter.rule = rule
     variant.name = f"{ABLATION_PREFIX}{rule}"
     return variant.validate()
 
@@ -137,7 +137,7 @@ def train_rule_ablation(
 ) -> dict[str, TrainedRun]:
     """Train (or resume, or load) one painter per rule at an equal budget: ``rule -> TrainedRun``.
 
-    Every run uses ``cfg`` with only ``model.rule`` changed (same steps, seed, data order and
+    Every run uses ``cfg`` with only ``painter.rule`` changed (same steps, seed, data order and
     initial weights of the shared layers), in ``<runs_dir>/ablation-<rule>``. ``ema=False``
     returns the raw generators at the last step (a short run's average lags behind it).
     ``options`` (max_minutes, device, progress) go to :func:`train_or_load`.
