@@ -240,9 +240,9 @@ def test_configs_of_older_versions_with_model_steps_load_as_num_steps():
 
 def test_the_old_section_name_model_still_loads_and_typed_options_warn():
     assert from_dict({"model": {"hidden": 24}}).painter.hidden == 24  # stored configs: no warning
-    with pytest.warns(DeprecationWarning, match="config section 'model' is now 'painter'"):
+    with pytest.warns(FutureWarning, match="config section 'model' is now 'painter'"):
         assert parse_config_args(["--model.hidden", "24", "--model.rule=additive"]).painter.rule == "additive"
-    with pytest.warns(DeprecationWarning, match="'model' is now 'painter'"):
+    with pytest.warns(FutureWarning, match="'model' is now 'painter'"):
         assert apply_overrides(get_preset("smoke"), ["model.num_steps=8"]).painter.num_steps == 8
-    with pytest.raises(FpaError, match="unknown config key 'painter.hiden'"), pytest.warns(DeprecationWarning):
+    with pytest.raises(FpaError, match="unknown config key 'painter.hiden'"), pytest.warns(FutureWarning):
         parse_config_args(["--model.hiden", "24"])

@@ -119,7 +119,7 @@ class LoopConfig(Checked):
 OLD_SECTIONS = {"model": "painter"}
 """Sections that older versions named otherwise -> their name now. Stored configs (checkpoints,
 config files) with the old name load as they are; ``--model.hidden`` and ``model.hidden=...``
-overrides still work with a DeprecationWarning."""
+overrides still work with a FutureWarning (shown to command-line users)."""
 OLD_KEYS = {"loop.nan_retries": None, "painter.first_step_lr_one": "first_step_beta_one", "painter.steps": "num_steps"}
 """Keys that configs of older versions hold -> their new name in the same section, or None for
 a key that is read without error and ignored (``loop.nan_retries``: the trainer no longer
@@ -238,7 +238,7 @@ def _new_section(key: str, warn: bool = True) -> str:
     if section not in OLD_SECTIONS:
         return key
     if warn:
-        warnings.warn(f"config section {section!r} is now {OLD_SECTIONS[section]!r}", DeprecationWarning, stacklevel=4)
+        warnings.warn(f"config section {section!r} is now {OLD_SECTIONS[section]!r}", FutureWarning, stacklevel=4)
     return OLD_SECTIONS[section] + dot + rest
 
 
