@@ -10,7 +10,7 @@ import torch
 
 from fpalib.cli import main
 from fpalib.commands.demo import SHIPPED
-from fpalib.pretrained import shipped_checkpoints
+from fpalib.pretrained import render_card, shipped_checkpoints
 from fpalib.train.checkpoint import load_checkpoint, load_generator
 from tests.conftest import REPO_ROOT
 
@@ -158,3 +158,11 @@ def test_the_wheel_carries_the_shipped_files_as_package_data(tmp_path: Path):
         assert f"fpalib/_pretrained/fewshot/{path.name}" in names
     for name in ("emoji32.png", "metadata.csv", "ATTRIBUTION.md"):
         assert f"fpalib/_emoji_atlas/{name}" in names
+
+
+@pytest.mark.parametrize("path", SHIPPED_FILES, ids=[p.stem for p in SHIPPED_FILES])
+def test_a_card_of_an_older_version_still_renders_its_generator_line(path: Path):
+    """The shipped painters store their config with the old section name 'model'."""
+    rendered = render_card(load_checkpoint(path)["card"]).splitlines()
+    line = next(text for text in rendered if text.startswith("- generator: "))
+    assert "image_size=" in line and line in path.with_suffix(".md").read_text().splitlines()
