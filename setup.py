@@ -3,7 +3,9 @@
 All metadata is in pyproject.toml. ``data/pretrained/`` (small float16 painters and the few-shot
 DeltaNets of notebook 02, with their cards; see fpalib/pretrained.py) is copied into
 ``fpalib/_pretrained/`` of the built package and ``data/emoji-atlas/`` (the 32x32 emoji set for
-machines without Node.js, fpalib/data/emoji_atlas.py) into ``fpalib/_emoji_atlas/``, so a non-editable
+machines without Node.js, fpalib/data/emoji_atlas.py) into ``fpalib/_emoji_atlas/`` and
+``data/fashion-mnist-subset/`` (6,000 Fashion-MNIST images, the course's data set without a
+download) into ``fpalib/_fashion_mnist_subset/``, so a non-editable
 ``pip install .`` finds them from any working directory. Editable installs read ``data/`` in
 place and copy nothing.
 """
@@ -18,6 +20,7 @@ DATA = Path(__file__).resolve().parent / "data"
 SHIPPED = {  # source folder -> (folder inside the built package, file patterns, searched recursively)
     DATA / "pretrained": (Path("fpalib") / "_pretrained", ("*.pt", "*.md")),
     DATA / "emoji-atlas": (Path("fpalib") / "_emoji_atlas", ("*.png", "*.csv", "*.md")),
+    DATA / "fashion-mnist-subset": (Path("fpalib") / "_fashion_mnist_subset", ("*.npz", "*.json", "*.md")),
 }
 
 

@@ -36,7 +36,9 @@ class DataConfig(Checked):
     """The training images: a folder of images, resized to image_size x image_size.
 
     Attributes:
-        path: the folder of training images.
+        path: the folder of training images, or of an array data set (``data.npz``, e.g. from
+            ``fpa data fashion-mnist``).
+        test_path: held-out images (same kinds of folder) for a VAE's test-set ELBO; null: none.
         image_size: side the images are resized to (painter, lightgan/unet and disc must agree).
         channels: 1 (grey) or 3 (RGB).
         hflip: random horizontal flips (the paper uses no augmentation).
@@ -44,6 +46,7 @@ class DataConfig(Checked):
     """
 
     path: str = "data/emoji"
+    test_path: str | None = None
     image_size: int = 64
     channels: int = 3
     hflip: bool = False
