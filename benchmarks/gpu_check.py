@@ -169,7 +169,7 @@ def part_timed(args, device, size) -> dict:
         overrides += [f"loop.max_minutes={args.minutes}", "loop.steps=10000000", "data.image_size=64"]
     cfg = apply_overrides(get_preset(size["timed_preset"]), overrides + size["timed_overrides"])
     trainer = Trainer(cfg, device=device, new=True, progress=False)
-    amp = trainer.gan_step.amp_dtype
+    amp = trainer.objective_step.amp_dtype
     summary = trainer.train()
     result = {"preset": size["timed_preset"], "image_size": cfg.data.image_size,
               "minutes": None if args.dry else args.minutes,
@@ -277,8 +277,8 @@ def ddp_training(spec: dict) -> dict:
     trainer = Trainer(cfg, device=spec["device"], new=True, progress=False)
     seen = {"backend": dist.get_backend() if dist.is_initialized() else None,
             "world_size": trainer.runtime.world_size, "device": str(trainer.runtime.device),
-            "wrapped_in_ddp": isinstance(trainer.gan_step.generator, DistributedDataParallel)
-            and isinstance(trainer.gan_step.discriminator, DistributedDataParallel)}
+            "wrapped_in_ddp": isinstance(trainer.objective_step.generator, DistributedDataParallel)
+            and isinstance(trainer.objective_step.discriminator, DistributedDataParallel)}
     summary = trainer.train()
     losses = summary["last_losses"] or {}
     seen.update(steps=summary["step"], elapsed_s=summary["elapsed_s"], last_losses=losses,

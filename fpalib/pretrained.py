@@ -50,14 +50,19 @@ def render_card(card: dict[str, Any]) -> str:
     wall = card["wall_time_s"]
     wall_text = "unknown" if wall is None else f"{wall / 60:.1f} min ({wall:.0f} s)"
     metrics = ", ".join(f"{k} = {v:.4g}" for k, v in card["metrics"].items()) or "none measured"
-    section = {"lightgan": "lightgan", "fpa-unet": "unet"}.get(card["generator"], "painter")
+    section = {"lightgan": "lightgan", "fpa-unet": "unet", "conv": "conv"}.get(card["generator"], "painter")
     model = card["config"].get(section, card["config"].get("model", {}))  # "model": cards of older versions
     lines = [
         f"# {card['name']}",
         "",
-        f"EMA generator ({card['generator']}) of an fpalib GAN run, stored in float16. "
-        "Load it with `fpalib.train.checkpoint.load_generator(path)` or pass the .pt file to "
-        "`fpa generate`, `fpa paint` or `fpa interpolate`.",
+        (f"Decoder ({card['generator']}) of an fpalib VAE run with its encoder and likelihood, the raw weights "
+         "(on which the test bounds were measured), stored in float16. Load the VAE with "
+         "`fpalib.train.checkpoint.vae_from_checkpoint(load_checkpoint(path))`, the decoder with "
+         "`load_generator(path)`, or pass the .pt file to `fpa generate`, `fpa paint` or `fpa interpolate`."
+         if card["config"].get("objective") == "vae" else
+         f"EMA generator ({card['generator']}) of an fpalib GAN run, stored in float16. "
+         "Load it with `fpalib.train.checkpoint.load_generator(path)` or pass the .pt file to "
+         "`fpa generate`, `fpa paint` or `fpa interpolate`."),
         "",
         f"- training steps: {card['steps']}",
         f"- wall time of training: {wall_text}",

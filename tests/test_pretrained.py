@@ -112,8 +112,8 @@ def test_shipped_files_are_found_through_the_package_from_anywhere(tmp_path, mon
 
     monkeypatch.chdir(tmp_path)
     assert shipped_dir() == REPO_ROOT / "data" / "pretrained"  # a checkout: data/ beside the package
-    assert resolve_checkpoint("fpa-delta-emoji32") == REPO_ROOT / SHIPPED  # a bare name, from any folder
-    assert resolve_checkpoint("fpa-delta-emoji32.pt") == REPO_ROOT / SHIPPED
+    assert resolve_checkpoint(SHIPPED.stem) == REPO_ROOT / SHIPPED  # a bare name, from any folder
+    assert resolve_checkpoint(SHIPPED.name) == REPO_ROOT / SHIPPED
 
 
 def test_the_demo_painter_is_shipped():

@@ -23,6 +23,7 @@ from torch import nn
 import fpalib
 from fpalib.errors import FpaError
 from fpalib.models import build_generator, ema_part, with_ema_part
+from fpalib.models.vae import VAE
 from fpalib.pretrained import PRETRAINED_KIND, shipped_dir
 from fpalib.train.config import ExperimentConfig, from_dict
 from fpalib.train.ema import EMA
@@ -107,6 +108,8 @@ def generator_from_checkpoint(
     ema=True returns the exponential-moving-average copy, ema=False the raw generator.
     """
     cfg = checkpoint_config(state)
+    if cfg.objective == "vae" and state["kind"] == PRETRAINED_KIND:  # a VAE's export holds the raw decoder
+        return vae_from_checkpoint(state, device).decoder
     generator = build_generator(cfg.generator, cfg.generator_config)
     if state["kind"] == PRETRAINED_KIND:  # the EMA weights in float16, nothing else
         if not ema:
@@ -119,6 +122,21 @@ def generator_from_checkpoint(
         generator = with_ema_part(generator, EMA(ema_part(generator), cfg.ema).model)
         generator.load_state_dict(state["ema"])
     return generator.to(device).eval()
+
+
+def vae_from_checkpoint(state: dict[str, Any], device: str | torch.device = "cpu") -> VAE:
+    """The VAE (raw decoder, encoder, likelihood) of a loaded ``objective="vae"`` checkpoint, in eval
+    mode on ``device`` without gradients; the test bounds of its run were measured on these weights."""
+    cfg = checkpoint_config(state)
+    if cfg.objective != "vae" or "encoder" not in state:
+        raise FpaError("this checkpoint holds a GAN generator without an encoder; reconstructions and test "
+                       "bounds need a VAE run (fpa train --preset fashion28-vae)")
+    decoder = build_generator(cfg.generator, cfg.generator_config)
+    vae = VAE(decoder, (cfg.data.channels,) + (cfg.data.image_size,) * 2, cfg.vae)
+    for name, part in (("generator", decoder), ("encoder", vae.encoder), ("likelihood", vae.likelihood)):
+        part.load_state_dict({key: value.float() if value.is_floating_point() else value
+                              for key, value in state[name].items()})
+    return vae.to(device).eval().requires_grad_(False)
 
 
 def load_generator(

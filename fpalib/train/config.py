@@ -1,10 +1,12 @@
 """Configuration of a GAN training run: one dataclass per concern, nested in ExperimentConfig.
 
     ExperimentConfig
-      name, generator ("fpa" | "lightgan" | "fpa-unet")
+      name, objective ("gan" | "vae"), generator ("fpa" | "lightgan" | "fpa-unet" | "conv")
       painter: PainterConfig        (used when generator is "fpa" or "fpa-unet"; "model" in older versions)
       lightgan: LightGANConfig      (used when generator == "lightgan")
       unet: UNetConfig              (used when generator == "fpa-unet": frozen painter + U-Net)
+      conv: ConvDecoderConfig       (used when generator == "conv": the VAE's baseline decoder)
+      vae: VAEConfig                (the encoder and likelihood when objective == "vae"; disc is then unused)
       refine: RefineConfig          (where an "fpa-unet" run takes its pre-trained painter from)
       disc: DiscriminatorConfig
       data: DataConfig     optim: OptimConfig     ema: EMAConfig
@@ -40,16 +42,18 @@ from jsonargparse import ArgumentParser, Namespace
 
 from fpalib.data import DataConfig
 from fpalib.errors import Checked, FpaError, check_minimums
-from fpalib.models import FPAWithUNetConfig, LightGANConfig, PainterConfig, UNetConfig
+from fpalib.models import ConvDecoderConfig, FPAWithUNetConfig, LightGANConfig, PainterConfig, UNetConfig
 from fpalib.models.discriminator import DiscriminatorConfig
 from fpalib.models.refined import RefineConfig
+from fpalib.models.vae import VAEConfig
 from fpalib.train.augment import AugmentConfig
 from fpalib.train.ema import EMAConfig
 from fpalib.train.eval_config import EvalConfig
 from fpalib.train.losses import LossConfig
 from fpalib.train.run_folder import write_atomically
 
-GENERATOR_KINDS = ("fpa", "lightgan", "fpa-unet")
+GENERATOR_KINDS = ("fpa", "lightgan", "fpa-unet", "conv")
+OBJECTIVES = ("gan", "vae")
 _TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string", "NoneType": "null"}
 
 
@@ -132,11 +136,14 @@ class ExperimentConfig(Checked):
 
     Attributes:
         name: the run's name; its folder is runs/<name> unless loop.out is set.
-        generator: "fpa" (the painter, section painter), "lightgan" or "fpa-unet" (a frozen
-            painter refined by the U-Net of section unet).
+        objective: "gan" (the paper's: against the discriminator of section disc) or "vae" (the
+            generator as the decoder of a VAE, section vae; beyond the paper).
+        generator: "fpa" (the painter, section painter), "lightgan", "fpa-unet" (a frozen
+            painter refined by the U-Net of section unet) or "conv" (the VAE's baseline decoder).
     """
 
     name: str = "experiment"
+    objective: str = "gan"
     generator: str = "fpa"
     painter: PainterConfig = field(default_factory=PainterConfig)
     lightgan: LightGANConfig = field(default_factory=LightGANConfig)
@@ -149,19 +156,21 @@ class ExperimentConfig(Checked):
     loop: LoopConfig = field(default_factory=LoopConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
     refine: RefineConfig = field(default_factory=RefineConfig)
+    conv: ConvDecoderConfig = field(default_factory=ConvDecoderConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     @property
-    def generator_config(self) -> PainterConfig | LightGANConfig | FPAWithUNetConfig:
-        """The config of the generator: ``painter``, ``lightgan`` or both ``painter`` and ``unet``."""
+    def generator_config(self) -> PainterConfig | LightGANConfig | FPAWithUNetConfig | ConvDecoderConfig:
+        """The config of the generator: ``painter``, ``lightgan``, ``conv`` or both ``painter`` and ``unet``."""
         if self.generator == "fpa-unet":
             return FPAWithUNetConfig(self.painter, self.unet)
-        return self.painter if self.generator == "fpa" else self.lightgan
+        return getattr(self, self.generator_section)
 
     @property
     def generator_section(self) -> str:
         """Name of the section that configures the trained generator (the U-Net of "fpa-unet")."""
-        return {"fpa": "painter", "fpa-unet": "unet"}.get(self.generator, "lightgan")
+        return {"fpa": "painter", "fpa-unet": "unet", "conv": "conv"}.get(self.generator, "lightgan")
 
     @property
     def run_dir(self) -> Path:
@@ -173,27 +182,32 @@ class ExperimentConfig(Checked):
         discriminator agree on image size and channels."""
         if self.generator not in GENERATOR_KINDS:
             raise FpaError(f"unknown generator {self.generator!r}; choose one of {', '.join(GENERATOR_KINDS)}")
+        if self.objective not in OBJECTIVES:
+            raise FpaError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        if self.objective == "vae" and self.generator == "fpa-unet":
+            raise FpaError("objective 'vae' trains a painter ('fpa') or the baseline decoder ('conv'), not 'fpa-unet'")
         _ = self.generator_config  # building an "fpa-unet" FPAWithUNetConfig checks that painter and U-Net agree
-        if self.generator != "lightgan" and self.painter.image_width not in (None, self.painter.image_size):
+        if self.generator in ("fpa", "fpa-unet") and self.painter.image_width not in (None, self.painter.image_size):
             raise FpaError("GAN training needs square images; set painter.image_width to null")
-        sized = [(self.generator_section, getattr(self, self.generator_section)), ("disc", self.disc)]
+        sized = [(self.generator_section, getattr(self, self.generator_section))]
+        if self.objective == "gan":
+            sized.append(("disc", self.disc))
         if self.generator == "fpa-unet":
             sized.insert(0, ("painter", self.painter))
         for attribute in ("image_size", "channels"):
             wanted = getattr(self.data, attribute)
             for section, sub in sized:
                 if getattr(sub, attribute) != wanted:
-                    raise FpaError(
-                        f"{attribute} mismatch: data.{attribute}={wanted} but {section}.{attribute}="
-                        f"{getattr(sub, attribute)}; set all of data, {section} and disc to the same value"
-                    )
+                    also = " and disc" if self.objective == "gan" else ""
+                    raise FpaError(f"{attribute} mismatch: data.{attribute}={wanted} but {section}.{attribute}="
+                                   f"{getattr(sub, attribute)}; set data, {section}{also} to the same value")
 
 
 def with_image_size(cfg: ExperimentConfig, image_size: int, channels: int | None = None) -> ExperimentConfig:
     """A copy of ``cfg`` whose data, both generators and discriminator share one image size
     (and, if given, one number of channels)."""
     cfg = copy.deepcopy(cfg)
-    for sub in (cfg.data, cfg.painter, cfg.lightgan, cfg.disc, cfg.unet):
+    for sub in (cfg.data, cfg.painter, cfg.lightgan, cfg.disc, cfg.unet, cfg.conv):
         sub.image_size = image_size
         if channels is not None:
             sub.channels = channels

@@ -2,7 +2,8 @@
 
 :func:`export_pretrained` reads a run's checkpoint and writes the files that
 :mod:`fpalib.pretrained` describes: ``<name>.pt`` (the EMA generator in float16 and the
-config), the model card ``<name>.md`` and, when the run has one, ``<name>.metrics.jsonl``.
+config; a VAE run's raw decoder with its encoder and likelihood), the model card ``<name>.md``
+and, when the run has one, ``<name>.metrics.jsonl``.
 """
 
 from __future__ import annotations
@@ -35,13 +36,18 @@ def export_pretrained(
         state, name=name, command=command, hardware=hardware or cpu_description(),
         wall_seconds=training_wall_seconds(run_dir), metrics=metrics, notes=notes,
     )
-    weights = {key: value.half() if value.is_floating_point() else value for key, value in state["ema"].items()}
+    def half(weights: dict) -> dict:
+        return {key: value.half() if value.is_floating_point() else value for key, value in weights.items()}
+
+    vae = state["config"].get("objective") == "vae"  # the raw decoder the test bounds were measured with, and q(z|x)
+    parts = {"generator": half(state["generator"]), "encoder": half(state["encoder"]),
+             "likelihood": half(state["likelihood"])} if vae else {"generator": half(state["ema"])}
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise FpaError(f"export folder {out_dir} is a file; pass --out with a folder")
     path = out_dir / f"{name}.pt"
     torch_save_atomically(path, {"kind": PRETRAINED_KIND, "config": state["config"], "step": state["step"],
-                                 "generator": weights, "card": card, "fpalib_version": fpalib.__version__},
+                                 **parts, "card": card, "fpalib_version": fpalib.__version__},
                           what="export")
     try:
         write_atomically(out_dir / f"{name}.md", render_card(card))

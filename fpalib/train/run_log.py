@@ -18,6 +18,7 @@ from typing import Any
 
 from fpalib.train.run_folder import append_line, write_atomically
 from fpalib.train.step import LOSS_NAMES
+from fpalib.train.vae_step import VAE_LOSS_NAMES
 from fpalib.viz import loss_curve_figure
 
 METRICS_FILE = "metrics.jsonl"
@@ -72,25 +73,27 @@ class MetricsLog:
 
     def save_loss_curve(self, path: Path) -> None:
         """Draw the losses logged so far to ``path`` (nothing before the first loss record)."""
-        if self.write and any("d_loss" in record for record in self.records):
-            loss_curve_figure(self.records).savefig(path, dpi=100)
+        for names in (LOSS_NAMES, VAE_LOSS_NAMES):
+            if self.write and any(names[0] in record for record in self.records):
+                loss_curve_figure(self.records, names).savefig(path, dpi=100)
 
 
 class LossWindow:
     """The losses of the steps since the last :meth:`pop`; ``last`` holds what the latest pop returned."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: tuple[str, ...] = LOSS_NAMES) -> None:
+        self.names = names
         self.pending: list[dict[str, float]] = []
         self.last: dict[str, float] = {}
 
     def add(self, losses: dict[str, float], with_penalty: bool) -> None:
         """Add the losses of one step (a value for each of :data:`LOSS_NAMES`; gp only counts with_penalty)."""
-        self.pending.append({name: losses[name] for name in LOSS_NAMES if name != "gp" or with_penalty})
+        self.pending.append({name: losses[name] for name in self.names if name != "gp" or with_penalty})
 
     def pop(self) -> dict[str, float]:
         """Each loss averaged over the pending steps (gp over those with the penalty, absent when none
         had it); then start afresh."""
-        values = {name: [step[name] for step in self.pending if name in step] for name in LOSS_NAMES}
+        values = {name: [step[name] for step in self.pending if name in step] for name in self.names}
         self.last = {name: sum(series) / len(series) for name, series in values.items() if series}
         self.pending = []
         return self.last

@@ -1,9 +1,12 @@
-"""The GAN training loop: ``Trainer(cfg).train()``; one step is :meth:`Trainer.train`'s loop body.
+"""The training loop of both objectives: ``Trainer(cfg).train()``; one step is :meth:`Trainer.train`'s
+loop body, a :class:`~fpalib.train.step.GanStep` (``objective="gan"``, the paper's) or a
+:class:`~fpalib.train.vae_step.VaeStep` (``objective="vae"``: the generator as a VAE's decoder).
 
 Run folder (``cfg.run_dir``, i.e. ``loop.out`` or ``runs/<name>``): ``config.json`` (of the
 latest start), ``metrics.jsonl`` and ``loss_curve.png`` (:mod:`fpalib.train.run_log`),
 ``samples/step_000250_{raw,ema}.png`` (the fixed sample latents through the raw generator and
-its average), ``checkpoints/latest.pt`` and, with an evaluate_fn, ``checkpoints/best.pt``.
+its average; a VAE run adds ``step_000250_recon.png``: test images beside their reconstructions),
+``checkpoints/latest.pt`` and, with an evaluate_fn or a VAE's test set, ``checkpoints/best.pt``.
 
 - Resumes by default: ``checkpoints/latest.pt`` holds the weights, optimiser states, random
   states and data position, so the losses that follow equal those of an uninterrupted run
@@ -18,7 +21,8 @@ its average), ``checkpoints/latest.pt`` and, with an evaluate_fn, ``checkpoints/
 - ``loop.max_minutes`` (wall clock), ``loop.max_cpu_minutes`` (CPU time) of this call and a
   first Ctrl-C or SIGTERM end the run after the current step, with a checkpoint.
 - ``evaluate_fn(ema_generator, step) -> {"fid": ...}`` runs every ``loop.eval_every`` steps;
-  the lowest ``loop.eval_metric`` so far is kept in ``best.pt``.
+  the lowest ``loop.eval_metric`` so far is kept in ``best.pt``. A VAE run with ``data.test_path``
+  measures the test-set bounds then (:func:`~fpalib.train.vae_step.test_bounds`, e.g. ``test_nelbo``).
 - Under torchrun, G and D are wrapped in DistributedDataParallel, each process reads its
   shard of every batch, and only rank 0 writes files.
 """
@@ -35,11 +39,13 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from fpalib.data import ImageFolder, check_batch_size
+from fpalib.data import check_batch_size
+from fpalib.data.arrays import open_images
 from fpalib.errors import FpaError
 from fpalib.models import build_generator, ema_part, with_ema_part
 from fpalib.models.discriminator import Discriminator
 from fpalib.models.latents import seeded_latents
+from fpalib.models.vae import VAE
 from fpalib.train.checkpoint import BEST, LATEST, checkpoint_config, checkpoint_path, load_checkpoint, save_checkpoint
 from fpalib.train.config import ExperimentConfig, config_differences, save_config_file, to_dict
 from fpalib.train.ema import EMA
@@ -56,17 +62,19 @@ from fpalib.train.runtime import (
 )
 from fpalib.train.seeding import ResumableBatchSampler, capture_rng_state, derived_seed, restore_rng_state
 from fpalib.train.step import LOSS_NAMES, GanStep
+from fpalib.train.vae_step import VAE_LOSS_NAMES, VaeStep, test_bounds
 from fpalib.viz import save_grid
 
 EvaluateFn = Callable[[nn.Module, int], dict[str, float]]
 """``evaluate_fn(generator, step) -> metrics``; lower values of the chosen metric are better."""
 
-RESUMABLE_CHANGES = ("name", "loop.", "data.path", "data.num_workers", "optim.lr", "refine.", "eval.")
+RESUMABLE_CHANGES = ("name", "loop.", "data.path", "data.test_path", "data.num_workers", "optim.lr", "refine.", "eval.",
+                     "vae.eval_images")
 """Config keys (prefixes) that may differ between a run and its resumption."""
 
 
 class Trainer:
-    """Trains ``cfg.generator`` against the LightGAN discriminator; see the module docstring.
+    """Trains ``cfg.generator`` against the LightGAN discriminator, or as a VAE's decoder; see the module docstring.
 
     device: "cpu", "cuda", "cuda:N" or None (CUDA when available); under torchrun each
         process uses cuda:LOCAL_RANK.
@@ -102,25 +110,33 @@ class Trainer:
             raise
 
     def _build(self) -> None:
-        """Data, G, D, the EMA copy and the optimisers; then the stored state when resuming."""
+        """Data, G and D (or G and the VAE's encoder), the EMA copy and the optimisers; then the stored
+        state when resuming."""
         cfg, seed, device, rank = self.cfg, self.cfg.loop.seed, self.runtime.device, self.runtime.rank
         torch.manual_seed(seed)
-        dataset = ImageFolder(cfg.data.path, cfg.data.image_size, cfg.data.channels, cfg.data.hflip)
+        dataset = open_images(cfg.data.path, cfg.data.image_size, cfg.data.channels, cfg.data.hflip)
+        self.test_set = None if cfg.data.test_path is None else open_images(
+            cfg.data.test_path, cfg.data.image_size, cfg.data.channels)
         check_batch_size(dataset, cfg.optim.batch_size * self.runtime.world_size, "--optim.batch_size")
         self.sampler = ResumableBatchSampler(len(dataset), cfg.optim.batch_size, seed=seed, rank=rank,
                                              world_size=self.runtime.world_size)
         self.loader = DataLoader(dataset, batch_sampler=self.sampler, num_workers=cfg.data.num_workers,
                                  pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(seed))
         self.generator = build_generator(cfg.generator, cfg.generator_config).to(device)
-        self.discriminator = Discriminator(cfg.disc).to(device)
+        vae = cfg.objective == "vae"
+        self.discriminator = None if vae else Discriminator(cfg.disc).to(device)
+        self.vae = VAE(self.generator, (cfg.data.channels,) + (cfg.data.image_size,) * 2, cfg.vae).to(device) \
+            if vae else None
+        self.loss_names = VAE_LOSS_NAMES if vae else LOSS_NAMES
         self.resumed = checkpoint_path(self.run_dir).is_file()
-        if not self.resumed:  # an FPA/U-Net loads its frozen painter (and D); a no-op otherwise
+        if not self.resumed and not vae:  # an FPA/U-Net loads its frozen painter (and D); a no-op otherwise
             load_refinement_start(self.generator, self.discriminator, cfg)
         self.ema = EMA(ema_part(self.generator), cfg.ema)  # an FPA/U-Net averages its U-Net only
         self.ema_generator = with_ema_part(self.generator, self.ema.model)  # shares the weights of self.ema
-        trained = [p for p in self.generator.parameters() if p.requires_grad]
+        trained = [p for p in (self.vae or self.generator).parameters() if p.requires_grad]
         self.optimizer_g = torch.optim.Adam(trained, lr=cfg.optim.lr, betas=cfg.optim.betas)
-        self.optimizer_d = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas)
+        self.optimizer_d = None if vae else torch.optim.Adam(self.discriminator.parameters(), lr=cfg.optim.lr,
+                                                             betas=cfg.optim.betas)
         amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
         self.sample_latents = seeded_latents(cfg.loop.num_sample_latents, self.generator.latent_dim, seed)
@@ -130,7 +146,11 @@ class Trainer:
             self._load_state(load_checkpoint(self.run_dir, map_location=device))
         if rank > 0:  # each process draws its own latents
             torch.manual_seed(derived_seed(seed, self.step, rank))
-        self.gan_step = GanStep(
+        if vae:
+            self.objective_step = VaeStep(wrap_for_training(self.vae, self.runtime), self.optimizer_g, self.scaler,
+                                          cfg.vae, grad_accum=cfg.optim.grad_accum, amp_dtype=amp_dtype)
+            return
+        self.objective_step = GanStep(
             wrap_for_training(self.generator, self.runtime), wrap_for_training(self.discriminator, self.runtime),
             self.optimizer_g, self.optimizer_d, self.scaler, cfg.loss, batch_size=cfg.optim.batch_size,
             grad_accum=cfg.optim.grad_accum, amp_dtype=amp_dtype, augment=cfg.augment,
@@ -139,8 +159,8 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def train(self) -> dict[str, Any]:
         """Train up to ``loop.steps`` (or the time budget / Ctrl-C); returns a summary dict."""
-        loop, gan, start_step = self.cfg.loop, self.gan_step, self.step
-        window, stopped = LossWindow(), None
+        loop, objective, start_step, names = self.cfg.loop, self.objective_step, self.step, self.loss_names
+        window, stopped = LossWindow(names), None
         bar = tqdm(total=loop.steps, initial=self.step, unit="step", dynamic_ncols=True,
                    disable=not (self.progress and self.runtime.is_main))
         try:
@@ -149,15 +169,15 @@ class Trainer:
                 if 0 in (loop.max_minutes, loop.max_cpu_minutes):
                     stopped = "time budget"
                 while stopped is None and self.step < loop.steps:
-                    # D update on grad_accum real batches and G's fakes, then G update through the frozen D
-                    with_penalty = self.cfg.loss.applies_gradient_penalty(self.step)
-                    step_losses = dict(zip(LOSS_NAMES, gan.run(self._next_batch, self.step), strict=True))
+                    # GAN: D update on grad_accum real batches and G's fakes, then G update through the frozen D
+                    with_penalty = self.cfg.objective == "gan" and self.cfg.loss.applies_gradient_penalty(self.step)
+                    step_losses = dict(zip(names, objective.run(self._next_batch, self.step), strict=True))
                     self.step += 1
                     self.ema.update(ema_part(self.generator), self.step)
                     # losses and stop flags averaged over processes in one all-reduce: every process decides alike
                     flags = {"over_budget": self._over_budget(), "interrupted": interrupted.is_set()}
                     means = mean_over_processes({**step_losses, **flags}, self.runtime)
-                    losses = {name: means[name] for name in LOSS_NAMES}  # floats
+                    losses = {name: means[name] for name in names}  # floats
                     if means["over_budget"] > 0:
                         stopped = "time budget"
                     elif means["interrupted"] > 0:
@@ -205,7 +225,9 @@ class Trainer:
         """FpaError when a loss (or, with check_weights, a weight) is NaN or infinite; nothing is saved."""
         bad = [f"{name} = {value}" for name, value in losses.items() if not math.isfinite(value)]
         if check_weights and not bad:
-            nets = {"generator": self.generator, "discriminator": self.discriminator, "EMA generator": self.ema.model}
+            nets = {"generator": self.generator, "discriminator": self.discriminator, "VAE": self.vae,
+                    "EMA generator": self.ema.model}
+            nets = {name: net for name, net in nets.items() if net is not None}
             bad = [f"non-finite weights in the {name}" for name, net in nets.items()
                    if not all(bool(torch.isfinite(p).all()) for p in net.parameters())]
         if bad:
@@ -227,7 +249,8 @@ class Trainer:
                       "lr": self.optimizer_g.param_groups[0]["lr"]}
             self._window_start = now
             self.log.append(record)
-            bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}", img_s=f"{images_per_s:.0f}")
+            shown = {name: f"{record[name]:.3f}" for name in self.loss_names[:2]}
+            bar.set_postfix(**shown, img_s=f"{images_per_s:.0f}")
         if loop.sample_every and step % loop.sample_every == 0:
             self._write_samples()
         improved = self._evaluation_due() and self._evaluate()
@@ -239,13 +262,17 @@ class Trainer:
     def _evaluation_due(self) -> bool:
         """Whether evaluate_fn runs after step ``self.step``."""
         every = self.cfg.loop.eval_every
-        return bool(every) and self.evaluate_fn is not None and self.step % every == 0
+        evaluates = self.evaluate_fn is not None or (self.vae is not None and self.test_set is not None)
+        return bool(every) and evaluates and self.step % every == 0
 
     def _evaluate(self) -> bool:
-        """Run evaluate_fn on the EMA generator (rank 0); True when the metric improved."""
+        """Run evaluate_fn on the EMA generator, and a VAE's test-set bounds (rank 0); True when the metric improved."""
         if not self.runtime.is_main:
             return False
-        metrics = {name: float(value) for name, value in self.evaluate_fn(self.ema_generator, self.step).items()}
+        metrics = {} if self.evaluate_fn is None else self.evaluate_fn(self.ema_generator, self.step)
+        if self.vae is not None and self.test_set is not None:
+            metrics = {**test_bounds(self.vae, self.test_set, limit=self.cfg.vae.eval_images or None), **metrics}
+        metrics = {name: float(value) for name, value in metrics.items()}
         self.log.append({"step": self.step, **metrics})
         name = self.cfg.loop.eval_metric
         if name not in metrics:
@@ -302,6 +329,14 @@ class Trainer:
                 images = model.eval()(latents)
             model.train(was_training)
             save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}_{tag}.png", nrow=nrow)
+        if self.vae is not None and self.test_set is not None:  # rows of 8 test images, each above its reconstruction
+            real = torch.stack([self.test_set[i] for i in range(min(32, len(self.test_set)))]).to(self.runtime.device)
+            with torch.no_grad():
+                self.vae.eval()
+                recon = self.vae.reconstruct(real)
+                self.vae.train()
+            pairs = torch.stack([real.view(-1, 8, *real.shape[1:]), recon.view(-1, 8, *real.shape[1:])], 1)
+            save_grid(pairs.flatten(0, 2), self.run_dir / "samples" / f"step_{self.step:06d}_recon.png", nrow=8)
         self.log.save_loss_curve(self.run_dir / LOSS_CURVE_FILE)
 
     def _save(self, name: str) -> None:
@@ -313,6 +348,9 @@ class Trainer:
 
     def _stateful(self) -> dict[str, Any]:
         """What a checkpoint stores by ``state_dict()``, by its key there."""
+        if self.vae is not None:  # the encoder and the likelihood's scales; the decoder is the generator
+            return {"generator": self.generator, "encoder": self.vae.encoder, "likelihood": self.vae.likelihood,
+                    "ema": self.ema_generator, "optimizer_g": self.optimizer_g, "scaler": self.scaler}
         return {"generator": self.generator, "discriminator": self.discriminator, "ema": self.ema_generator,
                 "optimizer_g": self.optimizer_g, "optimizer_d": self.optimizer_d, "scaler": self.scaler}
 
@@ -337,7 +375,7 @@ class Trainer:
         for name, part in self._stateful().items():
             if state[name]:  # the scaler's is empty when saved without float16 loss scaling
                 part.load_state_dict(state[name])
-        for optimizer in (self.optimizer_g, self.optimizer_d):  # optim.lr may have changed
+        for optimizer in filter(None, (self.optimizer_g, self.optimizer_d)):  # optim.lr may have changed
             for group in optimizer.param_groups:
                 group["lr"] = self.cfg.optim.lr
         self.step = self._saved_step = state["step"]
