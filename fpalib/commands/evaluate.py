@@ -1,12 +1,17 @@
-"""``fpa evaluate``: FID, KID, SWD and/or pixel precision/recall of a trained generator.
+"""``fpa evaluate``: FID, KID, SWD, pixel precision/recall, cfd and class coverage of a trained
+generator; for a VAE also its test-set ELBO and importance-weighted bound.
 
     fpa evaluate runs/emoji32 --data data/emoji --metrics swd
     fpa evaluate runs/celeba64 --data data/celeba --metrics fid,kid --num-samples 50000
+    fpa evaluate runs/fashion28-vae --num-samples 10000          # VAE: bounds, cfd and coverage
 
 Prints one line of results and appends them, with the checkpoint's step, to the run's
 ``metrics.jsonl``. Defaults come from the checkpoint's ``eval`` section (the paper's protocol:
 50K samples, JPEG, 2048-d features, all real images). FID/KID need pytorch-fid's Inception
-weights (``--fid-weights``, ``$FPA_FID_WEIGHTS``, torch hub's cache or a download); SWD does not.
+weights (``--fid-weights``, ``$FPA_FID_WEIGHTS``, torch hub's cache or a download); SWD does not;
+cfd and coverage use the shipped Fashion-MNIST classifier. A VAE run (``objective="vae"``) is
+scored by default with its test bounds on ``data.test_path`` (``--test-data``: -ELBO of every test
+image, the bound with ``--iw-samples`` on the first ``--iw-images``) and with cfd and coverage.
 """
 
 from __future__ import annotations
@@ -18,20 +23,23 @@ from pathlib import Path
 from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
 from fpalib.metrics.evaluate import evaluate_checkpoint, format_results
-from fpalib.train.checkpoint import CHECKPOINT_DIR, load_checkpoint
+from fpalib.data.arrays import open_images
+from fpalib.train.checkpoint import CHECKPOINT_DIR, checkpoint_config, load_checkpoint, vae_from_checkpoint
 from fpalib.train.run_folder import append_line, write_error
 from fpalib.train.run_log import METRICS_FILE
 from fpalib.train.runtime import resolve_device
 
-HELP = "score a trained generator: FID/KID (pytorch-fid Inception), SWD and pixel precision/recall against real images"
+HELP = ("score a trained generator: FID/KID (pytorch-fid Inception), SWD, pixel precision/recall, cfd and class "
+        "coverage against real images; a VAE's test-set bounds")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_checkpoint_arguments(parser)
     parser.add_argument("--data", metavar="FOLDER", help="real images (default: the run's eval.real_path or data.path)")
     parser.add_argument("--metrics", metavar="LIST",
-                        help="comma-separated fid, kid, swd, pr (pixel precision and recall; default: the run's "
-                             "eval metrics, i.e. loop.eval_metric, with kid beside fid)")
+                        help="comma-separated fid, kid, swd, pr (pixel precision and recall), cfd, coverage "
+                             "(default: the run's eval metrics, i.e. loop.eval_metric, with kid beside fid; "
+                             "for a VAE run cfd,coverage)")
     parser.add_argument("--num-samples", type=int, metavar="N", help="generated images (default: 50000, the paper's)")
     parser.add_argument("--format", choices=("jpeg", "png"), help="format both image sets pass through (default: jpeg)")
     parser.add_argument("--jpeg-quality", type=int, metavar="Q", help="JPEG quality 1-95 (default: 75, PIL's)")
@@ -41,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dims", type=int, metavar="D", help="Inception feature size 64/192/768/2048 (default: 2048)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="images per forward pass (default: 50)")
     parser.add_argument("--seed", type=int, help="seed of latents, subsets and projections (default: 0)")
+    vae = parser.add_argument_group("VAE runs")
+    vae.add_argument("--test-data", metavar="FOLDER", help="held-out images for the bounds (default: data.test_path)")
+    vae.add_argument("--iw-samples", type=int, default=100, metavar="K",
+                     help="samples of the importance-weighted bound (default: %(default)s; 0 skips it)")
+    vae.add_argument("--iw-images", type=int, default=1000, metavar="N",
+                     help="test images of the importance-weighted bound (default: %(default)s)")
     parser.add_argument("--no-log", action="store_true", help=f"do not append the results to the run's {METRICS_FILE}")
 
 
@@ -57,6 +71,22 @@ def run_folder_of(path: str | Path) -> Path | None:
     return path.parent.parent if path.parent.name == CHECKPOINT_DIR else None
 
 
+def _vae_bounds(state: dict, args: argparse.Namespace, device: object) -> dict[str, float]:
+    """The test bounds of a VAE checkpoint, printed as they come (they take a while)."""
+    from fpalib.train.vae_step import test_bounds
+
+    cfg = checkpoint_config(state)
+    folder = args.test_data or cfg.data.test_path
+    if folder is None:
+        raise FpaError("this VAE run has no data.test_path; pass --test-data with held-out images")
+    if args.iw_samples < 0 or args.iw_images < 1:
+        raise FpaError("--iw-samples must be at least 0 and --iw-images at least 1")
+    dataset = open_images(folder, cfg.data.image_size, cfg.data.channels)
+    bounds = test_bounds(vae_from_checkpoint(state, device), dataset, iw_samples=args.iw_samples,
+                         iw_limit=args.iw_images)
+    return {**bounds, "test_images": len(dataset), "iw_images": min(args.iw_images, len(dataset))}
+
+
 def run(args: argparse.Namespace) -> int:
     state = load_checkpoint(args.run)
     changes = {field: getattr(args, option) for option, field in _OPTION_FIELDS.items()
@@ -65,8 +95,13 @@ def run(args: argparse.Namespace) -> int:
         changes["metrics"] = tuple(name.strip() for name in args.metrics.split(",") if name.strip())
         if not changes["metrics"]:
             raise FpaError("--metrics is empty; give e.g. --metrics fid,kid or --metrics swd")
-    results, evaluator = evaluate_checkpoint(state, args.data, ema=not args.raw, device=resolve_device(args.device),
-                                             **changes)
+    cfg, device = checkpoint_config(state), resolve_device(args.device)
+    bounds = {}
+    if cfg.objective == "vae":
+        changes.setdefault("metrics", ("cfd", "coverage") if cfg.data.channels == 1 else ("swd",))
+        bounds = _vae_bounds(state, args, device)
+    results, evaluator = evaluate_checkpoint(state, args.data, ema=not args.raw, device=device, **changes)
+    results = {**bounds, **results}
     step = int(state.get("step", 0))
     print(f"step {step}: {format_results(results)}")
     run_dir = run_folder_of(args.run)

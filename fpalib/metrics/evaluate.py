@@ -1,4 +1,5 @@
-"""One evaluation routine for ``fpa evaluate`` and the trainer: FID, KID, SWD and precision/recall.
+"""One evaluation routine for ``fpa evaluate`` and the trainer: FID, KID, SWD, precision/recall,
+and for Fashion-MNIST the classifier's Frechet distance (cfd) and class coverage.
 
     evaluate_fn = make_evaluate_fn(cfg)          # cfg: ExperimentConfig; reads cfg.eval
     evaluate_fn(generator, step)                 # -> {"fid": 23.1, "kid": 0.012, "kid_std": ...}
@@ -25,9 +26,11 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
-from fpalib.data import ImageFolder, seeded_subset
+from fpalib.data import seeded_subset
+from fpalib.data.arrays import open_images
 from fpalib.errors import FpaError
 from fpalib.metrics.features import FeatureAccumulator, accumulate_features
+from fpalib.metrics.classifier import class_coverage, classifier_distance, classify, load_classifier
 from fpalib.metrics.fid import frechet_distance
 from fpalib.metrics.image_format import ImageFormat, through_format, to_uint8
 from fpalib.metrics.inception import check_weights_hash, expected_hash_prefix, load_fid_inception, resolve_weights
@@ -83,6 +86,8 @@ class Evaluator:
         self._real_pixels: Tensor | None = None
         self._real_manifold: tuple[Tensor, Tensor] | None = None  # pixel features and their k-NN radii
         self.last_cache_hit: bool | None = None
+        self._real_classified: tuple[np.ndarray, np.ndarray] | None = None
+        self.classifier = load_classifier() if {"cfd", "coverage"} & set(self.metrics) else None
 
     # ------------------------------------------------------------------ Inception side
     def inception(self, device: torch.device) -> nn.Module:
@@ -124,7 +129,7 @@ class Evaluator:
 
     def _real_dataset(self, limit: int | None) -> Subset:
         """At most ``limit`` real images, a random subset drawn with ``eval.seed``."""
-        return seeded_subset(ImageFolder(self.real_path, self.image_size, self.channels), self.cfg.seed, limit)
+        return seeded_subset(open_images(self.real_path, self.image_size, self.channels), self.cfg.seed, limit)
 
     # ------------------------------------------------------------------ generated side
     def _latent_batches(self, generator: nn.Module, count: int) -> Iterator[Tensor]:
@@ -173,6 +178,26 @@ class Evaluator:
                     self._real_manifold = features, kth_neighbour_radii(features)
                 features, radii = self._real_manifold
                 results.update(precision_recall(features, pixel_features(fake), real_radii=radii))
+        if "cfd" in self.metrics or "coverage" in self.metrics:
+            results.update(self._classifier_metrics(generator))
+        return results
+
+    def _classifier_metrics(self, generator: nn.Module) -> dict[str, float]:
+        """cfd and class coverage of ``eval.num_samples`` generated images against at most
+        ``eval.max_real`` (default 10,000) real ones, in the shipped classifier's features."""
+        if self.channels != 1:
+            raise FpaError("cfd and coverage use a Fashion-MNIST classifier of grey images; evaluate a 1-channel model")
+        if self._real_classified is None:
+            dataset = self._real_dataset(self.cfg.max_real or 10_000)
+            self._real_classified = classify(self.classifier, torch.cat(list(DataLoader(dataset, batch_size=500))))
+        fake = torch.cat(list(self._latent_batches(generator, self.cfg.num_samples)))
+        fake_features, fake_classes = classify(self.classifier, fake)
+        real_features, real_classes = self._real_classified
+        results = {}
+        if "cfd" in self.metrics:
+            results["cfd"] = classifier_distance(real_features, fake_features)
+        if "coverage" in self.metrics:
+            results.update(class_coverage(fake_classes, real_classes))
         return results
 
     def _pixel_sets(self, generator: nn.Module) -> tuple[Tensor, Tensor]:
@@ -229,6 +254,12 @@ def score_checkpoint(
 def format_results(results: dict[str, float]) -> str:
     """``"fid 23.41  kid 0.0123 +- 0.0004  swd 12.3 (32px 10.1, 16px 14.5)"``."""
     parts = []
+    if "test_nelbo" in results:
+        parts.append(f"test -elbo {results['test_nelbo']:.2f} nats ({results['test_nelbo_bpd']:.4f} bits/dim; "
+                     f"kl {results['test_kl']:.2f})")
+    if "test_iw_nll" in results:
+        parts.append(f"iw bound (k={results['iw_samples']:.0f}) {results['test_iw_nll']:.2f} nats "
+                     f"({results['test_iw_nll_bpd']:.4f} bits/dim)")
     if "fid" in results:
         parts.append(f"fid {results['fid']:.3f}")
     if "kid" in results:
@@ -238,4 +269,9 @@ def format_results(results: dict[str, float]) -> str:
         parts.append(f"swd {results['swd']:.2f} ({levels})")
     if "precision" in results:
         parts.append(f"precision {results['precision']:.3f}  recall {results['recall']:.3f}")
+    if "cfd" in results:
+        parts.append(f"cfd {results['cfd']:.3f}")
+    if "classes_covered" in results:
+        parts.append(f"classes {results['classes_covered']:.0f}/10 (shares {results['class_min']:.3f}-"
+                     f"{results['class_max']:.3f}, kl {results['class_kl']:.4f})")
     return "  ".join(parts)

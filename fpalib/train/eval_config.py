@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from fpalib.errors import Checked, FpaError
 
-EVAL_METRICS = ("fid", "kid", "swd", "pr")
+EVAL_METRICS = ("fid", "kid", "swd", "pr", "cfd", "coverage")
 
 
 @dataclass
@@ -18,7 +18,8 @@ class EvalConfig(Checked):
     """Evaluation of the generator (``fpa evaluate``; in training every ``loop.eval_every`` steps).
 
     Attributes:
-        metrics: names among fid, kid, swd and pr (pixel precision and recall); empty means
+        metrics: names among fid, kid, swd, pr (pixel precision and recall), cfd and coverage (in
+            the features / classes of the shipped Fashion-MNIST classifier); empty means
             ``loop.eval_metric`` (with kid beside fid).
         num_samples: generated images per evaluation (paper: 50K, App. B.4); FID refuses fewer than dims.
         real_path: folder of real images; None means ``data.path``.
