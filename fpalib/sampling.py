@@ -22,7 +22,13 @@ from fpalib import viz
 from fpalib.errors import FpaError
 from fpalib.models import FPAWithUNet
 from fpalib.models.latents import seeded_latents
-from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint, load_generator
+from fpalib.train.checkpoint import (
+    checkpoint_config,
+    generator_from_checkpoint,
+    load_checkpoint,
+    load_generator,
+    vae_from_checkpoint,
+)
 from fpalib.train.runtime import resolve_device
 from fpalib.viz import step_display
 
@@ -108,7 +114,8 @@ def write_samples(
             raise FpaError(f"--before-unet needs an FPA/U-Net checkpoint (fpa train --refine-from); {run} is not")
         generator = generator.painter
     if as_grid:
-        return viz.save_grid(fixed_samples(generator, num, seed, batch_size), out, nrow=nrow or math.ceil(math.sqrt(num)))
+        images = fixed_samples(generator, num, seed, batch_size)
+        return viz.save_grid(images, out, nrow=nrow or math.ceil(math.sqrt(num)))
     out.mkdir(parents=True, exist_ok=True)
     for start, images in zip(range(0, num, batch_size), sample_batches(generator, num, seed, batch_size)):
         for offset, image in enumerate(viz.to_unit(images)):
@@ -119,11 +126,13 @@ def write_samples(
 def write_painting(
     run: str | Path, out: str | Path, *, gif: str | Path | None = None, unet_out: str | Path | None = None,
     seed: int = 0, index: int = 0, every: int = 1, display: str = "output", ema: bool = True, device: Device = None,
+    image: Tensor | None = None,
 ) -> None:
     """The painting steps of sample ``index`` of the latents of ``seed`` (a two-row figure, see
     :func:`fpalib.viz.painting_steps_figure`) to ``out``, and as an animation to ``gif``. For an
     FPA/U-Net the steps are its frozen painter's; ``unet_out`` draws that image before and after
-    the U-Net."""
+    the U-Net. ``image`` (C, H, W) in [-1, 1], for a VAE checkpoint: paint its reconstruction instead
+    (the latent is the encoder's mean for it)."""
     if index < 0 or every < 1:
         raise FpaError(f"--index must be 0 or more and --every at least 1; got {index} and {every}")
     step_display.check_mode(display)
@@ -136,13 +145,19 @@ def write_painting(
     model = generator_from_checkpoint(state, ema=ema, device=resolve_device(device))
     painter = model.painter if isinstance(model, FPAWithUNet) else model
     latents = seeded_latents(index + 1, painter.latent_dim, seed)
+    title = f"{cfg.name}, step {state['step']}, seed {seed}, sample {index}"
+    if image is not None:
+        vae = vae_from_checkpoint(state, next(painter.parameters()).device)
+        painter, index = vae.decoder, 0
+        title = f"{cfg.name}, step {state['step']}: painting the reconstruction of an image"
+        with torch.no_grad():
+            latents = vae.encoder(image[None].to(next(painter.parameters()).device))[0].cpu()
     with torch.no_grad():
         before, steps = painter(latents.to(next(painter.parameters()).device), return_steps=True)
         if unet_out is not None:
             pair = before[index : index + 1]
             viz.save_figure(viz.before_after_figure(pair, model.unet(pair), pairs_per_row=1), unet_out)
     steps = type(steps)(*(tensor.float().cpu() for tensor in steps))
-    title = f"{cfg.name}, step {state['step']}, seed {seed}, sample {index}"
     shown = {"mode": display, "out_tanh": cfg.painter.out_tanh}
     viz.save_figure(viz.painting_steps_figure(steps, index=index, every=every, title=title, **shown), out)
     if gif is not None:
