@@ -119,7 +119,8 @@ def write_samples(
     out.mkdir(parents=True, exist_ok=True)
     for start, images in zip(range(0, num, batch_size), sample_batches(generator, num, seed, batch_size)):
         for offset, image in enumerate(viz.to_unit(images)):
-            save_image(image, out / f"{start + offset:06d}.png")
+            path = out / f"{start + offset:06d}.png"
+            viz.write_image_file(path, lambda buffer, kind, image=image: save_image(image, buffer, format=kind))
     return out
 
 

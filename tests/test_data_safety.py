@@ -112,7 +112,7 @@ def test_a_failed_export_keeps_the_previous_export_readable(noise_images, tmp_pa
     first = export_pretrained(tmp_path / "run", out, "tiny", command="fpa train", hardware="test")
     before = first.read_bytes()
     with file_size_limit(len(before) // 2), pytest.raises((OSError, FpaError), match="intact"):
-        export_pretrained(tmp_path / "run", out, "tiny", command="fpa train --again", hardware="test")
+        export_pretrained(tmp_path / "run", out, "tiny", command="fpa train --again", hardware="test", force=True)
     assert first.read_bytes() == before
     load_generator(first)
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]

@@ -67,7 +67,7 @@ def test_a_full_disk_during_export_is_one_line_and_says_the_previous_export_is_i
     assert fpa(capsys, "export", run, "--name", "tiny", "--out", tmp_path)[0] == 0
     size = (tmp_path / "tiny.pt").stat().st_size
     with file_size_limit(size // 2):
-        status, err = fpa(capsys, "export", run, "--name", "tiny", "--out", tmp_path)
+        status, err = fpa(capsys, "export", run, "--name", "tiny", "--out", tmp_path, "--force")
     assert status == 2 and "previous export there is intact" in err, err
 
 

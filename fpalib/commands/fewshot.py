@@ -23,7 +23,7 @@ from fpalib.fewshot import EpisodeConfig, FewShotTrainConfig, run_fewshot
 from fpalib.models.deltanet import FewShotModelConfig
 from fpalib.rules import MODES
 from fpalib.rules.readout import DEPRECATED_READOUTS, READOUTS
-from fpalib.viz import fast_weights_episode_figure
+from fpalib.viz import fast_weights_episode_figure, save_figure
 
 HELP = "train a DeltaNet few-shot classifier on emoji episodes; print held-out accuracy; draw Figure 1"
 
@@ -92,6 +92,6 @@ def run(args: argparse.Namespace) -> int:
           f"run folder {out}")
     if args.figure is not None:
         args.figure.parent.mkdir(parents=True, exist_ok=True)
-        fast_weights_episode_figure(model, task.held_out, picks, seed=args.seed).savefig(args.figure, dpi=100)
+        save_figure(fast_weights_episode_figure(model, task.held_out, picks, seed=args.seed), args.figure, dpi=100)
         print(f"wrote {args.figure}")
     return 0

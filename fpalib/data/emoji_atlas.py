@@ -84,13 +84,25 @@ def atlas_tiles(atlas: str | Path = SHIPPED_ATLAS) -> tuple[np.ndarray, list[str
     return grid.reshape(rows * ATLAS_COLUMNS, ATLAS_SIZE, ATLAS_SIZE, 3)[: len(files)], files
 
 
+def _written_here(folder: Path) -> bool:
+    """True when ``folder`` has the source.json that :func:`unpack_atlas` writes."""
+    try:
+        return json.loads((folder / "source.json").read_text(encoding="utf-8")).get("atlas") is not None
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def unpack_atlas(out: str | Path = UNPACKED_FOLDER, atlas: str | Path = SHIPPED_ATLAS) -> Path:
     """Write the atlas as an image folder ``out`` (32x32 PNGs, metadata.csv, ATTRIBUTION.md,
-    source.json); a complete folder from an earlier call is kept. Returns ``out``."""
+    source.json); a complete folder from an earlier call is kept, an incomplete one is replaced.
+    Any other non-empty ``out`` is refused (FpaError), never deleted. Returns ``out``."""
     out, atlas = Path(out), Path(atlas)
     files = _metadata_files(atlas)
     if (out / "source.json").is_file() and all((out / file).is_file() for file in files):
         return out
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _written_here(out))):
+        raise FpaError(f"{out} is not empty and holds no emoji set unpacked from the atlas; name an empty or new "
+                       "folder with --out (nothing was changed)")
     tiles, files = atlas_tiles(atlas)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.partial-", dir=out.parent) as work_dir:

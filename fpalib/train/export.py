@@ -15,22 +15,33 @@ from pathlib import Path
 import fpalib
 from fpalib.errors import FpaError
 from fpalib.pretrained import PRETRAINED_KIND, build_card, render_card
-from fpalib.train.checkpoint import load_checkpoint, resolve_checkpoint, torch_save_atomically
+from fpalib.train.checkpoint import CHECKPOINT_DIR, LATEST, load_checkpoint, resolve_checkpoint, torch_save_atomically
 from fpalib.train.run_folder import write_atomically, write_error
 from fpalib.train.run_log import METRICS_FILE, read_metrics
 
 
 def export_pretrained(
     checkpoint: str | Path, out_dir: str | Path, name: str, *, command: str, hardware: str | None = None,
-    metrics: dict[str, float] | None = None, notes: str = "",
+    metrics: dict[str, float] | None = None, notes: str = "", force: bool = False,
 ) -> Path:
     """Write ``<out_dir>/<name>.pt`` and ``<name>.md`` from a training run or checkpoint file.
 
-    Each file is replaced atomically: when a write fails (FpaError), the previous export of
-    that name is still readable.
+    Refuses (FpaError, nothing written) an export of an export, a ``<name>.pt`` that exists unless
+    ``force``, and any folder that holds a run's training checkpoints. Each file is replaced
+    atomically: when a write fails (FpaError), the previous export of that name is still readable.
     """
     source = resolve_checkpoint(checkpoint)
     state = load_checkpoint(source)
+    if state["kind"] == PRETRAINED_KIND:
+        raise FpaError(f"{source} is already an inference export (fpa export writes these); export the training "
+                       "run it came from, or copy the file as it is")
+    out_dir = Path(out_dir)
+    if out_dir.name == CHECKPOINT_DIR or (out_dir / LATEST).exists():
+        raise FpaError(f"{out_dir} holds a run's training checkpoints; an export there would replace them, so pass "
+                       "--out with another folder (nothing was written)")
+    if (out_dir / f"{name}.pt").exists() and not force:
+        raise FpaError(f"{out_dir / f'{name}.pt'} exists; choose another --name or --out, or pass --force to "
+                       "replace it and its model card (nothing was written)")
     run_dir = source.parent.parent
     card = build_card(
         state, name=name, command=command, hardware=hardware or cpu_description(),
@@ -42,7 +53,6 @@ def export_pretrained(
     vae = state["config"].get("objective") == "vae"  # the raw decoder the test bounds were measured with, and q(z|x)
     parts = {"generator": half(state["generator"]), "encoder": half(state["encoder"]),
              "likelihood": half(state["likelihood"])} if vae else {"generator": half(state["ema"])}
-    out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise FpaError(f"export folder {out_dir} is a file; pass --out with a folder")
     path = out_dir / f"{name}.pt"

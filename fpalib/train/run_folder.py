@@ -205,6 +205,23 @@ def claim_run_folder(run_dir: Path, *, new: bool = False) -> tuple[RunLock, Path
     return lock, moved, removed
 
 
+def refuse_unfinished_outputs(run_dir: str | Path) -> None:
+    """FpaError when ``run_dir`` has no ``checkpoints/latest.pt`` to resume from but holds what an
+    earlier run wrote (metrics records, sample images, other checkpoints): a fresh start there would
+    overwrite them. ``--new`` moves the folder aside first."""
+    run_dir = Path(run_dir)
+    if (run_dir / "checkpoints" / "latest.pt").is_file():
+        return
+    metrics = run_dir / "metrics.jsonl"
+    found = [path for path in (metrics,) if path.is_file() and path.stat().st_size > 0]
+    found += sorted((run_dir / "samples").glob("*.png"))[:1] + sorted((run_dir / "checkpoints").glob("*.pt"))[:1]
+    if found:
+        raise FpaError(
+            f"{run_dir} holds an earlier run ({found[0].relative_to(run_dir)}) but no checkpoints/latest.pt to resume "
+            "from; pass --new to move it aside and start over, or --out to use another folder (nothing was changed)"
+        )
+
+
 def refuse_other_run_kind(folder: str | Path, kind: str) -> None:
     """FpaError when ``folder`` holds a run of a kind other than ``kind`` (a key of :data:`RUN_KINDS`)."""
     folder = Path(folder)

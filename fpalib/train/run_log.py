@@ -19,7 +19,7 @@ from typing import Any
 from fpalib.train.run_folder import append_line, write_atomically
 from fpalib.train.step import LOSS_NAMES
 from fpalib.train.vae_step import VAE_LOSS_NAMES
-from fpalib.viz import loss_curve_figure
+from fpalib.viz import loss_curve_figure, save_figure
 
 METRICS_FILE = "metrics.jsonl"
 LOSS_CURVE_FILE = "loss_curve.png"
@@ -75,7 +75,7 @@ class MetricsLog:
         """Draw the losses logged so far to ``path`` (nothing before the first loss record)."""
         for names in (LOSS_NAMES, VAE_LOSS_NAMES):
             if self.write and any(names[0] in record for record in self.records):
-                loss_curve_figure(self.records, names).savefig(path, dpi=100)
+                save_figure(loss_curve_figure(self.records, names), path, dpi=100)
 
 
 class LossWindow:

@@ -46,11 +46,12 @@ from fpalib.models import build_generator, ema_part, with_ema_part
 from fpalib.models.discriminator import Discriminator
 from fpalib.models.latents import seeded_latents
 from fpalib.models.vae import VAE
+from fpalib.pretrained import PRETRAINED_KIND
 from fpalib.train.checkpoint import BEST, LATEST, checkpoint_config, checkpoint_path, load_checkpoint, save_checkpoint
 from fpalib.train.config import ExperimentConfig, config_differences, save_config_file, to_dict
 from fpalib.train.ema import EMA
 from fpalib.train.refine import load_refinement_start
-from fpalib.train.run_folder import claim_run_folder, refuse_other_run_kind
+from fpalib.train.run_folder import claim_run_folder, refuse_other_run_kind, refuse_unfinished_outputs
 from fpalib.train.run_log import LOSS_CURVE_FILE, METRICS_FILE, LossWindow, MetricsLog
 from fpalib.train.runtime import (
     barrier,
@@ -104,6 +105,7 @@ class Trainer:
         barrier(self.runtime)
         try:
             refuse_other_run_kind(self.run_dir, "GAN training")
+            refuse_unfinished_outputs(self.run_dir)
             self._build()
         except BaseException:
             self._release()
@@ -364,6 +366,9 @@ class Trainer:
 
     def _load_state(self, state: dict[str, Any]) -> None:
         """Restore everything :meth:`_state` saved; the config must match (see RESUMABLE_CHANGES)."""
+        if state["kind"] == PRETRAINED_KIND:
+            raise FpaError(f"{checkpoint_path(self.run_dir)} is an inference export (fpa export), not a training "
+                           "checkpoint: it has no discriminator or optimiser state to resume; pass --new to start over")
         changed = {key: values for key, values in config_differences(checkpoint_config(state), self.cfg).items()
                    if not key.startswith(RESUMABLE_CHANGES)}
         if changed:

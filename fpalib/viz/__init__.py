@@ -9,7 +9,8 @@ ipywidgets are imported inside the functions that need them. Every picture of pa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import io
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,25 +47,41 @@ __all__ = [
     "fast_weights_figure", "gif_display", "loss_curve_figure", "normalise_steps", "painting_step_png",
     "painting_steps_figure", "save_figure", "save_grid", "save_interpolation_gif", "save_painting_gif", "sharp_png",
     "side_by_side_figure", "steps_slider", "steps_strip_png", "to_unit", "unit_to_uint8", "write_gif",
+    "write_image_file",
 ]
 
 
-def save_grid(images: Tensor, path: str | Path, nrow: int = 8, padding: int = 2) -> Path:
-    """Save images (B, C, H, W) in [-1, 1] as one grid (``nrow`` per row); return the path."""
-    from torchvision.utils import save_image
+def write_image_file(path: str | Path, write: Callable[[io.BytesIO, str], None]) -> Path:
+    """Write an image file the way checkpoints are written: ``write(buffer, format)`` renders it in
+    memory (format from the suffix, e.g. "png"), then :func:`~fpalib.train.run_folder.write_atomically`
+    replaces ``path`` in one step, so a failed write (a full disk) leaves an earlier file intact.
+    Raises FpaError naming the file when the write fails. Returns the path."""
+    from fpalib.train.run_folder import write_atomically, write_error
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(to_unit(images.detach().float().cpu()), path, nrow=nrow, padding=padding)
+    buffer = io.BytesIO()
+    kind = path.suffix.lower().lstrip(".") or "png"
+    write(buffer, {"jpg": "jpeg", "tif": "tiff"}.get(kind, kind))
+    try:
+        write_atomically(path, buffer.getvalue())
+    except OSError as error:
+        raise write_error(error, f"the image {path}", "an earlier file of that name is unchanged; free space or "
+                          "choose a writable folder") from None
     return path
+
+
+def save_grid(images: Tensor, path: str | Path, nrow: int = 8, padding: int = 2) -> Path:
+    """Save images (B, C, H, W) in [-1, 1] as one grid (``nrow`` per row), atomically; return the path."""
+    from torchvision.utils import save_image
+
+    pictures = to_unit(images.detach().float().cpu())
+    return write_image_file(path, lambda buffer, kind: save_image(pictures, buffer, format=kind, nrow=nrow,
+                                                                   padding=padding))
 
 
 def save_figure(figure: Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Save a matplotlib figure at ``dpi`` (its folder made if missing); return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=dpi)
-    return path
+    """Save a matplotlib figure at ``dpi`` (its folder made if missing), atomically; return the path."""
+    return write_image_file(path, lambda buffer, kind: figure.savefig(buffer, format=kind, dpi=dpi))
 
 
 def painting_steps_figure(
@@ -121,10 +138,8 @@ def save_interpolation_gif(images: Tensor, path: str | Path, duration_ms: int = 
 
 def write_gif(frames: Sequence[Any], path: str | Path, durations: int | Sequence[int]) -> Path:
     """Write PIL images ``frames`` as a looping animated GIF (``durations`` in ms, one or per frame)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames[0].save(path, save_all=True, append_images=list(frames[1:]), duration=durations, loop=0, disposal=1)
-    return path
+    return write_image_file(path, lambda buffer, kind: frames[0].save(
+        buffer, format="GIF", save_all=True, append_images=list(frames[1:]), duration=durations, loop=0, disposal=1))
 
 
 def loss_curve_figure(

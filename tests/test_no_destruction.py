@@ -1,0 +1,134 @@
+"""No command destroys what it did not write (issue 29): the five data-loss cases, each simulated."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from test_data_safety import file_size_limit, smoke_config
+
+from fpalib.cli import main
+from fpalib.data.emoji_atlas import unpack_atlas
+from fpalib.errors import FpaError
+from fpalib.train.checkpoint import load_checkpoint
+from fpalib.train.export import export_pretrained
+from fpalib.train.trainer import Trainer
+from fpalib.viz import save_grid
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def folder_snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def trained(noise_images, tmp_path_factory):
+    """A two-step smoke run (checkpoints, metrics, samples)."""
+    run = tmp_path_factory.mktemp("trained") / "run"
+    Trainer(smoke_config(noise_images, run, "loop.steps=2"), progress=False).train()
+    return run
+
+
+# 1 --------------------------------------------------------------------------- the atlas unpacker
+def test_unpacking_the_atlas_into_a_users_folder_is_refused_and_the_folder_kept(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    (mine / "picture.png").write_bytes(b"not really a png")
+    before = folder_snapshot(mine)
+    assert main(["data", "emoji", "--from-atlas", "--out", str(mine)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert folder_snapshot(mine) == before
+    with pytest.raises(FpaError, match="nothing was changed"):
+        unpack_atlas(tmp_path)                                     # the parent of a folder with files
+    assert folder_snapshot(mine) == before
+
+
+def test_the_atlas_set_it_wrote_is_kept_or_completed(tmp_path):
+    out = unpack_atlas(tmp_path / "emoji")
+    count = len(list(out.rglob("*.png")))
+    next(out.rglob("*.png")).unlink()                              # an incomplete set of its own is redone
+    assert len(list(unpack_atlas(out).rglob("*.png"))) == count
+
+
+# 2, 3 ---------------------------------------------------------------------- exports
+def test_an_export_never_replaces_an_existing_file_without_force(trained, tmp_path, capsys):
+    out = tmp_path / "shipped"
+    first = export_pretrained(trained, out, "painter", command="x")
+    before = folder_snapshot(out)
+    assert main(["export", str(trained), "--name", "painter", "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert folder_snapshot(out) == before
+    assert main(["export", str(trained), "--name", "painter", "--out", str(out), "--force"]) == 0
+    assert load_checkpoint(first)["kind"] == "fpa-pretrained"
+
+
+def test_the_default_export_folder_is_not_the_shipped_one(trained, tmp_path, monkeypatch):
+    shipped = folder_snapshot(REPO_ROOT / "data" / "pretrained")
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(trained), "--name", "fpa-delta-emoji32"]) == 0
+    assert (tmp_path / "exports" / "fpa-delta-emoji32.pt").is_file()
+    assert folder_snapshot(REPO_ROOT / "data" / "pretrained") == shipped
+
+
+def test_an_export_into_a_runs_checkpoints_is_refused_and_resuming_from_an_export_is_one_line(
+        trained, tmp_path, noise_images, capsys):
+    run = tmp_path / "run2"
+    shutil.copytree(trained, run)
+    before = folder_snapshot(run)
+    assert main(["export", str(trained), "--name", "latest", "--out", str(run / "checkpoints"), "--force"]) == 2
+    assert "training checkpoints" in capsys.readouterr().err
+    assert folder_snapshot(run) == before
+    export_pretrained(trained, tmp_path / "x", "latest", command="x")  # put there by hand:
+    shutil.copyfile(tmp_path / "x" / "latest.pt", run / "checkpoints" / "latest.pt")
+    with pytest.raises(FpaError, match="inference export"):
+        Trainer(smoke_config(noise_images, run, "loop.steps=4"), progress=False)
+
+
+def test_exporting_an_export_is_one_line(trained, tmp_path):
+    exported = export_pretrained(trained, tmp_path, "once", command="x")
+    with pytest.raises(FpaError, match="already an inference export"):
+        export_pretrained(exported, tmp_path, "twice", command="x")
+
+
+# 4 --------------------------------------------------------------------------- fresh starts
+@pytest.mark.parametrize("kept", ["metrics.jsonl", "samples", "checkpoints/best.pt"])
+def test_a_run_folder_without_latest_pt_is_not_restarted_in_place(trained, tmp_path, noise_images, kept):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    for path in [run / "checkpoints" / "latest.pt", run / "metrics.jsonl", run / "samples",
+                 run / "checkpoints" / "best.pt"]:
+        if path.name != Path(kept).name:
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    if kept == "checkpoints/best.pt":
+        shutil.copyfile(trained / "checkpoints" / "latest.pt", run / "checkpoints" / "best.pt")
+    before = folder_snapshot(run)
+    with pytest.raises(FpaError, match="--new"):
+        Trainer(smoke_config(noise_images, run, "loop.steps=4"), progress=False)
+    assert folder_snapshot(run) == before
+    Trainer(smoke_config(noise_images, run, "loop.steps=1"), new=True, progress=False).train()
+    moved = [p for p in tmp_path.iterdir() if p.name.startswith("run-old-")]
+    assert len(moved) == 1 and folder_snapshot(moved[0]) == before
+
+
+# 5 --------------------------------------------------------------------------- image outputs
+def test_an_image_written_on_a_full_disk_keeps_the_earlier_one_and_names_the_file(tmp_path):
+    path = tmp_path / "grid.png"
+    save_grid(torch.rand(4, 3, 16, 16) * 2 - 1, path)
+    before = path.read_bytes()
+    with file_size_limit(len(before) // 3), pytest.raises(FpaError, match=r"grid\.png"):
+        save_grid(torch.rand(64, 3, 32, 32) * 2 - 1, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]
+
+
+def test_generate_into_a_folder_on_a_full_disk_leaves_no_empty_file(trained, tmp_path, capsys):
+    out = tmp_path / "pngs"
+    with file_size_limit(40):                                    # less than any PNG
+        status = main(["generate", str(trained), "--out", str(out), "--num", "4"])
+    assert status == 2 and "cannot write the image" in capsys.readouterr().err
+    assert all(p.stat().st_size > 0 for p in out.glob("*.png"))
