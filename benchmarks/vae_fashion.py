@@ -9,7 +9,10 @@ reconstruction error of the test images (pixels in [0, 1]), and from ``--samples
 the classifier's Frechet distance (cfd) against ``--real`` training images and the class coverage
 (:mod:`fpalib.metrics.classifier`). Reference rows: the test set itself, uniform noise, and one test
 image repeated. Prints a Markdown table and writes ``--json`` (default
-``benchmarks/results/vae-fashion28.json``).
+``benchmarks/results/vae-fashion28.json``); with ``--figures DIR`` also each model's first 64
+samples (``vae_fashion28_samples_<model>.png``), test images above their reconstructions
+(``vae_fashion28_recon_<model>.png``) and the test -ELBO curves of the models' training logs
+(``vae_fashion28_curves.png``).
 """
 
 from __future__ import annotations
@@ -22,12 +25,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from fpalib.data.arrays import ArrayImages
 from fpalib.metrics.classifier import class_coverage, classifier_distance, classify, load_classifier
 from fpalib.models import count_parameters
 from fpalib.train.checkpoint import checkpoint_config, load_checkpoint, resolve_checkpoint, vae_from_checkpoint
+from fpalib.train.run_log import read_metrics
 from fpalib.train.vae_step import test_bounds
+from fpalib.tutorial.experiments import metrics_file_for
+from fpalib.viz import save_figure, save_grid
 
 
 def sample_metrics(images: torch.Tensor, classifier, real_features, real_classes) -> dict[str, float]:
@@ -52,7 +59,25 @@ def measure(name: str, test_set: ArrayImages, classifier, real, args) -> dict[st
     samples = torch.cat([vae.decoder(batch) for batch in latents.split(500)])
     row.update(sample_metrics(samples, classifier, *real))
     row["eval_seconds"] = time.monotonic() - started
+    if args.figures is not None:
+        save_grid(samples[:64], args.figures / f"vae_fashion28_samples_{name}.png", nrow=8)
+        save_grid(torch.cat([images[:16], recon[:16]]), args.figures / f"vae_fashion28_recon_{name}.png", nrow=16)
     return row
+
+
+def curves_figure(names: list[str], path: Path) -> None:
+    """Test -ELBO (of the first 2,000 test images, as logged during training) against training steps."""
+    figure = Figure(figsize=(5.5, 3.0), layout="constrained")
+    axis = figure.subplots()
+    for name in names:
+        records = read_metrics(metrics_file_for(resolve_checkpoint(name)))
+        points = [(r["step"], r["test_nelbo"]) for r in records if "test_nelbo" in r]
+        if points:
+            axis.plot(*zip(*points), marker=".", label=name)
+    axis.set_xlabel("training step (batch 64)")
+    axis.set_ylabel("test -ELBO (nats), 2,000 images")
+    axis.legend()
+    save_figure(figure, path, dpi=100)
 
 
 def main() -> int:
@@ -65,12 +90,15 @@ def main() -> int:
     parser.add_argument("--real", type=int, default=10_000, help="training images the cfd compares with")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/vae-fashion28.json"))
+    parser.add_argument("--figures", type=Path, help="also write sample, reconstruction and curve figures here")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     train_set, test_set = ArrayImages(args.data / "train"), ArrayImages(args.data / "test")
     classifier = load_classifier()
     real = classify(classifier, train_set.tensors()[:args.real])
     rows = [measure(name, test_set, classifier, real, args) for name in args.models]
+    if args.figures is not None:
+        curves_figure(args.models, args.figures / "vae_fashion28_curves.png")
     test_images = test_set.tensors()
     one = test_images[:1].expand(args.samples, -1, -1, -1) + 1e-4 * torch.randn(args.samples, 1, 28, 28)
     noise = torch.rand(args.samples, 1, 28, 28, generator=torch.Generator().manual_seed(args.seed)) * 2 - 1

@@ -127,13 +127,15 @@ def write_samples(
 def write_painting(
     run: str | Path, out: str | Path, *, gif: str | Path | None = None, unet_out: str | Path | None = None,
     seed: int = 0, index: int = 0, every: int = 1, display: str = "output", ema: bool = True, device: Device = None,
-    image: Tensor | None = None,
+    image: Tensor | None = None, rows: str | Path | None = None,
 ) -> None:
     """The painting steps of sample ``index`` of the latents of ``seed`` (a two-row figure, see
     :func:`fpalib.viz.painting_steps_figure`) to ``out``, and as an animation to ``gif``. For an
     FPA/U-Net the steps are its frozen painter's; ``unet_out`` draws that image before and after
     the U-Net. ``image`` (C, H, W) in [-1, 1], for a VAE checkpoint: paint its reconstruction instead
-    (the latent is the encoder's mean for it)."""
+    (the latent is the encoder's mean for it). ``rows``: also a pixel-sharp PNG of the two rows
+    (updates, images after each step) at every ``every``-th step and the last, scale 3
+    (:func:`fpalib.viz.steps_rows_png`)."""
     if index < 0 or every < 1:
         raise FpaError(f"--index must be 0 or more and --every at least 1; got {index} and {every}")
     step_display.check_mode(display)
@@ -163,6 +165,12 @@ def write_painting(
     viz.save_figure(viz.painting_steps_figure(steps, index=index, every=every, title=title, **shown), out)
     if gif is not None:
         viz.save_painting_gif(steps, gif, index=index, **shown)
+    if rows is not None:
+        count = steps.updates.shape[1]
+        chosen = sorted({*range(every, count + 1, every), count})
+        shown_steps = step_display.display_steps(steps, index, display, out_tanh=cfg.painter.out_tanh)
+        png = step_display.steps_rows_png(shown_steps, chosen, scale=3)
+        viz.write_image_file(rows, lambda buffer, kind: buffer.write(png))
 
 
 def write_interpolation(

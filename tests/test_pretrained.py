@@ -81,7 +81,7 @@ def test_demo_writes_by_default_where_git_ignores_and_takes_a_display_mode(expor
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--weights", str(exported), "--refined", "none.pt", "--display", "paper"]) == 0
     assert sorted(p.name for p in (tmp_path / "figures" / "demo").iterdir()) == [
-        "demo_painting.gif", "demo_painting_steps.png", "demo_samples.png"]
+        "demo_painting.gif", "demo_painting_rows.png", "demo_painting_steps.png", "demo_samples.png"]
     ignored = subprocess.run(["git", "check-ignore", "-q", "figures/demo/demo_samples.png"], cwd=REPO_ROOT)
     assert ignored.returncode == 0, "make demo's output folder must be git-ignored (a clone stays clean)"
 

@@ -134,3 +134,16 @@ def test_out_tanh_off_shows_w_t_itself_and_unknown_modes_are_refused():
         display_steps(PaintingSteps(cumulative, cumulative), 0, "pretty")
     with pytest.raises(FpaError, match="unknown display mode"):
         viz.steps_slider(PaintingSteps(cumulative, cumulative), mode="pretty")
+
+
+def test_the_two_row_png_is_pixel_sharp_and_shows_the_displayed_steps():
+    from fpalib.rules import RuleSteps
+    from fpalib.viz import steps_rows_png
+
+    shown = RuleSteps(torch.rand(5, 1, 6, 7), torch.rand(5, 1, 6, 7))
+    picture = np.asarray(Image.open(io.BytesIO(steps_rows_png(shown, [2, 5], scale=3))).convert("L"))
+    assert picture.shape == (2 * 18 + 6, 2 * 21 + 6)
+    assert (picture[:18:3, :21:3] == unit_to_uint8(shown.updates[1, 0]).numpy()).all()
+    assert (picture[24::3, 27::3] == unit_to_uint8(shown.cumulative[4, 0]).numpy()).all()
+    with pytest.raises(FpaError, match="steps must lie"):
+        steps_rows_png(shown, [0])

@@ -5,8 +5,8 @@ By default it paints with the shipped delta-rule painter trained as a VAE decode
 ``--figures`` (default ``figures/demo/``, ignored by git): ``demo_samples.png`` (a grid of
 samples), ``demo_painting_steps.png`` (the rank-one updates and the image so far while it paints
 its reconstruction of test image ``--test-image`` of the shipped subset; ``--display output`` as the
-painter outputs it, ``paper`` normalised as in the paper), ``demo_painting.gif`` (the same steps
-animated) and ``demo_before_after.png`` (painter | painter + U-Net pairs from the shipped emoji
+painter outputs it, ``paper`` normalised as in the paper; ``demo_painting_rows.png`` is the same
+pixel-sharp at three times the size, no labels), ``demo_painting.gif`` (the same steps animated) and ``demo_before_after.png`` (painter | painter + U-Net pairs from the shipped emoji
 U-Net refinement, ``--refined``). With ``--weights`` of a GAN painter (e.g. the shipped
 ``fpa-delta-emoji32.pt``) it paints sample ``--index`` of the seed's latents instead.
 ``--train-minutes M`` instead trains the ``fashion28-vae`` painter for M minutes in ``--out``
@@ -40,7 +40,7 @@ SHIPPED = PRETRAINED_DIR / SHIPPED_NAME
 DEFAULT_FIGURES = Path("figures/demo")
 PAINTED_INDEX = 7
 """The sample of the seed-0 grid (row 1, column 8) whose painting steps the demo draws for a GAN painter."""
-TEST_IMAGE = 7
+TEST_IMAGE = 2
 """The test image of the shipped Fashion-MNIST subset whose reconstruction a VAE painter paints."""
 
 
@@ -90,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote a grid of 64 images to {figures / 'demo_samples.png'}")
     steps, gif = figures / "demo_painting_steps.png", figures / "demo_painting.gif"
     image = _test_image(args.test_image) if checkpoint_config(load_checkpoint(source)).objective == "vae" else None
+    rows = figures / "demo_painting_rows.png"
     write_painting(source, steps, gif=gif, every=2, index=args.index, display=args.display, seed=seed, device=device,
-                   image=image)
-    print(f"wrote the painting steps to {steps}\nwrote the animation to {gif}")
+                   image=image, rows=rows)
+    print(f"wrote the painting steps to {steps} (and pixel-sharp to {rows})\nwrote the animation to {gif}")
     if args.train_minutes is None:
         if refined.is_file():
             pairs = write_before_after(refined, figures / "demo_before_after.png", num=12, seed=seed, device=device)

@@ -29,6 +29,7 @@ from fpalib.viz.step_display import (
     sharp_png,
     step_pair_image,
     steps_slider,
+    steps_rows_png,
     steps_strip_png,
     to_unit,
     unit_to_uint8,
@@ -46,7 +47,7 @@ __all__ = [
     "DISPLAY_MODES", "before_after_figure", "display_steps", "fast_weights_episode_figure",
     "fast_weights_figure", "gif_display", "loss_curve_figure", "normalise_steps", "painting_step_png",
     "painting_steps_figure", "save_figure", "save_grid", "save_interpolation_gif", "save_painting_gif", "sharp_png",
-    "side_by_side_figure", "steps_slider", "steps_strip_png", "to_unit", "unit_to_uint8", "write_gif",
+    "side_by_side_figure", "steps_rows_png", "steps_slider", "steps_strip_png", "to_unit", "unit_to_uint8", "write_gif",
     "write_image_file",
 ]
 

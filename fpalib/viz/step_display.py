@@ -161,6 +161,23 @@ def steps_strip_png(shown: RuleSteps, steps: list[int], scale: int = 4) -> bytes
     return _png_bytes(strip)
 
 
+def steps_rows_png(shown: RuleSteps, steps: list[int], scale: int = 3) -> bytes:
+    """PNG bytes of the paper's two-row step figure, pixel-sharp: the updates of the 1-based
+    ``steps`` on top, the images after them below, every pixel a ``scale`` x ``scale`` block, white
+    gaps of ``scale`` pixels between columns and rows (no labels: the width is an integer multiple
+    of the painting's, so it is shown sharp at its natural size)."""
+    if not steps or not all(1 <= step <= shown.updates.shape[0] for step in steps):
+        raise FpaError(f"steps must lie in 1..{shown.updates.shape[0]}; got {steps}")
+    rows = [[upscale(unit_to_uint8(pictures[step - 1]), scale) for step in steps]
+            for pictures in (shown.updates, shown.cumulative)]
+    width, height, gap = rows[0][0].width, rows[0][0].height, 2 * scale
+    figure = Image.new("RGB", (len(steps) * (width + gap) - gap, 2 * height + gap), "white")
+    for row, pictures in enumerate(rows):
+        for column, picture in enumerate(pictures):
+            figure.paste(picture.convert("RGB"), (column * (width + gap), row * (height + gap)))
+    return _png_bytes(figure)
+
+
 def steps_slider(steps: Any, scale: int | None = None, mode: str = "output", out_tanh: bool = True) -> Any:
     """An ipywidgets box: a step slider (and a sample slider when B > 1) over update | image.
 
