@@ -32,8 +32,8 @@ INDEX = NOTEBOOK_DIR / "00_index.ipynb"
 SMOKE_SECONDS = 240
 """Per-cell limit of a smoke run (each notebook aims at < 90 s on 2 CPU cores)."""
 CHECK_TAG = "nbval-check-output"
-COURSE_NOTEBOOKS = {"01", "02", "03", "04", "05", "06", "07", "08", "09"}
-"""Notebooks reworked as a course for issue 16 (header, exercises, takeaway, links, no local paths)."""
+COURSE_NOTEBOOKS = {"01", "02", "03", "04", "05", "06", "07", "08", "09", "10"}
+"""Notebooks written as a course (header, exercises, takeaway, links, no local paths)."""
 LOCAL_PATH = re.compile(r"(/work/|/tmp/|/home/|/Users/|[A-Z]:\\\\)")
 
 
@@ -127,7 +127,7 @@ def test_notebook_has_the_course_scaffolding(path: Path):
         f"{path.name}: the final assert cell is not labelled as the CI check"
 
 
-OUTPUT_CHECKED = [p for p in NOTEBOOKS if p.name[:2] in {"00", "01", "02", "03", "04"}]
+OUTPUT_CHECKED = [p for p in NOTEBOOKS if p.name[:2] in {"00", "01", "02", "03", "04", "10"}]
 """Notebooks with cells tagged for nbval's output comparison (05-09: add them when they have such cells)."""
 
 
@@ -175,4 +175,47 @@ def test_notebook_runs_in_its_smoke_setting_and_nbval_passes(path: Path):
 
 def test_all_notebooks_exist():
     names = [p.stem[:2] for p in NOTEBOOKS]
-    assert names == [f"{i:02d}" for i in range(0, 10)], names
+    assert names == [f"{i:02d}" for i in range(0, 11)], names
+
+
+def _requirement_closure(distribution: str, extras: set[str]) -> set[str]:
+    """Names of ``distribution`` and every distribution it requires (with ``extras``), transitively."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen, todo = set(), [(distribution, frozenset(extras))]
+    while todo:
+        name, wanted = todo.pop()
+        key = name.lower().replace("_", "-")
+        if (key, wanted) in seen:
+            continue
+        seen.add((key, wanted))
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            requirement = Requirement(text)
+            marker = requirement.marker
+            if marker is None or any(marker.evaluate({"extra": extra}) for extra in wanted or {""}):
+                todo.append((requirement.name, frozenset(requirement.extras)))
+    return {name for name, _ in seen}
+
+
+def test_every_module_the_notebooks_import_comes_with_the_notebooks_extra():
+    from importlib import metadata
+
+    modules = set()
+    for path in NOTEBOOKS:
+        for cell in _load(path)["cells"]:
+            if cell["cell_type"] == "code":
+                for line in _text(cell).splitlines():
+                    match = re.match(r"\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", line)
+                    if match:
+                        modules.add((match[1] or match[2]).split(".")[0])
+    installed = _requirement_closure("fpalib", {"notebooks"})
+    providers = metadata.packages_distributions()
+    missing = [module for module in sorted(modules - set(sys.stdlib_module_names) - {"fpalib"})
+               if not {name.lower().replace("_", "-") for name in providers.get(module, [module])} & installed]
+    assert not missing, f"the notebooks import {missing}, which `pip install fpalib[notebooks]` does not bring"
