@@ -34,6 +34,8 @@ USAGE_ERROR = 2
 INTERRUPTED = 130
 FILE_METAVARS = ("PNG", "GIF")
 """Options with these metavars name one output file (checked before the command runs)."""
+OUTPUT_SUFFIXES = {"PNG": (".png", ".jpg", ".jpeg"), "GIF": (".gif",)}
+"""The extensions each kind of output file may have."""
 
 _OS_ERROR_HINTS = {
     errno.ENOSPC: "free some disk space",
@@ -93,13 +95,23 @@ def unknown_arguments_error(args: argparse.Namespace, unparsed: Sequence[str]) -
 
 
 def check_output_files(args: argparse.Namespace) -> None:
-    """FpaError when an output-file option names a folder or a name without an extension."""
+    """FpaError, before any work, when an output-file option names a folder, a name without an
+    extension, an extension the writer cannot produce, or a file in a folder that is a file."""
     for dest, (option, metavar) in args.output_files.items():
         value = getattr(args, dest, None)
-        if value is not None and os.path.isdir(value):
+        if value is None:
+            continue
+        suffix = os.path.splitext(str(value))[1].lower()
+        if os.path.isdir(value):
             raise FpaError(f"{option} {value} is a folder; give a file name, e.g. {value}/figure.{metavar.lower()}")
-        if value is not None and not os.path.splitext(str(value))[1]:
+        if not suffix:
             raise FpaError(f"{option} {value} has no file extension; give e.g. {value}.{metavar.lower()}")
+        if suffix not in OUTPUT_SUFFIXES[metavar]:
+            raise FpaError(f"{option} {value}: {suffix} is not an image format it can write; use one of "
+                           f"{', '.join(OUTPUT_SUFFIXES[metavar])}")
+        parent = os.path.dirname(str(value)) or "."
+        if os.path.exists(parent) and not os.path.isdir(parent):
+            raise FpaError(f"{option} {value}: {parent} is a file, not a folder")
 
 
 def given_numbers(argv: Sequence[str]) -> list[str]:

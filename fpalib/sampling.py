@@ -23,6 +23,7 @@ from fpalib.errors import FpaError
 from fpalib.models import FPAWithUNet
 from fpalib.models.latents import seeded_latents
 from fpalib.train.checkpoint import (
+    check_finite_weights,
     checkpoint_config,
     generator_from_checkpoint,
     load_checkpoint,
@@ -140,6 +141,7 @@ def write_painting(
         raise FpaError(f"--index must be 0 or more and --every at least 1; got {index} and {every}")
     step_display.check_mode(display)
     state = load_checkpoint(run)
+    check_finite_weights(state, run)
     cfg = checkpoint_config(state)
     if cfg.generator not in ("fpa", "fpa-unet"):
         raise FpaError(f"paint needs an FPA checkpoint, this run trains {cfg.generator}")

@@ -132,3 +132,86 @@ def test_generate_into_a_folder_on_a_full_disk_leaves_no_empty_file(trained, tmp
         status = main(["generate", str(trained), "--out", str(out), "--num", "4"])
     assert status == 2 and "cannot write the image" in capsys.readouterr().err
     assert all(p.stat().st_size > 0 for p in out.glob("*.png"))
+
+
+# other failures: one line, a non-zero exit, nothing touched ----------------------------------
+def fpa_line(capsys, *args) -> tuple[int, str]:
+    status = main([str(arg) for arg in args])
+    err = capsys.readouterr().err.strip()
+    return status, err
+
+
+def test_a_device_this_torch_lacks_is_one_line(trained, tmp_path, capsys):
+    for device in ("mps", "xla"):
+        status, err = fpa_line(capsys, "generate", trained, "--out", tmp_path / "g.png", "--device", device)
+        assert status == 2 and err.count("\n") == 0 and ("--device cpu" in err or "not supported" in err), err
+    assert not (tmp_path / "g.png").exists()
+
+
+@pytest.fixture(scope="module")
+def nan_run(trained, tmp_path_factory):
+    """A copy of the trained run whose latest.pt has NaN weights."""
+    run = tmp_path_factory.mktemp("nan") / "run"
+    shutil.copytree(trained, run)
+    state = load_checkpoint(run)
+    for part in ("generator", "ema"):
+        for value in state[part].values():
+            if value.is_floating_point():
+                value.fill_(float("nan"))
+    torch.save(state, run / "checkpoints" / "latest.pt")
+    return run
+
+
+@pytest.mark.parametrize("command", [["generate", "--out", "g.png"], ["paint", "--out", "p.png"],
+                                     ["evaluate", "--metrics", "swd", "--num-samples", "8"],
+                                     ["export", "--name", "nan", "--out", "exports"]])
+def test_nan_weights_are_refused_by_every_command_that_reads_them(nan_run, tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    log = (nan_run / "metrics.jsonl").read_bytes()
+    status, err = fpa_line(capsys, command[0], nan_run, *command[1:])
+    assert status == 2 and "non-finite weights" in err and err.count("\n") == 0, err
+    assert not any(tmp_path.iterdir()) and (nan_run / "metrics.jsonl").read_bytes() == log
+
+
+def test_resuming_from_nan_weights_points_to_best_or_new(nan_run, noise_images):
+    with pytest.raises(FpaError, match="non-finite weights.*best.pt.*--new"):
+        Trainer(smoke_config(noise_images, nan_run, "loop.steps=4"), progress=False)
+
+
+@pytest.mark.parametrize("args", [["paint", "--out", "x.pt"], ["interpolate", "--out", "config.json"],
+                                  ["paint", "--out", "ok.png", "--gif", "metrics.jsonl"]])
+def test_an_output_extension_no_writer_can_produce_is_refused_before_any_work(trained, tmp_path, capsys,
+                                                                             monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    status, err = fpa_line(capsys, args[0], trained, *args[1:])
+    assert status == 2 and "is not an image format" in err, err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_config_folder_and_a_nan_float_get_the_right_words(tmp_path, capsys, noise_images):
+    status, err = fpa_line(capsys, "train", "--preset", "smoke", "--config", tmp_path, "--out", tmp_path / "r")
+    assert status == 2 and "is a folder" in err, err
+    status, err = fpa_line(capsys, "train", "--preset", "smoke", "--data", noise_images, "--out", tmp_path / "r",
+                           "--optim.lr", "nan")
+    assert status == 2 and "number" in err and "integer" not in err, err
+    (tmp_path / "nan.json").write_text('{"optim": {"lr": NaN}}')
+    status, err = fpa_line(capsys, "train", "--preset", "smoke", "--config", tmp_path / "nan.json",
+                           "--out", tmp_path / "r")
+    assert status == 2 and "finite number" in err and "integer" not in err, err
+
+
+def test_a_run_folder_without_config_json_resumes_with_its_checkpoints_config(trained, tmp_path, noise_images):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / "config.json").unlink()
+    assert main(["train", "--out", str(run), "--data", str(noise_images), "--steps", "3"]) == 0
+    assert load_checkpoint(run)["step"] == 3
+
+
+def test_the_painter_refuses_numpy_latents_in_one_line():
+    from fpalib.models import FastWeightPainter
+    from fpalib.train.presets import get_preset
+
+    painter = FastWeightPainter(get_preset("smoke").painter)
+    with pytest.raises(FpaError, match="torch.Tensor"):
+        painter(torch.randn(2, 8).numpy())

@@ -24,7 +24,13 @@ from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
 from fpalib.metrics.evaluate import evaluate_checkpoint, format_results
 from fpalib.data.arrays import open_images
-from fpalib.train.checkpoint import CHECKPOINT_DIR, checkpoint_config, load_checkpoint, vae_from_checkpoint
+from fpalib.train.checkpoint import (
+    CHECKPOINT_DIR,
+    check_finite_weights,
+    checkpoint_config,
+    load_checkpoint,
+    vae_from_checkpoint,
+)
 from fpalib.train.run_folder import append_line, write_error
 from fpalib.train.run_log import METRICS_FILE
 from fpalib.train.runtime import resolve_device
@@ -89,6 +95,7 @@ def _vae_bounds(state: dict, args: argparse.Namespace, device: object) -> dict[s
 
 def run(args: argparse.Namespace) -> int:
     state = load_checkpoint(args.run)
+    check_finite_weights(state, args.run)
     changes = {field: getattr(args, option) for option, field in _OPTION_FIELDS.items()
                if getattr(args, option) is not None}
     if args.metrics is not None:

@@ -4,8 +4,8 @@
     fpa train --preset emoji32-cpu-unet --refine-from runs/emoji32-cpu      (FPA/U-Net)
 
 The configuration, later steps winning: ``--preset`` (without it, the run folder's
-``config.json`` when there is one, so ``fpa train --out runs/x`` continues run x as configured;
-else ``emoji32-cpu``); ``--config FILE``; ``--refine-from PAINTER``
+``config.json`` when there is one, so ``fpa train --out runs/x`` continues run x as configured,
+else the config stored in its ``checkpoints/latest.pt``, else ``emoji32-cpu``); ``--config FILE``; ``--refine-from PAINTER``
 (:func:`~fpalib.train.refine.refinement_config`); ``--data``, ``--out``, ``--steps``,
 ``--max-minutes``; then ``--<section>.<field> VALUE`` for any config field. A run folder with a
 checkpoint is resumed; ``--new`` moves it aside. Ctrl-C saves a checkpoint and exits (130).
@@ -18,6 +18,7 @@ import dataclasses
 from pathlib import Path
 
 from fpalib.metrics.evaluate import make_evaluate_fn
+from fpalib.train.checkpoint import checkpoint_config, checkpoint_path, load_checkpoint
 from fpalib.train.config import ExperimentConfig, config_help, load_config_file, parse_config_args
 from fpalib.train.presets import PRESETS, get_preset
 from fpalib.train.refine import refinement_config
@@ -58,6 +59,8 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
     saved = Path(args.out or cfg.run_dir) / "config.json"
     if args.preset is None and saved.is_file():
         cfg = load_config_file(saved)
+    elif args.preset is None and checkpoint_path(saved.parent).is_file():  # config.json lost: the checkpoint's
+        cfg = checkpoint_config(load_checkpoint(saved.parent))
     if args.config is not None:
         cfg = load_config_file(args.config, base=cfg)
     if args.refine_from is not None:

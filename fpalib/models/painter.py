@@ -326,6 +326,9 @@ class FastWeightPainter(LatentSampler):
         The steps are recorded before the output tanh; images == tanh(steps.cumulative[:, -1])
         when ``out_tanh`` is on. Latents of any floating dtype are cast to the painter's.
         """
+        if not isinstance(z, Tensor):
+            raise FpaError(f"painter latents must be a torch.Tensor (batch, {self.latent_dim}); got {type(z).__name__} "
+                           "(use torch.as_tensor(z, dtype=torch.float32))")
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise FpaError(
                 f"painter latents must be (batch, {self.latent_dim}); got {tuple(z.shape)}"

@@ -95,6 +95,21 @@ def load_checkpoint(path_or_run_dir: str | Path, map_location: str | torch.devic
     return state
 
 
+def non_finite_weights(state: dict[str, Any], parts: tuple[str, ...] = ("generator", "ema")) -> list[str]:
+    """The parts of a loaded checkpoint (state dicts by key) that hold a NaN or infinite weight."""
+    return [part for part in parts if isinstance(state.get(part), dict) and not all(
+        bool(torch.isfinite(value).all()) for value in state[part].values()
+        if isinstance(value, torch.Tensor) and value.is_floating_point())]
+
+
+def check_finite_weights(state: dict[str, Any], path: str | Path) -> None:
+    """FpaError when the weights a command would use from a loaded checkpoint are not finite."""
+    bad = non_finite_weights(state, ("generator", "ema", "encoder", "likelihood"))
+    if bad:
+        raise FpaError(f"{path} holds non-finite weights ({', '.join(bad)}); it would paint NaN: use the run's "
+                       "checkpoints/best.pt or an earlier checkpoint, or train again with --new")
+
+
 def checkpoint_config(state: dict[str, Any]) -> ExperimentConfig:
     """The ExperimentConfig stored in a loaded checkpoint."""
     return from_dict(state["config"])
@@ -151,6 +166,7 @@ def load_generator(
     require: "fpa", "lightgan" or "fpa-unet" to insist on that generator type (FpaError otherwise).
     """
     state = load_checkpoint(path_or_run_dir)
+    check_finite_weights(state, path_or_run_dir)
     cfg = checkpoint_config(state)
     if require is not None and cfg.generator != require:
         raise FpaError(

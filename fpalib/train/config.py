@@ -121,13 +121,11 @@ class LoopConfig(Checked):
 
 
 OLD_SECTIONS = {"model": "painter"}
-"""Sections that older versions named otherwise -> their name now. Stored configs (checkpoints,
-config files) with the old name load as they are; ``--model.hidden`` and ``model.hidden=...``
-overrides still work with a FutureWarning (shown to command-line users)."""
+"""Sections that older versions named otherwise -> their name now. Stored configs with the old name
+load as they are; ``--model.*`` and ``model.*=`` overrides still work with a FutureWarning."""
 OLD_KEYS = {"loop.nan_retries": None, "painter.first_step_lr_one": "first_step_beta_one", "painter.steps": "num_steps"}
-"""Keys that configs of older versions hold -> their new name in the same section, or None for
-a key that is read without error and ignored (``loop.nan_retries``: the trainer no longer
-reloads a checkpoint after non-finite losses; it stops)."""
+"""Keys of older configs -> their new name in the same section, or None for a key read without error
+and ignored (``loop.nan_retries``: the trainer now stops on non-finite losses)."""
 
 
 @dataclass
@@ -286,7 +284,8 @@ def _parse(parse: Callable[[], Any]) -> ExperimentConfig:
         for number in value if isinstance(value, (list, tuple)) else [value]:
             if (isinstance(number, float) and not math.isfinite(number)) or (
                     isinstance(number, int) and abs(number) >= 2**63):
-                raise FpaError(f"config key {key!r}: expected a finite number (an integer below 2**63); got {number}")
+                what = "an integer below 2**63" if isinstance(number, int) else "a finite number"
+                raise FpaError(f"config key {key!r}: expected {what}; got {number}")
     return ExperimentConfig(**vars(_parser().instantiate(namespace)))
 
 
@@ -382,6 +381,8 @@ def apply_overrides(cfg: ExperimentConfig, overrides: Sequence[str]) -> Experime
 def load_config_file(path: str | Path, base: ExperimentConfig | None = None) -> ExperimentConfig:
     """Read a JSON config file (complete or partial) on top of ``base``."""
     path = Path(path)
+    if path.is_dir():
+        raise FpaError(f"config file {path} is a folder; give the JSON file (e.g. {path / 'config.json'})")
     if not path.is_file():
         raise FpaError(f"config file {path} does not exist")
     try:

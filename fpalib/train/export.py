@@ -15,7 +15,14 @@ from pathlib import Path
 import fpalib
 from fpalib.errors import FpaError
 from fpalib.pretrained import PRETRAINED_KIND, build_card, render_card
-from fpalib.train.checkpoint import CHECKPOINT_DIR, LATEST, load_checkpoint, resolve_checkpoint, torch_save_atomically
+from fpalib.train.checkpoint import (
+    CHECKPOINT_DIR,
+    LATEST,
+    check_finite_weights,
+    load_checkpoint,
+    resolve_checkpoint,
+    torch_save_atomically,
+)
 from fpalib.train.run_folder import write_atomically, write_error
 from fpalib.train.run_log import METRICS_FILE, read_metrics
 
@@ -32,6 +39,7 @@ def export_pretrained(
     """
     source = resolve_checkpoint(checkpoint)
     state = load_checkpoint(source)
+    check_finite_weights(state, source)
     if state["kind"] == PRETRAINED_KIND:
         raise FpaError(f"{source} is already an inference export (fpa export writes these); export the training "
                        "run it came from, or copy the file as it is")

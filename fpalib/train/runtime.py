@@ -51,7 +51,8 @@ class Runtime:
 
 
 def resolve_device(name: str | torch.device | None = None) -> torch.device:
-    """``None``/"auto" -> CUDA if available else CPU; "cuda" without a GPU -> FpaError."""
+    """``None``/"auto" -> CUDA if available else CPU; "cuda" (or "mps") without one -> FpaError;
+    device types other than cpu, cuda and mps -> FpaError."""
     if name is None or name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -60,6 +61,10 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
         raise FpaError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise FpaError("device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise FpaError("device mps was asked for, but this PyTorch has no usable MPS (Apple GPU); use --device cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise FpaError(f"device {name!r} is not supported; use cpu, cuda or cuda:N")
     return device
 
 
