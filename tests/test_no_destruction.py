@@ -215,3 +215,12 @@ def test_the_painter_refuses_numpy_latents_in_one_line():
     painter = FastWeightPainter(get_preset("smoke").painter)
     with pytest.raises(FpaError, match="torch.Tensor"):
         painter(torch.randn(2, 8).numpy())
+
+
+def test_a_metrics_log_that_is_a_folder_is_named_as_such(trained, tmp_path, noise_images, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / "metrics.jsonl").unlink()
+    (run / "metrics.jsonl").mkdir()
+    status, err = fpa_line(capsys, "train", "--out", run, "--data", noise_images, "--steps", 3)
+    assert status == 2 and "metrics.jsonl" in err and ".tmp" not in err, err

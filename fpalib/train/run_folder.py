@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import tempfile
@@ -45,6 +46,8 @@ def write_atomically(path: str | Path, data: bytes | str) -> None:
     umask). On any exception the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
+    if path.is_dir():  # named here, not under the temporary file's name that os.replace would report
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
@@ -114,7 +117,8 @@ def _drop_damaged_tail(file: BinaryIO, size: int, path: Path) -> int:
 def write_error(error: OSError, what: str, hint: str = "") -> FpaError:
     """One line for a failed write: what could not be written, the OS reason, what to do."""
     reason = error.strerror or type(error).__name__
-    where = f" ({error.filename})" if error.filename and str(error.filename) not in what else ""
+    name = getattr(error, "filename2", None) or error.filename  # os.replace: the target, not the temporary file
+    where = f" ({name})" if name and str(name) not in what else ""
     advice = hint or "check that the folder exists, is writable and has free space"
     return FpaError(f"cannot write {what}{where}: {reason}; {advice}")
 
