@@ -224,3 +224,16 @@ def test_a_metrics_log_that_is_a_folder_is_named_as_such(trained, tmp_path, nois
     (run / "metrics.jsonl").mkdir()
     status, err = fpa_line(capsys, "train", "--out", run, "--data", noise_images, "--steps", 3)
     assert status == 2 and "metrics.jsonl" in err and ".tmp" not in err, err
+
+
+def test_a_full_disk_error_names_the_file_it_could_not_write(tmp_path, capsys):
+    from fpalib.train.run_folder import append_line, write_atomically
+
+    log = tmp_path / "metrics.jsonl"
+    append_line(log, "{}")
+    with file_size_limit(log.stat().st_size + 2), pytest.raises(OSError) as caught:
+        append_line(log, '{"step": 1, "loss": 1.0}')
+    assert caught.value.filename == str(log) and log.read_text() == "{}\n"
+    with file_size_limit(10), pytest.raises(OSError) as caught:
+        write_atomically(tmp_path / "config.json", "x" * 100)
+    assert caught.value.filename == str(tmp_path / "config.json")

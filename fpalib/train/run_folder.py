@@ -57,8 +57,10 @@ def write_atomically(path: str | Path, data: bytes | str) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise _naming(error, path) from None
         raise
     with contextlib.suppress(OSError):  # make the rename durable (POSIX; folders cannot be opened on Windows)
         descriptor = os.open(path.parent, os.O_RDONLY)
@@ -95,9 +97,17 @@ def append_line(path: str | Path, line: str) -> None:
             written = 0
             while written < len(data):  # a short write is followed by one that raises (ENOSPC, EFBIG)
                 written += file.write(data[written:])
-        except OSError:
+        except OSError as error:
             os.ftruncate(file.fileno(), size)
-            raise
+            raise _naming(error, path) from None
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """``error`` naming ``path`` (a failed write to an open file names no file; a failed rename names
+    the temporary one), of the same type, so callers and the ``fpa`` command can say which file it was."""
+    if error.filename and str(error.filename) == str(path):
+        return error
+    return type(error)(error.errno, error.strerror or str(error), str(path))
 
 
 def _drop_damaged_tail(file: BinaryIO, size: int, path: Path) -> int:
