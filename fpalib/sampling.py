@@ -135,8 +135,8 @@ def write_painting(
     FPA/U-Net the steps are its frozen painter's; ``unet_out`` draws that image before and after
     the U-Net. ``image`` (C, H, W) in [-1, 1], for a VAE checkpoint: paint its reconstruction instead
     (the latent is the encoder's mean for it). ``rows``: also a pixel-sharp PNG of the two rows
-    (updates, images after each step) at every ``every``-th step and the last, scale 3
-    (:func:`fpalib.viz.steps_rows_png`)."""
+    (updates, images after each step) at step 1, every ``max(every, ceil(T / 7))``-th step and the
+    last, scale 3 (:func:`fpalib.viz.steps_rows_png`)."""
     if index < 0 or every < 1:
         raise FpaError(f"--index must be 0 or more and --every at least 1; got {index} and {every}")
     step_display.check_mode(display)
@@ -167,9 +167,10 @@ def write_painting(
     viz.save_figure(viz.painting_steps_figure(steps, index=index, every=every, title=title, **shown), out)
     if gif is not None:
         viz.save_painting_gif(steps, gif, index=index, **shown)
-    if rows is not None:
+    if rows is not None:  # at most 8 columns (step 1, then every stride-th), narrow enough for a page column
         count = steps.updates.shape[1]
-        chosen = sorted({*range(every, count + 1, every), count})
+        stride = max(every, math.ceil(count / 7))
+        chosen = sorted({1, *range(stride, count + 1, stride), count})
         shown_steps = step_display.display_steps(steps, index, display, out_tanh=cfg.painter.out_tanh)
         png = step_display.steps_rows_png(shown_steps, chosen, scale=3)
         viz.write_image_file(rows, lambda buffer, kind: buffer.write(png))
