@@ -3,9 +3,10 @@
 #
 #   make setup   create $(VENV) and install fpalib with the notebook and dev extras
 #   make data    fetch the emoji images into data/emoji (idempotent)
-#   make demo    setup + `fpa demo`: figures from the shipped emoji painter into figures/demo/ (git-ignored)
+#   make demo    setup + `fpa demo`: figures from the shipped painters into figures/demo/ (git-ignored)
 #   make test    setup, `fpa doctor`, the whole pytest suite incl. nbval on every notebook's smoke run (CI)
 #   make bench   run every benchmarks/bench_*.py script
+#   make site    setup + `fpa site`: the static page that paints with the shipped painters, into site/ (git-ignored)
 #   make gpu-check  benchmarks/gpu_check.py on a CUDA machine, report in gpu-check/ (no install: PYTHONPATH=.)
 #   make clean   remove runs/ and the files in figures/ that git does not track (keeps data/)
 
@@ -16,7 +17,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.fpalib-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data demo test bench gpu-check clean
+.PHONY: help setup data demo test bench site gpu-check clean
 
 help:
 	@sed -n 's/^#   make /make /p' Makefile
@@ -38,6 +39,9 @@ data: setup
 
 demo: setup
 	$(BIN)/fpa demo
+
+site: setup
+	$(BIN)/fpa site --out site
 
 test: setup
 	$(BIN)/fpa doctor

@@ -28,7 +28,7 @@ from fpalib.errors import FpaError
 COMMANDS: dict[str, str] = {
     name: f"fpalib.commands.{name.replace('-', '_')}"
     for name in ("doctor", "data", "demo", "train", "generate", "paint", "interpolate", "export", "fewshot",
-                 "evaluate", "before-after")
+                 "evaluate", "before-after", "site")
 }
 USAGE_ERROR = 2
 INTERRUPTED = 130

@@ -158,6 +158,8 @@ def test_the_wheel_carries_the_shipped_files_as_package_data(tmp_path: Path):
         assert f"fpalib/_pretrained/fewshot/{path.name}" in names
     for name in ("emoji32.png", "metadata.csv", "ATTRIBUTION.md"):
         assert f"fpalib/_emoji_atlas/{name}" in names
+    for name in ("index.html", "painter.js", "page.js"):  # the page of `fpa site` (package data)
+        assert f"fpalib/site/{name}" in names
 
 
 @pytest.mark.parametrize("path", SHIPPED_FILES, ids=[p.stem for p in SHIPPED_FILES])

@@ -1,0 +1,185 @@
+"""``fpa site``: a static web page that paints with the shipped painters live, step by step.
+
+    fpa site --out site/ [--painters fpa-delta-vae-fashion28 ...]
+
+Writes a self-contained folder that opens from any static web server (``python -m http.server``
+in it, GitHub Pages), with relative paths only, no network request beyond its own files and no
+build step:
+
+    index.html, painter.js, page.js     the page (package data in ``fpalib/site/``); painter.js is
+                                        the painter's forward pass written by hand in plain JavaScript
+    weights/<name>.bin                  each painter's tensors as little-endian float16 bytes (float32
+                                        for a tensor that float16 would round); the VAE painter's
+                                        file also holds its encoder (``encoder.<key>``)
+    test-images.bin                     one Fashion-MNIST test image per class, uint8 (N, 28, 28)
+    site.json                           the manifest: kind "fpa-site", every file written, and per
+                                        painter its PainterConfig and each tensor's dtype, shape and
+                                        byte offset in its .bin
+
+painter.js is hand-written rather than a vendored inference runtime (ONNX Runtime Web, TensorFlow.js):
+the forward pass is an input layer, an LSTM, a linear layer and T rank-one updates, a few hundred lines
+of loops that read beside fpalib's modules, far smaller than a runtime and without a model conversion.
+tests/test_site.py checks in headless Chromium that its images equal the Python painter's within 1/255.
+
+The weights are read from the shipped checkpoints (:mod:`fpalib.pretrained`) when the command
+runs. ``--out`` must be a new or empty folder, or one this command wrote before (its
+``site.json``): then only the files that manifest lists are replaced or removed; anything else in
+the folder is kept. A file, or a folder with other content, is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+
+import fpalib
+from fpalib.data.arrays import ArrayImages, class_names
+from fpalib.data.fashion_mnist import subset_folder
+from fpalib.errors import FpaError
+from fpalib.models.painter import FastWeightPainter
+from fpalib.train.checkpoint import check_finite_weights, generator_from_checkpoint, load_checkpoint
+from fpalib.train.checkpoint import vae_from_checkpoint
+from fpalib.train.run_folder import write_atomically
+
+HELP = "write a static web page that paints with the shipped painters in the browser (no server code, no CDN)"
+MANIFEST = "site.json"
+SITE_KIND = "fpa-site"
+PAGE_FILES = ("index.html", "painter.js", "page.js")
+PAGE_DIR = Path(fpalib.__file__).resolve().parent / "site"
+PAINTERS = {  # shipped name -> title on the page; the VAE painter's file carries its encoder
+    "fpa-delta-vae-fashion28": "Fashion-MNIST, delta rule (VAE decoder)",
+    "fpa-delta-emoji32": "Emoji, delta rule (GAN)",
+    "fpa-hebbian-emoji32": "Emoji, additive rule with a rate (GAN; 'hebbian' is its old name)",
+}
+JS_RULES = ("delta", "additive", "additive-rate")
+"""The learning rules painter.js implements."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="folder to write (new, empty, or written by fpa site before)")
+    parser.add_argument("--painters", nargs="+", choices=tuple(PAINTERS), default=list(PAINTERS), metavar="NAME",
+                        help=f"the shipped painters to put on the page (default: all: {', '.join(PAINTERS)})")
+
+
+def run(args: argparse.Namespace) -> int:
+    files = write_site(args.out, args.painters)
+    total = sum((args.out / name).stat().st_size for name in files)
+    print(f"wrote {len(files)} files ({total / 2**20:.2f} MiB) to {args.out}; serve it with "
+          f"`python -m http.server -d {args.out}` and open http://localhost:8000/")
+    return 0
+
+
+def previous_files(out: Path) -> list[str]:
+    """The files a previous ``fpa site`` wrote into ``out`` ([] for a new or empty folder).
+
+    Raises FpaError when ``out`` is a file or a non-empty folder without this command's manifest.
+    """
+    if out.exists() and not out.is_dir():
+        raise FpaError(f"--out {out} is a file; give a folder (new, empty, or written by fpa site)")
+    above = next((parent for parent in out.parents if parent.exists()), None)
+    if above is not None and not above.is_dir():
+        raise FpaError(f"--out {out}: {above} is a file, not a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return []
+    try:
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        if manifest.get("kind") != SITE_KIND:
+            raise ValueError
+    except (OSError, ValueError, AttributeError):
+        raise FpaError(f"--out {out} is a folder that is not empty and was not written by fpa site (no {MANIFEST} "
+                       "of kind fpa-site); choose a new or empty folder; nothing was changed") from None
+    names = [str(name) for name in manifest.get("files", [])]
+    return [name for name in names if _inside(name)]
+
+
+def _inside(name: str) -> bool:
+    """A relative path without '..' (a manifest can only name files inside its folder)."""
+    path = PurePosixPath(name)
+    return not path.is_absolute() and ".." not in path.parts and bool(path.parts)
+
+
+def tensor_bytes(tensors: dict[str, torch.Tensor]) -> tuple[bytes, dict[str, dict]]:
+    """Tensors as one little-endian blob and their specs {key: {dtype, shape, offset}}.
+
+    A tensor is stored as float16 when float16 holds it exactly (the shipped weights), else float32.
+    """
+    chunks, specs, offset = [], {}, 0
+    for key, tensor in tensors.items():
+        values = tensor.detach().float().cpu()
+        exact = torch.equal(values.half().float(), values)
+        array = values.numpy().astype("<f2" if exact else "<f4")
+        specs[key] = {"dtype": "float16" if exact else "float32", "shape": list(values.shape), "offset": offset}
+        chunks.append(array.tobytes())
+        offset += len(chunks[-1])
+    return b"".join(chunks), specs
+
+
+def painter_entry(name: str) -> tuple[dict, bytes]:
+    """The manifest entry and weight bytes of shipped painter ``name`` (its encoder too, for a VAE)."""
+    state = load_checkpoint(name)
+    check_finite_weights(state, name)
+    with warnings.catch_warnings():  # a shipped painter's old rule name ("hebbian") is not the user's to fix
+        warnings.filterwarnings("ignore", message=".*is now called", category=DeprecationWarning)
+        generator = generator_from_checkpoint(state)
+    if not isinstance(generator, FastWeightPainter):
+        raise FpaError(f"{name} holds a {type(generator).__name__}, not a painter; the page paints painters only")
+    cfg = generator.config
+    if cfg.rule not in JS_RULES:
+        raise FpaError(f"{name} uses the {cfg.rule!r} rule; the page implements {', '.join(JS_RULES)}")
+    tensors = dict(generator.state_dict())
+    if "encoder" in state:
+        encoder = vae_from_checkpoint(state).encoder
+        tensors.update({f"encoder.{key}": value for key, value in encoder.state_dict().items()})
+    blob, specs = tensor_bytes(tensors)
+    config = {**dataclasses.asdict(cfg), "shape": list(cfg.shape)}
+    return {"title": PAINTERS.get(name, name), "file": f"weights/{name}.bin", "config": config,
+            "encoder": "encoder" in state, "tensors": specs}, blob
+
+
+def fashion_test_images() -> tuple[dict, bytes]:
+    """The first test image of every class of the shipped Fashion-MNIST subset: entry and uint8 bytes."""
+    folder = subset_folder() / "test"
+    data = ArrayImages(folder, channels=1)
+    labels = data.labels.numpy()
+    first = [int(np.flatnonzero(labels == label)[0]) for label in np.unique(labels)]
+    pixels = data.pixels[first].numpy().astype(np.uint8)  # (N, 1, 28, 28)
+    names = class_names(folder) or [str(label) for label in np.unique(labels)]
+    entry = {"file": "test-images.bin", "shape": list(pixels.shape), "indices": first,
+             "labels": [names[int(labels[i])] for i in first], "source": "fashion-mnist-subset/test"}
+    return entry, pixels.tobytes()
+
+
+def write_site(out: str | Path, painters: Sequence[str] = tuple(PAINTERS)) -> list[str]:
+    """Write the page, the weights of ``painters`` (shipped names) and the manifest into ``out``;
+    returns the written files (paths relative to ``out``).
+
+    Everything is read and checked before the first write; files of an earlier site that this one
+    no longer has are removed, nothing else in ``out`` is touched.
+    """
+    out = Path(out)
+    earlier = previous_files(out)
+    payloads: dict[str, bytes] = {}
+    for name in PAGE_FILES:
+        payloads[name] = (PAGE_DIR / name).read_bytes()
+    entries = {}
+    for name in dict.fromkeys(painters):
+        entries[name], payloads[f"weights/{name}.bin"] = painter_entry(name)
+    images, payloads["test-images.bin"] = fashion_test_images()
+    files = [*payloads, MANIFEST]
+    manifest = {"kind": SITE_KIND, "fpalib_version": fpalib.__version__, "files": files,
+                "painters": entries, "test_images": images}
+    for name in earlier:
+        if name not in files and (out / name).is_file():
+            (out / name).unlink()
+    write_atomically(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")  # first: a broken run can be redone
+    for name, data in payloads.items():
+        write_atomically(out / name, data)
+    return files
