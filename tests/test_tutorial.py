@@ -41,9 +41,10 @@ def test_setup_outside_a_repository_uses_the_working_directory_and_the_package(t
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("FPA_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     paths = setup_notebook(smoke=False)
     assert (paths.root, paths.figures, paths.runs) == (tmp_path, tmp_path / "figures", tmp_path / "runs")
-    assert paths.data == tmp_path / "data" and paths.pretrained == shipped_dir()
+    assert paths.data == tmp_path / "cache" / "fpalib" / "data" and paths.pretrained == shipped_dir()
     assert any(paths.pretrained.glob("*.pt"))
     monkeypatch.setenv("FPA_DATA", str(tmp_path / "shared"))
     assert setup_notebook(smoke=True).emoji == tmp_path / "shared" / "emoji"

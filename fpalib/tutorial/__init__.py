@@ -6,7 +6,8 @@ directory), seeds python/numpy/torch and sets matplotlib defaults for inline fig
 ``paths.figures`` and ``paths.runs`` are the repository's ``figures/`` and ``runs/``, or, in
 smoke mode (the notebook tests), a fresh temporary folder, so a test never overwrites committed
 figures or cached runs. ``paths.data`` is the ``data`` argument, else ``$FPA_DATA``, else
-``<root>/data``. Beside the set-up: :mod:`fpalib.tutorial.experiments` (train-or-load runs, the
+``<root>/data`` in a clone, else a user cache (``~/.cache/fpalib/data``), so notebooks copied
+elsewhere never write data sets beside themselves. Beside the set-up: :mod:`fpalib.tutorial.experiments` (train-or-load runs, the
 learning-rule ablation) and :mod:`fpalib.tutorial.fitting` (painting one image directly).
 """
 
@@ -85,9 +86,11 @@ def setup_notebook(
     start = Path.cwd() if start is None else Path(start)
     try:
         root = find_repo_root(start)
-    except FpaError:
+        default_data = root / "data"
+    except FpaError:  # a copy of the notebooks elsewhere: data sets go to a cache, not beside them
         root = start.resolve()
-    data = Path(data or os.environ.get(DATA_ENV) or root / "data").resolve()
+        default_data = user_data_cache()
+    data = Path(data or os.environ.get(DATA_ENV) or default_data).resolve()
     if smoke:
         scratch = Path(tempfile.mkdtemp(prefix="fpalib-notebook-smoke-"))
         atexit.register(shutil.rmtree, scratch, ignore_errors=True)
@@ -99,6 +102,12 @@ def setup_notebook(
     seed_everything(seed)
     _matplotlib_defaults()
     return NotebookPaths(root=root, figures=figures, runs=runs, data=data, smoke=smoke, shipped=shipped_dir())
+
+
+def user_data_cache() -> Path:
+    """Where notebooks run outside a clone keep fetched data sets: ``$XDG_CACHE_HOME/fpalib/data``
+    (default ``~/.cache/fpalib/data``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fpalib" / "data"
 
 
 def _matplotlib_defaults() -> None:
@@ -132,7 +141,7 @@ def ensure_emoji(paths: NotebookPaths) -> Path:
 
     if paths.emoji.is_dir() and (paths.emoji / "metadata.csv").is_file():
         return paths.emoji
-    unpacked = paths.root / UNPACKED_FOLDER
+    unpacked = paths.data / Path(UNPACKED_FOLDER).name
     if (unpacked / "source.json").is_file():
         return unpack_atlas(unpacked)
     try:
