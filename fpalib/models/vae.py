@@ -11,7 +11,8 @@ width 2/255 around x, with the two end bins taking the tails (Salimans et al., 2
 Sec. 2.1, with one component). Unlike a Bernoulli cross-entropy on grey values it is a proper
 likelihood of the data, so -ELBO is an upper bound on -log p(x) in nats (divide by
 H*W*C*ln 2 for bits per dimension), comparable across decoders. The painted image m is the
-mean of p(x|z) (the logistic is symmetric), which is what sample grids and the step display show.
+centre (location) of the logistic, which sample grids and the step display show: within a bin of
+the median of p(x|z), and its mean away from -1 and 1, where the end bins pull the mean inwards.
 
 - ``elbo_terms(x)``: per image, -log p(x|z) for one z ~ q(z|x) and KL(q(z|x) || N(0, I)) (closed form).
 - ``importance_weighted_bound(x, k)``: log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x)

@@ -130,7 +130,7 @@ def fashion28_vae(generator: str = "fpa") -> ExperimentConfig:
     """The painter as a VAE decoder on 28x28 Fashion-MNIST (``fpa data fashion-mnist``); not in the paper.
 
     Decoder: T=28 steps (one per image row on average), latent 32, v2 input with d_in 8 and
-    d'_in 128, LSTM hidden 256, delta rule, softmax keys, output tanh (the mean of p(x|z)).
+    d'_in 128, LSTM hidden 256, delta rule, softmax keys, output tanh (the centre of p(x|z)).
     Encoder: two convolutions (32 and 64 channels). Likelihood: discretised logistic with a
     learned scale per pixel. Adam 1e-3 with betas (0.9, 0.999), batch 64, KL warm-up over 1000
     steps; the EMA of the decoder from step 1000. Budget: 60 CPU minutes (``loop.max_cpu_minutes``);
