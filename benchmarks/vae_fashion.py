@@ -28,18 +28,12 @@ import torch
 from matplotlib.figure import Figure
 
 from fpalib.data.arrays import ArrayImages
-from fpalib.metrics.classifier import class_coverage, classifier_distance, classify, load_classifier
-from fpalib.models import count_parameters
+from fpalib.metrics.classifier import classifier_scores, classify, load_classifier
 from fpalib.train.checkpoint import checkpoint_config, load_checkpoint, resolve_checkpoint, vae_from_checkpoint
 from fpalib.train.run_log import read_metrics
 from fpalib.train.vae_step import test_bounds
 from fpalib.tutorial.experiments import metrics_file_for
 from fpalib.viz import save_figure, save_grid
-
-
-def sample_metrics(images: torch.Tensor, classifier, real_features, real_classes) -> dict[str, float]:
-    features, classes = classify(classifier, images)
-    return {"cfd": classifier_distance(real_features, features), **class_coverage(classes, real_classes)}
 
 
 @torch.no_grad()
@@ -49,15 +43,14 @@ def measure(name: str, test_set: ArrayImages, classifier, real, args) -> dict[st
     vae = vae_from_checkpoint(state)
     started = time.monotonic()
     row = {"model": name, "generator": checkpoint_config(state).generator,
-           "decoder_parameters": count_parameters(vae.decoder.requires_grad_(True)), "steps": int(state["step"])}
-    vae.requires_grad_(False)
+           "decoder_parameters": sum(p.numel() for p in vae.decoder.parameters()), "steps": int(state["step"])}
     row.update(test_bounds(vae, test_set, iw_samples=args.iw_samples, iw_limit=args.iw_images))
     images = test_set.tensors()
     recon = torch.cat([vae.reconstruct(batch) for batch in images.split(500)])
     row["recon_mse"] = float(((recon - images) / 2).pow(2).mean())
     latents = torch.randn(args.samples, vae.decoder.latent_dim, generator=torch.Generator().manual_seed(args.seed))
     samples = torch.cat([vae.decoder(batch) for batch in latents.split(500)])
-    row.update(sample_metrics(samples, classifier, *real))
+    row.update(classifier_scores(classifier, samples, real))
     row["eval_seconds"] = time.monotonic() - started
     if args.figures is not None:
         save_grid(samples[:64], args.figures / f"vae_fashion28_samples_{name}.png", nrow=8)
@@ -102,7 +95,7 @@ def main() -> int:
     test_images = test_set.tensors()
     one = test_images[:1].expand(args.samples, -1, -1, -1) + 1e-4 * torch.randn(args.samples, 1, 28, 28)
     noise = torch.rand(args.samples, 1, 28, 28, generator=torch.Generator().manual_seed(args.seed)) * 2 - 1
-    references = [{"model": f"reference: {what}", **sample_metrics(images, classifier, *real)}
+    references = [{"model": f"reference: {what}", **classifier_scores(classifier, images, real)}
                   for what, images in (("test set", test_images), ("uniform noise", noise),
                                        ("one test image, repeated", one))]
     print(f"{len(test_set)} test images; bound with k = {args.iw_samples} on the first {args.iw_images}; "

@@ -34,7 +34,7 @@ USAGE_ERROR = 2
 INTERRUPTED = 130
 FILE_METAVARS = ("PNG", "GIF")
 """Options with these metavars name one output file (checked before the command runs)."""
-OUTPUT_SUFFIXES = {"PNG": (".png", ".jpg", ".jpeg"), "GIF": (".gif",)}
+OUTPUT_SUFFIXES = {"PNG": (".png", ".jpg", ".jpeg", ".pdf"), "GIF": (".gif",)}
 """The extensions each kind of output file may have."""
 
 _OS_ERROR_HINTS = {

@@ -23,7 +23,6 @@ from fpalib.errors import FpaError
 from fpalib.models import FPAWithUNet
 from fpalib.models.latents import seeded_latents
 from fpalib.train.checkpoint import (
-    check_finite_weights,
     checkpoint_config,
     generator_from_checkpoint,
     load_checkpoint,
@@ -141,18 +140,18 @@ def write_painting(
         raise FpaError(f"--index must be 0 or more and --every at least 1; got {index} and {every}")
     step_display.check_mode(display)
     state = load_checkpoint(run)
-    check_finite_weights(state, run)
     cfg = checkpoint_config(state)
     if cfg.generator not in ("fpa", "fpa-unet"):
         raise FpaError(f"paint needs an FPA checkpoint, this run trains {cfg.generator}")
     if unet_out is not None and cfg.generator != "fpa-unet":
         raise FpaError("--unet-out needs an FPA/U-Net checkpoint (fpa train --refine-from)")
-    model = generator_from_checkpoint(state, ema=ema, device=resolve_device(device))
-    painter = model.painter if isinstance(model, FPAWithUNet) else model
-    latents = seeded_latents(index + 1, painter.latent_dim, seed)
-    title = f"{cfg.name}, step {state['step']}, seed {seed}, sample {index}"
-    if image is not None:
-        vae = vae_from_checkpoint(state, next(painter.parameters()).device)
+    if image is None:
+        model = generator_from_checkpoint(state, ema=ema, device=resolve_device(device))
+        painter = model.painter if isinstance(model, FPAWithUNet) else model
+        latents = seeded_latents(index + 1, painter.latent_dim, seed)
+        title = f"{cfg.name}, step {state['step']}, seed {seed}, sample {index}"
+    else:  # the VAE's raw decoder, the one its encoder was trained with
+        vae = vae_from_checkpoint(state, resolve_device(device))
         painter, index = vae.decoder, 0
         title = f"{cfg.name}, step {state['step']}: painting the reconstruction of an image"
         with torch.no_grad():

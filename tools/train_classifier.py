@@ -1,7 +1,7 @@
 """Train the Fashion-MNIST classifier whose features the ``cfd`` and class-coverage metrics use
 (fpalib/metrics/classifier.py), and write its weights (float16) and model card.
 
-    python tools/train_classifier.py --data data/fashion-mnist --out data/pretrained/classifier
+    python tools/train_classifier.py --data data/fashion-mnist --out data/pretrained/classifier --force
 
 ``--data`` holds ``train`` and ``test`` array sets (``fpa data fashion-mnist``). The card lists
 the test accuracy and reference values of the metrics: test set against training set, uniform
@@ -63,7 +63,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("data/pretrained/classifier"))
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--force", action="store_true", help="replace an existing classifier in --out")
     args = parser.parse_args()
+    if (args.out / "fashion-mnist-classifier.pt").exists() and not args.force:
+        parser.exit(2, f"error: {args.out / 'fashion-mnist-classifier.pt'} exists; pass --force to replace it "
+                       "(the shipped classifier is what cfd and coverage scores were measured with)\n")
     torch.manual_seed(args.seed)
     train_set, test_set = ArrayImages(args.data / "train"), ArrayImages(args.data / "test")
     started = time.monotonic()

@@ -26,7 +26,6 @@ from fpalib.metrics.evaluate import evaluate_checkpoint, format_results
 from fpalib.data.arrays import open_images
 from fpalib.train.checkpoint import (
     CHECKPOINT_DIR,
-    check_finite_weights,
     checkpoint_config,
     load_checkpoint,
     vae_from_checkpoint,
@@ -95,7 +94,6 @@ def _vae_bounds(state: dict, args: argparse.Namespace, device: object) -> dict[s
 
 def run(args: argparse.Namespace) -> int:
     state = load_checkpoint(args.run)
-    check_finite_weights(state, args.run)
     changes = {field: getattr(args, option) for option, field in _OPTION_FIELDS.items()
                if getattr(args, option) is not None}
     if args.metrics is not None:
@@ -103,12 +101,11 @@ def run(args: argparse.Namespace) -> int:
         if not changes["metrics"]:
             raise FpaError("--metrics is empty; give e.g. --metrics fid,kid or --metrics swd")
     cfg, device = checkpoint_config(state), resolve_device(args.device)
-    bounds = {}
     if cfg.objective == "vae":
         changes.setdefault("metrics", ("cfd", "coverage") if cfg.data.channels == 1 else ("swd",))
-        bounds = _vae_bounds(state, args, device)
     results, evaluator = evaluate_checkpoint(state, args.data, ema=not args.raw, device=device, **changes)
-    results = {**bounds, **results}
+    if cfg.objective == "vae":
+        results = {**_vae_bounds(state, args, device), **results}
     step = int(state.get("step", 0))
     print(f"step {step}: {format_results(results)}")
     run_dir = run_folder_of(args.run)

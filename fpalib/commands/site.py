@@ -44,7 +44,7 @@ from fpalib.data.arrays import ArrayImages, class_names
 from fpalib.data.fashion_mnist import subset_folder
 from fpalib.errors import FpaError
 from fpalib.models.painter import FastWeightPainter
-from fpalib.train.checkpoint import check_finite_weights, generator_from_checkpoint, load_checkpoint
+from fpalib.train.checkpoint import generator_from_checkpoint, load_checkpoint
 from fpalib.train.checkpoint import vae_from_checkpoint
 from fpalib.train.run_folder import write_atomically
 
@@ -124,8 +124,7 @@ def tensor_bytes(tensors: dict[str, torch.Tensor]) -> tuple[bytes, dict[str, dic
 
 def painter_entry(name: str) -> tuple[dict, bytes]:
     """The manifest entry and weight bytes of shipped painter ``name`` (its encoder too, for a VAE)."""
-    state = load_checkpoint(name)
-    check_finite_weights(state, name)
+    state = load_checkpoint(name)  # refuses non-finite weights
     with warnings.catch_warnings():  # a shipped painter's old rule name ("hebbian") is not the user's to fix
         warnings.filterwarnings("ignore", message=".*is now called", category=DeprecationWarning)
         generator = generator_from_checkpoint(state)

@@ -95,6 +95,15 @@ def classifier_distance(real_features: np.ndarray, fake_features: np.ndarray) ->
     return frechet_distance(GaussianStats.of(real_features), GaussianStats.of(fake_features))
 
 
+def classifier_scores(model: FashionClassifier, images: Tensor, real: tuple[np.ndarray, np.ndarray],
+                      names: tuple[str, ...] = ("cfd", "coverage")) -> dict[str, float]:
+    """``cfd`` and/or the ``coverage`` numbers of images (N, 1, H, W) in [-1, 1] against ``real``,
+    the (features, classes) that :func:`classify` gave for real images."""
+    features, classes = classify(model, images)
+    scores = {"cfd": classifier_distance(real[0], features)} if "cfd" in names else {}
+    return {**scores, **(class_coverage(classes, real[1]) if "coverage" in names else {})}
+
+
 def class_coverage(fake_classes: np.ndarray, real_classes: np.ndarray, num_classes: int = 10) -> dict[str, float]:
     """Class shares of generated images against the real ones: classes_covered, class_min,
     class_max and class_kl (KL(generated || real) in nats); see the module docstring."""

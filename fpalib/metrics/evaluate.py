@@ -30,7 +30,7 @@ from fpalib.data import seeded_subset
 from fpalib.data.arrays import open_images
 from fpalib.errors import FpaError
 from fpalib.metrics.features import FeatureAccumulator, accumulate_features
-from fpalib.metrics.classifier import class_coverage, classifier_distance, classify, load_classifier
+from fpalib.metrics.classifier import classifier_scores, classify, load_classifier
 from fpalib.metrics.fid import frechet_distance
 from fpalib.metrics.image_format import ImageFormat, through_format, to_uint8
 from fpalib.metrics.inception import check_weights_hash, expected_hash_prefix, load_fid_inception, resolve_weights
@@ -191,14 +191,7 @@ class Evaluator:
             dataset = self._real_dataset(self.cfg.max_real or 10_000)
             self._real_classified = classify(self.classifier, torch.cat(list(DataLoader(dataset, batch_size=500))))
         fake = torch.cat(list(self._latent_batches(generator, self.cfg.num_samples)))
-        fake_features, fake_classes = classify(self.classifier, fake)
-        real_features, real_classes = self._real_classified
-        results = {}
-        if "cfd" in self.metrics:
-            results["cfd"] = classifier_distance(real_features, fake_features)
-        if "coverage" in self.metrics:
-            results.update(class_coverage(fake_classes, real_classes))
-        return results
+        return classifier_scores(self.classifier, fake, self._real_classified, self.metrics)
 
     def _pixel_sets(self, generator: nn.Module) -> tuple[Tensor, Tensor]:
         """Equally many real and generated images (N, C, H, W) as 8-bit pixels (no file format)."""

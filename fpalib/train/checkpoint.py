@@ -83,7 +83,8 @@ def resolve_checkpoint(path_or_run_dir: str | Path) -> Path:
 def load_checkpoint(path_or_run_dir: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` (from a run folder or a .pt file).
 
-    Raises FpaError when it is missing, unreadable or neither a training checkpoint nor a shipped one.
+    Raises FpaError when it is missing, unreadable, neither a training checkpoint nor a shipped one,
+    or holds a NaN or infinite weight.
     """
     path = resolve_checkpoint(path_or_run_dir)
     try:
@@ -92,22 +93,18 @@ def load_checkpoint(path_or_run_dir: str | Path, map_location: str | torch.devic
         raise FpaError(f"{path} is not a readable fpalib checkpoint ({type(error).__name__})") from None
     if not isinstance(state, dict) or state.get("kind") not in (CHECKPOINT_KIND, PRETRAINED_KIND):
         raise FpaError(f"{path} is not an fpalib checkpoint (kind {CHECKPOINT_KIND!r} or {PRETRAINED_KIND!r} missing)")
+    bad = _non_finite_parts(state)
+    if bad:  # nothing paints, scores, exports or resumes from NaN weights
+        raise FpaError(f"{path} holds non-finite weights ({', '.join(bad)}): use the run's checkpoints/best.pt "
+                       "(copy it over latest.pt to resume from it) or an earlier checkpoint, or train again with --new")
     return state
 
 
-def non_finite_weights(state: dict[str, Any], parts: tuple[str, ...] = ("generator", "ema")) -> list[str]:
-    """The parts of a loaded checkpoint (state dicts by key) that hold a NaN or infinite weight."""
-    return [part for part in parts if isinstance(state.get(part), dict) and not all(
-        bool(torch.isfinite(value).all()) for value in state[part].values()
-        if isinstance(value, torch.Tensor) and value.is_floating_point())]
-
-
-def check_finite_weights(state: dict[str, Any], path: str | Path) -> None:
-    """FpaError when the weights a command would use from a loaded checkpoint are not finite."""
-    bad = non_finite_weights(state, ("generator", "ema", "encoder", "likelihood"))
-    if bad:
-        raise FpaError(f"{path} holds non-finite weights ({', '.join(bad)}); it would paint NaN: use the run's "
-                       "checkpoints/best.pt or an earlier checkpoint, or train again with --new")
+def _non_finite_parts(state: dict[str, Any]) -> list[str]:
+    """The state dicts of a loaded checkpoint (its dict-valued entries) that hold a NaN or infinite weight."""
+    return [part for part, value in state.items() if isinstance(value, dict) and any(
+        isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+        for tensor in value.values())]
 
 
 def checkpoint_config(state: dict[str, Any]) -> ExperimentConfig:
@@ -166,7 +163,6 @@ def load_generator(
     require: "fpa", "lightgan" or "fpa-unet" to insist on that generator type (FpaError otherwise).
     """
     state = load_checkpoint(path_or_run_dir)
-    check_finite_weights(state, path_or_run_dir)
     cfg = checkpoint_config(state)
     if require is not None and cfg.generator != require:
         raise FpaError(

@@ -18,7 +18,6 @@ from fpalib.pretrained import PRETRAINED_KIND, build_card, render_card
 from fpalib.train.checkpoint import (
     CHECKPOINT_DIR,
     LATEST,
-    check_finite_weights,
     load_checkpoint,
     resolve_checkpoint,
     torch_save_atomically,
@@ -39,7 +38,6 @@ def export_pretrained(
     """
     source = resolve_checkpoint(checkpoint)
     state = load_checkpoint(source)
-    check_finite_weights(state, source)
     if state["kind"] == PRETRAINED_KIND:
         raise FpaError(f"{source} is already an inference export (fpa export writes these); export the training "
                        "run it came from, or copy the file as it is")

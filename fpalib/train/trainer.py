@@ -48,7 +48,7 @@ from fpalib.models.latents import seeded_latents
 from fpalib.models.vae import VAE
 from fpalib.pretrained import PRETRAINED_KIND
 from fpalib.train.checkpoint import BEST, LATEST, checkpoint_config, checkpoint_path, load_checkpoint
-from fpalib.train.checkpoint import non_finite_weights, save_checkpoint
+from fpalib.train.checkpoint import save_checkpoint
 from fpalib.train.config import ExperimentConfig, config_differences, save_config_file, to_dict
 from fpalib.train.ema import EMA
 from fpalib.train.refine import load_refinement_start
@@ -370,10 +370,6 @@ class Trainer:
         if state["kind"] == PRETRAINED_KIND:
             raise FpaError(f"{checkpoint_path(self.run_dir)} is an inference export (fpa export), not a training "
                            "checkpoint: it has no discriminator or optimiser state to resume; pass --new to start over")
-        bad = non_finite_weights(state, ("generator", "discriminator", "ema", "encoder"))
-        if bad:
-            raise FpaError(f"{checkpoint_path(self.run_dir)} holds non-finite weights ({', '.join(bad)}), so it "
-                           "cannot be resumed: copy checkpoints/best.pt over it if that one is finite, or pass --new")
         changed = {key: values for key, values in config_differences(checkpoint_config(state), self.cfg).items()
                    if not key.startswith(RESUMABLE_CHANGES)}
         if changed:

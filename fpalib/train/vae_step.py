@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from fpalib.models.vae import VAE, VAEConfig, bits_per_dim
+from fpalib.train.ema import unwrap
 from fpalib.train.runtime import gradient_sync
 
 VAE_LOSS_NAMES = ("loss", "nll", "kl")
@@ -46,7 +47,7 @@ class VaeStep:
         for micro in range(self.grad_accum):
             x = next_batch()
             with gradient_sync(self.vae, micro == self.grad_accum - 1), self._autocast(x.device):
-                nll, kl = _module(self.vae).elbo_terms(x)
+                nll, kl = unwrap(self.vae).elbo_terms(x)
                 nll, kl = nll.mean(), kl.mean()
                 loss = nll + weight * kl
                 self.scaler.scale(loss / self.grad_accum).backward()
@@ -57,10 +58,6 @@ class VaeStep:
 
     def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
         return torch.autocast(device_type=device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
-
-
-def _module(vae: nn.Module) -> VAE:
-    return vae.module if hasattr(vae, "module") else vae
 
 
 @torch.no_grad()
