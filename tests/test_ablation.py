@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fpalib.ablation import VARIANTS, format_table, variant_config
+from fpalib.ablation import VAE_VARIANTS, VARIANTS, format_table, variant_config
 from fpalib.errors import FpaError
 from fpalib.train.config import config_differences
 from fpalib.train.presets import get_preset
@@ -43,6 +43,23 @@ def test_dry_run_trains_scores_and_prints_the_table(noise_images, tmp_path, caps
     assert json.loads((out / "results.json").read_text()) == records
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_vae_dry_run_scores_bounds_and_logs_curves(tmp_path, capsys):
+    out = tmp_path / "ablation-vae"
+    args = ["--preset", "fashion28-vae", "--dry", "--out", str(out), "--variants", "delta,conv", "--seeds", "0"]
+    assert load_script().main(args) == 0
+    records = json.loads((out / "results.json").read_text())
+    assert [(r["variant"], r["seed"], r["step"]) for r in records] == [("delta", 0, 2), ("conv", 0, 2)]
+    for r in records:
+        assert r["test_iw_nll"] <= r["test_nelbo"] + 1.0  # the bound with k samples is at most -ELBO (up to noise)
+        assert 0 < r["recon_mse"] < 1 and r["cfd"] > 0 and 0 <= r["class_min"] <= r["class_max"] <= 1
+    curve = [json.loads(line) for line in (out / "delta-s0" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["cpu_s"] > 0) for r in curve if "test_nelbo" in r] == [(1, True), (2, True)]
+    table = capsys.readouterr().out
+    assert "| variant | seeds | steps | test -ELBO (nats) | IW bound (nats) |" in table and "| conv | 1 | 2 |" in table
+    assert load_script().main(["--preset", "fashion28-vae", "--dry", "--out", str(out), "--variants", "delta-T8"]) == 2
+
+
 def test_variants_change_only_their_fields():
     base = get_preset("emoji32-cpu")
     for name, overrides in VARIANTS.items():
@@ -52,6 +69,14 @@ def test_variants_change_only_their_fields():
         if name == "authors-additive":  # the variant fixes these fields
             expected |= {"painter.input_version", "painter.rule", "painter.key_norm", "painter.update_bias", "painter.init"}
         assert changed == expected, name
+    vae = get_preset("fashion28-vae")
+    for name, overrides in VAE_VARIANTS.items():
+        diff = config_differences(vae, variant_config(vae, name, 1, Path("runs")))
+        changed = {key for key in diff if key not in ("name", "loop.out", "loop.seed")}
+        expected = {o.split("=")[0] for o in overrides}
+        if name == "authors-additive":
+            expected |= {"painter.input_version", "painter.rule", "painter.key_norm", "painter.update_bias", "painter.init"}
+        assert changed == expected, name
 
 
 def test_format_table_gives_mean_and_range():
@@ -59,5 +84,5 @@ def test_format_table_gives_mean_and_range():
                 "recall": 0.1 * s} for s in (0, 1)]
     assert format_table(records).splitlines()[-1] == (
         "| delta | 2 | 10 | 55.0 (50.0-60.0) | 0.500 (0.500-0.500) | 0.050 (0.000-0.100) |")
-    with pytest.raises(FpaError, match="unknown ablation variant"):
+    with pytest.raises(FpaError, match="unknown gan ablation variant"):
         variant_config(get_preset("smoke"), "hebb", 0, Path("x"))

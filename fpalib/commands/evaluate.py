@@ -22,14 +22,8 @@ from pathlib import Path
 
 from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
-from fpalib.metrics.evaluate import evaluate_checkpoint, format_results
-from fpalib.data.arrays import open_images
-from fpalib.train.checkpoint import (
-    CHECKPOINT_DIR,
-    checkpoint_config,
-    load_checkpoint,
-    vae_from_checkpoint,
-)
+from fpalib.metrics.evaluate import evaluate_checkpoint, format_results, vae_bounds
+from fpalib.train.checkpoint import CHECKPOINT_DIR, checkpoint_config, load_checkpoint
 from fpalib.train.run_folder import append_line, write_error
 from fpalib.train.run_log import METRICS_FILE
 from fpalib.train.runtime import resolve_device
@@ -76,22 +70,6 @@ def run_folder_of(path: str | Path) -> Path | None:
     return path.parent.parent if path.parent.name == CHECKPOINT_DIR else None
 
 
-def _vae_bounds(state: dict, args: argparse.Namespace, device: object) -> dict[str, float]:
-    """The test bounds of a VAE checkpoint, printed as they come (they take a while)."""
-    from fpalib.train.vae_step import test_bounds
-
-    cfg = checkpoint_config(state)
-    folder = args.test_data or cfg.data.test_path
-    if folder is None:
-        raise FpaError("this VAE run has no data.test_path; pass --test-data with held-out images")
-    if args.iw_samples < 0 or args.iw_images < 1:
-        raise FpaError("--iw-samples must be at least 0 and --iw-images at least 1")
-    dataset = open_images(folder, cfg.data.image_size, cfg.data.channels)
-    bounds = test_bounds(vae_from_checkpoint(state, device), dataset, iw_samples=args.iw_samples,
-                         iw_limit=args.iw_images)
-    return {**bounds, "test_images": len(dataset), "iw_images": min(args.iw_images, len(dataset))}
-
-
 def run(args: argparse.Namespace) -> int:
     state = load_checkpoint(args.run)
     changes = {field: getattr(args, option) for option, field in _OPTION_FIELDS.items()
@@ -105,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         changes.setdefault("metrics", ("cfd", "coverage") if cfg.data.channels == 1 else ("swd",))
     results, evaluator = evaluate_checkpoint(state, args.data, ema=not args.raw, device=device, **changes)
     if cfg.objective == "vae":
-        results = {**_vae_bounds(state, args, device), **results}
+        results = {**vae_bounds(state, args.test_data, iw_samples=args.iw_samples, iw_images=args.iw_images,
+                                  device=device), **results}
     step = int(state.get("step", 0))
     print(f"step {step}: {format_results(results)}")
     run_dir = run_folder_of(args.run)

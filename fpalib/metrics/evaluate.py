@@ -38,7 +38,12 @@ from fpalib.metrics.kid import kernel_inception_distance
 from fpalib.metrics.precision_recall import kth_neighbour_radii, pixel_features, precision_recall
 from fpalib.metrics.stats_cache import RealStats, cached_real_stats, load_stats_file, stats_key
 from fpalib.metrics.swd import sliced_wasserstein_distance
-from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint
+from fpalib.train.checkpoint import (
+    checkpoint_config,
+    generator_from_checkpoint,
+    load_checkpoint,
+    vae_from_checkpoint,
+)
 from fpalib.train.config import ExperimentConfig
 from fpalib.train.eval_config import EVAL_METRICS, EvalConfig
 
@@ -234,14 +239,38 @@ def evaluate_checkpoint(
     return evaluator(generator, int(state.get("step", 0))), evaluator
 
 
+def vae_bounds(state: dict[str, Any], test_path: str | Path | None = None, *, iw_samples: int = 100,
+               iw_images: int = 1000, device: Any = "cpu") -> dict[str, float]:
+    """A VAE checkpoint's test bounds (:func:`~fpalib.train.vae_step.test_bounds`: -ELBO and the
+    reconstruction error of every image in ``test_path``, default ``data.test_path``; the bound with
+    ``iw_samples`` on the first ``iw_images``), with the counts of images used."""
+    from fpalib.train.vae_step import test_bounds
+
+    cfg = checkpoint_config(state)
+    folder = test_path or cfg.data.test_path
+    if folder is None:
+        raise FpaError("this VAE run has no data.test_path; pass --test-data with held-out images")
+    if iw_samples < 0 or iw_images < 1:
+        raise FpaError("--iw-samples must be at least 0 and --iw-images at least 1")
+    dataset = open_images(str(folder), cfg.data.image_size, cfg.data.channels)
+    bounds = test_bounds(vae_from_checkpoint(state, device), dataset, iw_samples=iw_samples, iw_limit=iw_images)
+    return {**bounds, "test_images": len(dataset), "iw_images": min(iw_images, len(dataset))}
+
+
 def score_checkpoint(
     checkpoint: str | Path, real_path: str | Path, *, num_samples: int, seed: int = 0,
-    metrics: Sequence[str] = ("swd", "pr"),
+    metrics: Sequence[str] | None = None, iw_samples: int = 100, iw_images: int = 1000,
 ) -> dict[str, float]:
     """What ``fpa evaluate CHECKPOINT --data REAL_PATH --metrics ... --num-samples N --seed S``
-    prints, as ``{metric: value}`` (EMA weights, on the CPU, nothing logged)."""
-    return evaluate_checkpoint(load_checkpoint(checkpoint), real_path, progress=False, num_samples=num_samples,
-                               seed=seed, metrics=tuple(metrics))[0]
+    prints, as ``{metric: value}`` (EMA weights, on the CPU, nothing logged). metrics default:
+    swd and pr; for a VAE cfd and coverage, after its test bounds (``--iw-samples``, ``--iw-images``)."""
+    state = load_checkpoint(checkpoint)
+    vae = checkpoint_config(state).objective == "vae"
+    if metrics is None:
+        metrics = ("cfd", "coverage") if vae else ("swd", "pr")
+    scores = evaluate_checkpoint(state, real_path, progress=False, num_samples=num_samples, seed=seed,
+                                 metrics=tuple(metrics))[0]
+    return {**vae_bounds(state, iw_samples=iw_samples, iw_images=iw_images), **scores} if vae else scores
 
 
 def format_results(results: dict[str, float]) -> str:
@@ -250,6 +279,8 @@ def format_results(results: dict[str, float]) -> str:
     if "test_nelbo" in results:
         parts.append(f"test -elbo {results['test_nelbo']:.2f} nats ({results['test_nelbo_bpd']:.4f} bits/dim; "
                      f"kl {results['test_kl']:.2f})")
+    if "recon_mse" in results:
+        parts.append(f"recon mse {results['recon_mse']:.5f}")
     if "test_iw_nll" in results:
         parts.append(f"iw bound (k={results['iw_samples']:.0f}) {results['test_iw_nll']:.2f} nats "
                      f"({results['test_iw_nll_bpd']:.4f} bits/dim)")

@@ -276,7 +276,7 @@ class Trainer:
         if self.vae is not None and self.test_set is not None:
             metrics = {**test_bounds(self.vae, self.test_set, limit=self.cfg.vae.eval_images or None), **metrics}
         metrics = {name: float(value) for name, value in metrics.items()}
-        self.log.append({"step": self.step, **metrics})
+        self.log.append({"step": self.step, **metrics, "cpu_s": time.process_time() - self._cpu_started})
         name = self.cfg.loop.eval_metric
         if name not in metrics:
             raise FpaError(f"evaluate_fn returned {', '.join(metrics) or 'nothing'} but not loop.eval_metric {name!r}")

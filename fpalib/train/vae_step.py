@@ -66,7 +66,8 @@ def test_bounds(vae: VAE, dataset: Dataset, *, limit: int | None = None, iw_samp
     """Bounds on the test set's negative log-likelihood, mean nats per image and bits per dimension.
 
     ``test_nelbo``: -ELBO (one z per image) of the first ``limit`` images (None: all), with its
-    parts ``test_nll`` (-log p(x|z)) and ``test_kl``; with ``iw_samples`` k > 0 also ``test_iw_nll``,
+    parts ``test_nll`` (-log p(x|z)) and ``test_kl``, and ``recon_mse``, the mean squared error of
+    :meth:`~fpalib.models.vae.VAE.reconstruct` with pixels in [0, 1]; with ``iw_samples`` k > 0 also ``test_iw_nll``,
     the importance-weighted bound with k samples on the first ``iw_limit`` images. Each ``*_bpd``
     is the value in bits per dimension. The encoder's noise is drawn from torch's generator seeded
     with ``seed`` (restored afterwards).
@@ -77,9 +78,14 @@ def test_bounds(vae: VAE, dataset: Dataset, *, limit: int | None = None, iw_samp
     results: dict[str, float] = {}
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        terms = [vae.elbo_terms(x.to(device)) for x in _batches(dataset, limit, batch_size)]
+        terms, squared_errors = [], []
+        for x in _batches(dataset, limit, batch_size):
+            x = x.to(device)
+            terms.append(vae.elbo_terms(x))
+            squared_errors.append(((vae.reconstruct(x) - x) / 2).double().pow(2).flatten(1).mean(1))
         nll, kl = (torch.cat([t[i] for t in terms]).double().mean().item() for i in range(2))
-        results.update(test_nelbo=nll + kl, test_nll=nll, test_kl=kl)
+        results.update(test_nelbo=nll + kl, test_nll=nll, test_kl=kl,
+                       recon_mse=torch.cat(squared_errors).mean().item())
         if iw_samples:
             bound = [vae.importance_weighted_bound(x.to(device), iw_samples)
                      for x in _batches(dataset, iw_limit, batch_size)]
