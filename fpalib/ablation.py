@@ -34,6 +34,7 @@ from fpalib.errors import FpaError
 from fpalib.metrics.evaluate import score_checkpoint
 from fpalib.train.config import ExperimentConfig, apply_overrides
 from fpalib.train.run_folder import write_atomically
+from fpalib.train.run_log import METRICS_FILE, read_metrics
 from fpalib.train.trainer import Trainer
 
 VARIANTS: dict[str, list[str]] = {  # the delta rule (Eq. 2 / 9) at the base's T, 16 and 8
@@ -134,10 +135,17 @@ def run_ablation(
 
 
 def gather_records(out: str | Path, variants: Sequence[str] = tuple(VARIANTS)) -> list[dict[str, Any]]:
-    """The scores of every run in ``out``, in the order of ``variants`` and then by seed."""
-    records = [json.loads(path.read_text()) for path in Path(out).glob(f"*/{SCORE_FILE}")]
+    """The scores of every run in ``out``, in the order of ``variants`` and then by seed; a VAE run's
+    record also holds its learning curve, ``curve``: [[step, CPU seconds, test -ELBO], ...]."""
     order = {variant: index for index, variant in enumerate(variants)}
-    records = [r for r in records if r["variant"] in order]
+    records = []
+    for path in Path(out).glob(f"*/{SCORE_FILE}"):
+        record = json.loads(path.read_text())
+        if record["variant"] not in order:
+            continue
+        curve = [[r["step"], r["cpu_s"], r["test_nelbo"]] for r in read_metrics(path.parent / METRICS_FILE)
+                 if "test_nelbo" in r and "cpu_s" in r and r.get("evaluated_by") is None]
+        records.append({**record, "curve": curve} if curve else record)
     return sorted(records, key=lambda r: (order[r["variant"]], r["seed"]))
 
 

@@ -55,6 +55,7 @@ def test_vae_dry_run_scores_bounds_and_logs_curves(tmp_path, capsys):
         assert 0 < r["recon_mse"] < 1 and r["cfd"] > 0 and 0 <= r["class_min"] <= r["class_max"] <= 1
     curve = [json.loads(line) for line in (out / "delta-s0" / "metrics.jsonl").read_text().splitlines()]
     assert [(r["step"], r["cpu_s"] > 0) for r in curve if "test_nelbo" in r] == [(1, True), (2, True)]
+    assert [point[0] for point in records[0]["curve"]] == [1, 2]  # the curve travels in results.json
     table = capsys.readouterr().out
     assert "| variant | seeds | steps | test -ELBO (nats) | IW bound (nats) |" in table and "| conv | 1 | 2 |" in table
     assert load_script().main(["--preset", "fashion28-vae", "--dry", "--out", str(out), "--variants", "delta-T8"]) == 2
