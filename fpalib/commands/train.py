@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     # a VAE measures its test-set ELBO itself; it gets the sample metrics only when eval.metrics names them
     scored = cfg.loop.eval_every > 0 and (cfg.objective == "gan" or bool(cfg.eval.metrics))
-    evaluate_fn = make_evaluate_fn(cfg, args.device) if scored else None  # stops here without weights
+    evaluate_fn = make_evaluate_fn(cfg) if scored else None  # stops here without weights
     summary = Trainer(cfg, device=args.device, new=args.new, evaluate_fn=evaluate_fn).train()
     print(f"{summary['stopped']} at step {summary['step']} of {summary['steps']} "
           f"({summary['images_per_s']:.1f} images/s); run folder: {summary['run_dir']}")

@@ -209,10 +209,9 @@ class Evaluator:
         return self._real_pixels, fake
 
 
-def make_evaluate_fn(cfg: ExperimentConfig, device: Any = None, **options: Any) -> Evaluator:
+def make_evaluate_fn(cfg: ExperimentConfig, **options: Any) -> Evaluator:
     """The trainer's ``evaluate_fn(generator, step) -> {name: value}`` for ``cfg``, on the generator's
-    device (``device`` is unused). ``options`` go to :class:`Evaluator`."""
-    del device
+    device. ``options`` go to :class:`Evaluator`."""
     if cfg.loop.eval_metric == "pr":
         raise FpaError("loop.eval_metric cannot be pr: best.pt keeps the lowest value, and precision and recall "
                        "are better when higher; choose fid, kid or swd and add pr with --eval.metrics swd,pr")

@@ -79,12 +79,10 @@ class PaintingFit:
 
 
 def normalise_keys(raw_keys: Tensor, key_norm: str) -> Tensor:
-    """(…, d_key) raw keys -> softmax over the key dimension, or unit L2 length."""
+    """(…, d_key) raw keys -> softmax over the key dimension ("softmax"), or unit L2 length ("l2")."""
     if key_norm == "softmax":
         return torch.softmax(raw_keys, dim=-1)
-    if key_norm == "l2":
-        return torch.nn.functional.normalize(raw_keys, dim=-1)
-    raise FpaError(f"unknown key_norm {key_norm!r}; choose one of {', '.join(KEY_NORMS)}")
+    return torch.nn.functional.normalize(raw_keys, dim=-1)
 
 
 def fit_painting(
@@ -110,7 +108,8 @@ def fit_painting(
             f"num_steps and iterations must be at least 1 and learning_rate positive; "
             f"got {num_steps}, {iterations}, {learning_rate}"
         )
-    normalise_keys(target.new_zeros(1), key_norm)  # validates key_norm
+    if key_norm not in KEY_NORMS:
+        raise FpaError(f"unknown key_norm {key_norm!r}; choose one of {', '.join(KEY_NORMS)}")
     rule_fn = get_rule(rule)
     channels, height, width = target.shape
     generator = torch.Generator(device="cpu").manual_seed(seed)
