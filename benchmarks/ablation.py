@@ -20,12 +20,15 @@ Train with OMP_NUM_THREADS=1 on a shared machine.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from fpalib.ablation import VAE_VARIANTS, VARIANTS, format_table, run_ablation
 from fpalib.errors import FpaError
 from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset
+from fpalib.train.run_folder import write_atomically
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -43,6 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--iw-samples", type=int, default=100, help="VAE: samples of the importance-weighted bound")
     parser.add_argument("--iw-images", type=int, default=500, help="VAE: test images of the importance-weighted bound")
     parser.add_argument("--curve-every", type=int, default=500, help="VAE: steps between test -ELBO points of the curves")
+    parser.add_argument("--json", default=None, help="also write the records (results.json) to this file")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dry", action="store_true", help="tiny models, 2 steps, 8 samples")
     return parser.parse_args(argv)
@@ -70,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_table(records))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(Path(args.json), json.dumps(records, indent=1) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 
