@@ -51,7 +51,7 @@ def render_card(card: dict[str, Any]) -> str:
     wall_text = "unknown" if wall is None else f"{wall / 60:.1f} min ({wall:.0f} s)"
     metrics = ", ".join(f"{k} = {v:.4g}" for k, v in card["metrics"].items()) or "none measured"
     section = {"lightgan": "lightgan", "fpa-unet": "unet", "conv": "conv"}.get(card["generator"], "painter")
-    model = card["config"].get(section, card["config"].get("model", {}))  # "model": cards of older versions
+    model = card["config"][section]
     lines = [
         f"# {card['name']}",
         "",
@@ -101,8 +101,3 @@ def shipped_dir() -> Path:
         f"no shipped checkpoints next to the fpalib package (looked in {candidates[0]} and {candidates[1]}); "
         "reinstall fpalib from a full clone (`pip install .`) or restore data/pretrained with git"
     )
-
-
-def shipped_checkpoints(folder: str | Path | None = None) -> list[Path]:
-    """The shipped ``.pt`` files in ``folder`` (default: :func:`shipped_dir`), sorted."""
-    return sorted(Path(shipped_dir() if folder is None else folder).glob("*.pt"))

@@ -60,9 +60,9 @@ def test_train_applies_dotted_overrides_and_resumes_from_the_run_folder_config(i
 
 def test_train_reads_a_json_config_file(images, tmp_path):
     config = tmp_path / "cfg.json"
-    config.write_text(json.dumps({"model": {"rule": "hebbian"}, "loop": {"steps": 1}}))
+    config.write_text(json.dumps({"painter": {"rule": "additive-rate"}, "loop": {"steps": 1}}))
     assert main(train_args(images, tmp_path / "run", "--config", str(config))) == 0
-    assert load_checkpoint(tmp_path / "run")["config"]["painter"]["rule"] == "additive-rate"  # hebbian's new name
+    assert load_checkpoint(tmp_path / "run")["config"]["painter"]["rule"] == "additive-rate"
 
 
 @pytest.mark.parametrize(

@@ -151,8 +151,6 @@ def test_construction_and_replace_check_the_fields_validate_checks_in_place_chan
     cfg.ema.decay = 2.0
     with pytest.raises(FpaError, match="EMA decay"):
         cfg.validate()
-    with pytest.warns(DeprecationWarning, match="'hebbian' is now called 'additive-rate'"):
-        assert from_dict({"model": {"rule": "hebbian"}}).painter.rule == "additive-rate"  # old checkpoints
 
 
 def test_validate_refuses_disagreeing_image_sizes_and_with_image_size_fixes_them():
@@ -224,25 +222,8 @@ def test_emoji_preset_adds_the_options_against_mode_collapse_and_paper_presets_d
     assert paper_like.loss == get_preset("paper-celeba64").loss and not paper_like.augment.names
 
 
-def test_configs_of_older_versions_with_first_step_lr_one_load_under_the_new_name():
-    cfg = from_dict({"model": {"first_step_lr_one": False, "hidden": 64}})
-    assert cfg.painter.first_step_beta_one is False and cfg.painter.hidden == 64
-    assert "first_step_lr_one" not in to_dict(cfg)["painter"]
-
-
-def test_configs_of_older_versions_with_model_steps_load_as_num_steps():
-    cfg = from_dict({"model": {"steps": 8, "hidden": 64}})
-    assert (cfg.painter.num_steps, cfg.painter.hidden) == (8, 64)
-    assert "steps" not in to_dict(cfg)["painter"]
+def test_a_misspelt_key_of_a_stored_config_or_argument_suggests_the_field():
+    with pytest.raises(FpaError, match="unknown config key 'painter.steps'; did you mean: painter.num_steps"):
+        from_dict({"painter": {"steps": 8}})
     with pytest.raises(FpaError, match="did you mean: painter.num_steps"):
         parse_config_args(["--painter.steps", "8"])
-
-
-def test_the_old_section_name_model_still_loads_and_typed_options_warn():
-    assert from_dict({"model": {"hidden": 24}}).painter.hidden == 24  # stored configs: no warning
-    with pytest.warns(FutureWarning, match="config section 'model' is now 'painter'"):
-        assert parse_config_args(["--model.hidden", "24", "--model.rule=additive"]).painter.rule == "additive"
-    with pytest.warns(FutureWarning, match="'model' is now 'painter'"):
-        assert apply_overrides(get_preset("smoke"), ["model.num_steps=8"]).painter.num_steps == 8
-    with pytest.raises(FpaError, match="unknown config key 'painter.hiden'"), pytest.warns(FutureWarning):
-        parse_config_args(["--model.hiden", "24"])

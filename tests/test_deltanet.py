@@ -102,12 +102,6 @@ def test_the_additive_model_has_no_learning_rate_outputs():
     assert additive.deltanet.layers[0].slow.out_features == heads * 3 * head_dim
 
 
-def test_a_config_saved_with_the_old_rule_name_hebbian_loads_as_additive():
-    cfg = FewShotModelConfig.small(n_way=3, image_size=32, hidden=64, layers=2, heads=4, rule="hebbian")
-    cfg.validate()
-    assert cfg.deltanet.rule == "additive"
-
-
 def test_default_config_is_the_paper_figure_1_model():
     cfg = DeltaNetConfig()
     assert (cfg.layers, cfg.heads, cfg.hidden, cfg.key_dim) == (4, 16, 256, 16)

@@ -115,7 +115,7 @@ def test_non_finite_or_overflowing_numbers_are_refused_on_the_command_line(tmp_p
 
 
 @pytest.mark.parametrize("text", ['{"optim": {"lr": NaN}}', '{"optim": {"lr": 1e999}}',
-                                  '{"model": {"hidden": 1e400}}', '{"model": {"hidden": 100000000000000000000000}}'])
+                                  '{"painter": {"hidden": 1e400}}', '{"painter": {"hidden": 100000000000000000000000}}'])
 def test_non_finite_or_overflowing_numbers_are_refused_in_config_files(tmp_path, capsys, text):
     (tmp_path / "c.json").write_text(text)
     status, err = fpa(capsys, "train", "--preset", "smoke", "--out", tmp_path / "r", "--config", tmp_path / "c.json")

@@ -33,9 +33,6 @@ def test_rule_variant_changes_only_the_rule_and_the_name(smoke_cfg):
     assert config_differences(smoke_cfg, variant) == {
         "name": ("smoke", "ablation-additive-rate"), "painter.rule": ("delta", "additive-rate"),
     }
-    with pytest.warns(DeprecationWarning):
-        old = rule_variant(smoke_cfg, "hebbian")  # the old name: same rule, its old run folder
-    assert (old.name, old.painter.rule) == ("ablation-hebbian", "additive-rate")
     assert smoke_cfg.painter.rule == "delta"  # the input is left alone
 
 

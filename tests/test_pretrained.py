@@ -10,8 +10,9 @@ import torch
 
 from fpalib.cli import main
 from fpalib.commands.demo import SHIPPED
-from fpalib.pretrained import render_card, shipped_checkpoints
+from fpalib.pretrained import render_card
 from fpalib.train.checkpoint import load_checkpoint, load_generator
+from fpalib.train.config import config_keys
 from tests.conftest import REPO_ROOT
 
 
@@ -103,7 +104,7 @@ def test_demo_without_weights_says_how_to_get_them(tmp_path: Path, capsys):
     assert "fpa demo --train-minutes" in capsys.readouterr().err
 
 
-SHIPPED_FILES = shipped_checkpoints(REPO_ROOT / "data" / "pretrained")
+SHIPPED_FILES = sorted((REPO_ROOT / "data" / "pretrained").glob("*.pt"))
 
 
 def test_shipped_files_are_found_through_the_package_from_anywhere(tmp_path, monkeypatch):
@@ -163,8 +164,9 @@ def test_the_wheel_carries_the_shipped_files_as_package_data(tmp_path: Path):
 
 
 @pytest.mark.parametrize("path", SHIPPED_FILES, ids=[p.stem for p in SHIPPED_FILES])
-def test_a_card_of_an_older_version_still_renders_its_generator_line(path: Path):
-    """The shipped painters store their config with the old section name 'model'."""
-    rendered = render_card(load_checkpoint(path)["card"]).splitlines()
-    line = next(text for text in rendered if text.startswith("- generator: "))
-    assert "image_size=" in line and line in path.with_suffix(".md").read_text().splitlines()
+def test_a_shipped_card_is_its_rendered_card_and_stores_todays_config_keys(path: Path):
+    state = load_checkpoint(path)
+    assert path.with_suffix(".md").read_text() == render_card(state["card"])
+    stored = {f"{section}.{key}" if isinstance(fields, dict) else section
+              for section, fields in state["config"].items() for key in (fields if isinstance(fields, dict) else [0])}
+    assert stored <= set(config_keys()) and state["card"]["config"] == state["config"]

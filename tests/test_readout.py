@@ -7,7 +7,7 @@ import torch
 
 from fpalib.errors import FpaError
 from fpalib.rules import additive_rate_rule, delta_rule
-from fpalib.rules.readout import READOUTS, additive_outputs, delta_outputs, get_readout, hebbian_outputs
+from fpalib.rules.readout import READOUTS, additive_outputs, delta_outputs, get_readout
 
 RULE_OF = {"delta": delta_rule, "additive": additive_rate_rule}  # the read-outs take an optional rate
 
@@ -81,10 +81,6 @@ def test_first_step_at_full_rate_and_default_rate_of_one():
     torch.testing.assert_close(full_first, manual, rtol=0, atol=1e-12)
     torch.testing.assert_close(additive_outputs(queries, keys, values), additive_outputs(queries, keys, values,
                                                                                         torch.ones_like(beta)))
-
-
-def test_hebbian_is_the_old_name_of_the_additive_readout():
-    assert hebbian_outputs is additive_outputs and get_readout("hebbian") is additive_outputs
 
 
 def test_additive_outputs_are_causal_linear_attention():

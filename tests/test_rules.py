@@ -290,7 +290,3 @@ def test_additive_is_additive_rate_at_rate_one_and_refuses_a_rate():
     with pytest.raises(FpaError, match="no learning rate"):
         additive_rule(keys, values, beta, init)
 
-
-def test_hebbian_is_a_deprecated_alias_of_additive_rate():
-    with pytest.warns(DeprecationWarning, match="additive-rate"):
-        assert get_rule("hebbian") is additive_rate_rule

@@ -3,7 +3,6 @@ older checkpoint), stop on non-finite losses, time budget, Ctrl-C, evaluation ho
 and DDP with two CPU processes."""
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -20,7 +19,7 @@ import fpalib.train.step as step_module
 import fpalib.train.trainer as trainer_module
 from fpalib.errors import FpaError
 from fpalib.train.checkpoint import load_checkpoint
-from fpalib.train.config import apply_overrides, load_config_file, to_dict
+from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset
 from fpalib.train.run_log import read_metrics
 from fpalib.train.step import GanStep
@@ -56,7 +55,7 @@ def losses_by_step(run_dir: Path) -> dict[int, tuple]:
 VARIANTS = {
     "fpa-v1": ["painter.input_version=v1"],
     "fpa-v2": [],
-    "fpa-hebbian": ["painter.rule=hebbian"],
+    "fpa-additive-rate": ["painter.rule=additive-rate"],
     "fpa-oja": ["painter.rule=oja"],
     "lightgan": ["generator=lightgan"],
     "fpa-mode-seeking": ["loss.mode_seeking_weight=1.0"],
@@ -75,9 +74,8 @@ def test_two_steps_train_every_generator_with_all_losses(images, tmp_path, varia
     records = read_metrics(tmp_path / "run" / "metrics.jsonl")
     assert [r["step"] for r in records] == [1, 2]
     for record in records:
-        for key in ("d_loss", "g_loss", "aux_loss", "gp", "images_per_s", "elapsed_s", "lr"):
-            assert math.isfinite(record[key]), key
-        assert record["aux_loss"] > 0 and record["gp"] >= 0
+        assert {"d_loss", "g_loss", "images_per_s", "elapsed_s", "lr"} <= set(record)
+        assert record["aux_loss"] > 0 and record["gp"] > 0  # gp_every=1: a penalty at every step
     assert all(not torch.equal(before[n], p) for n, p in trainer.generator.named_parameters())
     d_changed = {name: not torch.equal(d_before[name], p) for name, p in trainer.discriminator.named_parameters()}
     assert all(changed for name, changed in d_changed.items() if "decoder" in name)  # the aux loss trains
@@ -103,10 +101,9 @@ def test_mode_seeking_weight_adds_a_positive_term_to_the_generator_loss_only(ima
 
 
 def make_it_an_old_checkpoint(run_dir: Path) -> None:
-    """Give latest.pt what older versions stored: Python's and NumPy's random states and loop.nan_retries."""
+    """Give latest.pt what older versions stored: Python's and NumPy's random states."""
     path = run_dir / "checkpoints" / "latest.pt"
     state = torch.load(path, weights_only=True)
-    state["config"]["loop"]["nan_retries"] = 3
     state["rng"]["python"] = {"version": 3, "internal": torch.arange(625), "gauss_next": None}
     state["rng"]["numpy"] = {"keys": torch.arange(624), "position": 624, "has_gauss": 0, "cached_gaussian": 0.0}
     torch.save(state, path)
@@ -116,7 +113,7 @@ def test_resumed_run_continues_exactly_like_an_uninterrupted_one(images, tmp_pat
     common = ("loss.gp_every=3", "loop.checkpoint_every=0", "loop.sample_every=0", "optim.grad_accum=2")
     train(smoke_config(images, tmp_path / "whole", "loop.steps=4", *common))
     first = train(smoke_config(images, tmp_path / "split", "loop.steps=2", *common))
-    make_it_an_old_checkpoint(tmp_path / "split")  # its extra states and key are ignored
+    make_it_an_old_checkpoint(tmp_path / "split")  # its extra states are ignored
     second = train(smoke_config(images, tmp_path / "split", "loop.steps=4", *common))
 
     assert (first["step"], second["start_step"], second["step"]) == (2, 2, 4)
@@ -172,12 +169,6 @@ def test_non_finite_losses_stop_the_run_and_it_resumes_from_the_last_good_checkp
     assert [(r["step"], r["lr"]) for r in records] == [(1, 2e-4), (2, 2e-4), (3, 1e-4), (4, 1e-4)]
     assert all(group["lr"] == 1e-4 for opt in (trainer.optimizer_g, trainer.optimizer_d) for group in opt.param_groups)
 
-
-def test_configs_of_older_versions_with_loop_nan_retries_still_load(tmp_path):
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"loop": {"steps": 7, "nan_retries": 3}}))
-    cfg = load_config_file(path)
-    assert cfg.loop.steps == 7 and "nan_retries" not in to_dict(cfg)["loop"]
 
 
 def test_zero_minute_budget_stops_cleanly_with_a_checkpoint(images, tmp_path):
@@ -236,7 +227,7 @@ def test_training_on_cuda_with_and_without_mixed_precision_resumes(images, tmp_p
     assert train(cfg, device="cuda")["step"] == 2
     summary = train(apply_overrides(cfg, ["loop.steps=3"]), device="cuda")
     assert (summary["start_step"], summary["step"]) == (2, 3)
-    assert all(math.isfinite(r["d_loss"]) for r in read_metrics(tmp_path / "metrics.jsonl"))
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3]
 
 
 DDP_SCRIPT = textwrap.dedent(

@@ -7,7 +7,7 @@ Training and held-out classes are disjoint (:mod:`fpalib.fewshot`); prints the h
 against chance (1/N). ``--figure`` draws the paper's Figure 1 for one held-out episode: per chosen
 layer:head (1-based) the rank-one update of every step and the fast weight matrix W_t. A run
 folder with a checkpoint of the same settings is resumed (or only evaluated); ``--fresh`` starts
-over. ``--rule additive`` is the linear Transformer (``hebbian``: its old name, still accepted).
+over. ``--rule additive`` is the linear Transformer.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from fpalib.errors import FpaError
 from fpalib.fewshot import EpisodeConfig, FewShotTrainConfig, run_fewshot
 from fpalib.models.deltanet import FewShotModelConfig
 from fpalib.rules import MODES
-from fpalib.rules.readout import DEPRECATED_READOUTS, READOUTS
+from fpalib.rules.readout import READOUTS
 from fpalib.viz import fast_weights_episode_figure, save_figure
 
 HELP = "train a DeltaNet few-shot classifier on emoji episodes; print held-out accuracy; draw Figure 1"
@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=Path("data/emoji"), help="labelled images (default: %(default)s)")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/fewshot-<rule>)")
     parser.add_argument("--fresh", action="store_true", help="ignore a checkpoint in the run folder; start over")
-    parser.add_argument("--rule", choices=[*sorted(READOUTS), *DEPRECATED_READOUTS], default="delta",
-                        help="fast weight rule (default: delta; hebbian is the old name of additive)")
+    parser.add_argument("--rule", choices=sorted(READOUTS), default="delta",
+                        help="fast weight rule (default: %(default)s)")
     parser.add_argument("--mode", choices=MODES, default="parallel", help="parallel form or loop (same result)")
     parser.add_argument("--n-way", type=int, default=5, help="classes per episode (default: %(default)s)")
     parser.add_argument("--k-shot", type=int, default=5, help="examples per class (default: %(default)s)")
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise FpaError(f"--threads must be at least 1; got {args.threads}")
     torch.set_num_threads(args.threads)
-    rule = DEPRECATED_READOUTS.get(args.rule, args.rule)
+    rule = args.rule
     episodes = EpisodeConfig(n_way=args.n_way, k_shot=args.k_shot, image_size=args.image_size,
                              class_column=args.class_column)
     model_cfg = FewShotModelConfig.small(n_way=args.n_way, image_size=args.image_size, hidden=args.hidden,

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from fpalib.errors import FpaError
 from fpalib.rules import MODES, RuleSteps
-from fpalib.rules.readout import DEPRECATED_READOUTS, READOUTS, get_readout
+from fpalib.rules.readout import READOUTS, get_readout
 
 
 @dataclass
@@ -72,7 +72,6 @@ class DeltaNetConfig:
             )
         if self.head_dim is not None and self.head_dim < 1 or self.ff_dim is not None and self.ff_dim < 1:
             raise FpaError(f"head_dim and ff_dim must be at least 1; got {self.head_dim}, {self.ff_dim}")
-        self.rule = DEPRECATED_READOUTS.get(self.rule, self.rule)  # checkpoints saved with rule="hebbian"
         if self.rule not in READOUTS:
             raise FpaError(f"unknown DeltaNet rule {self.rule!r}; choose one of {', '.join(READOUTS)}")
         if self.mode not in MODES:

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from fpalib.errors import Checked, FpaError
 from fpalib.models.input_generator import build_input_generator
 from fpalib.models.latents import LatentSampler
-from fpalib.rules import MODES, RULES, RULES_WITHOUT_RATE, canonical_rule_name, get_rule
+from fpalib.rules import MODES, RULES, RULES_WITHOUT_RATE, get_rule
 
 KEY_NORMS = ("softmax", "none")
 INPUT_VERSIONS = ("v1", "v2")
@@ -63,8 +63,7 @@ class PainterConfig(Checked):
         hidden: LSTM hidden size.
         layers: LSTM layers.
         latent_to_init: a linear layer maps z to the LSTM's initial (h, c); otherwise zeros.
-        rule: the learning rule, one of :data:`fpalib.rules.RULES` ("hebbian" is read as
-            "additive-rate", its old name).
+        rule: the learning rule, one of :data:`fpalib.rules.RULES`.
         rule_mode: "parallel" (triangular solve) or "loop" (sequential reference); same result.
         key_norm: "softmax" (phi of the paper) or "none".
         first_step_beta_one: True (default) ignores the learning rate at step 1, W_1 = v_1 outer
@@ -119,18 +118,13 @@ class PainterConfig(Checked):
         return self.channels, self.image_size, width
 
     def __post_init__(self) -> None:
-        """Raise FpaError for the first bad field.
-
-        Also replaces the deprecated rule name ``hebbian`` by ``additive-rate`` and, for
-        ``variant="authors-additive"``, sets the fields that variant fixes.
-        """
+        """Raise FpaError for the first bad field; ``variant="authors-additive"`` sets the fields
+        that variant fixes."""
         if self.variant not in VARIANTS:
             raise FpaError(f"unknown painter variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
         if self.variant == "authors-additive":
             self.input_version, self.rule, self.key_norm = "v1", "additive", "none"
             self.update_bias, self.init = True, "pytorch"
-        if isinstance(self.rule, str):
-            self.rule = canonical_rule_name(self.rule)
         _, height, width = self.shape
         for name, size in (("image_size", height), ("image_width", width)):
             if not MIN_SIZE <= size <= MAX_SIZE:

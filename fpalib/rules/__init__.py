@@ -10,16 +10,14 @@ All share one call signature (see :func:`delta_rule`)::
 keys (B, T, d_key), values (B, T, d_value), beta (B, T) or (B, T, 1) -> W (B, d_value, d_key).
 The ``additive`` rule has no rate and takes ``beta=None`` (see :data:`RULES_WITHOUT_RATE`).
 ``mode="loop"`` is the sequential reference, ``mode="parallel"`` the fast form.
-The old name ``hebbian`` is a deprecated alias of ``additive-rate`` (:data:`DEPRECATED_RULES`).
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Callable
 
 from fpalib.errors import FpaError
-from fpalib.rules.additive import additive_rate_rule, additive_rule, hebbian_rule
+from fpalib.rules.additive import additive_rate_rule, additive_rule
 from fpalib.rules.common import MODES, RuleSteps
 from fpalib.rules.delta import delta_rule
 from fpalib.rules.oja import oja_rule, oja_softmax_rule
@@ -35,28 +33,15 @@ RULES: dict[str, Callable] = {
 RULES_WITHOUT_RATE = ("additive",)
 """Rules that have no learning rate (they take ``beta=None``)."""
 
-DEPRECATED_RULES = {"hebbian": "additive-rate"}
-"""Old rule names -> current names (old configs and checkpoints keep loading)."""
-
-
-def canonical_rule_name(name: str) -> str:
-    """``name`` with a deprecated alias replaced by the current name (with a DeprecationWarning)."""
-    if name in DEPRECATED_RULES:
-        new = DEPRECATED_RULES[name]
-        warnings.warn(f"the learning rule {name!r} is now called {new!r}", DeprecationWarning, stacklevel=3)
-        return new
-    return name
-
-
 def get_rule(name: str) -> Callable:
-    """Return the rule function called ``name`` (a key of :data:`RULES`, or ``hebbian``)."""
+    """Return the rule function called ``name`` (a key of :data:`RULES`)."""
     try:
-        return RULES[canonical_rule_name(name)]
+        return RULES[name]
     except KeyError:
         raise FpaError(f"unknown learning rule {name!r}; choose one of {', '.join(RULES)}") from None
 
 
 __all__ = [
-    "DEPRECATED_RULES", "MODES", "RULES", "RULES_WITHOUT_RATE", "RuleSteps", "additive_rate_rule", "additive_rule",
-    "canonical_rule_name", "delta_rule", "get_rule", "hebbian_rule", "oja_rule", "oja_softmax_rule",
+    "MODES", "RULES", "RULES_WITHOUT_RATE", "RuleSteps", "additive_rate_rule", "additive_rule", "delta_rule",
+    "get_rule", "oja_rule", "oja_softmax_rule",
 ]

@@ -5,8 +5,7 @@
 
 ``additive`` is the rule of linear Transformers and of the authors' additive baseline
 (``lstm_sum``); ``additive-rate`` gives the additive rule the same sigmoid learning rate as the
-delta rule, so that the two differ in the learning rule only. ``additive-rate`` was called
-``hebbian`` before; that name stays accepted as a deprecated alias.
+delta rule, so that the two differ in the learning rule only.
 
 Nothing reads W inside the recurrence, so the parallel form is a single product,
 W_T = W_0 + (diag(beta) V)^T K, and the cumulative matrices are a prefix sum of the updates.
@@ -75,10 +74,6 @@ def additive_rate_rule(
     if not return_steps:
         return weights
     return weights, steps_from_updates(outer_updates(scaled_values, keys), init)
-
-
-hebbian_rule = additive_rate_rule
-"""Deprecated name of :func:`additive_rate_rule`."""
 
 
 def _additive_loop(

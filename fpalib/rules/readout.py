@@ -83,18 +83,13 @@ def additive_outputs(
     return _outputs_from_deltas(queries, keys, beta.unsqueeze(-1) * values, init, return_steps)
 
 
-hebbian_outputs = additive_outputs
-"""Deprecated name of :func:`additive_outputs`."""
-
 READOUTS: dict[str, Callable] = {"delta": delta_outputs, "additive": additive_outputs}
-DEPRECATED_READOUTS = {"hebbian": "additive"}
-"""Old read-out names still accepted (the DeltaNet's rate-1 additive rule was called "hebbian")."""
 
 
 def get_readout(name: str) -> Callable:
-    """The per-step read-out of rule ``name`` ("delta" or "additive"; "hebbian" is the old name of "additive")."""
+    """The per-step read-out of rule ``name`` ("delta" or "additive")."""
     try:
-        return READOUTS[DEPRECATED_READOUTS.get(name, name)]
+        return READOUTS[name]
     except KeyError:
         raise FpaError(
             f"no per-step read-out for learning rule {name!r}; choose one of {', '.join(READOUTS)}"

@@ -2,7 +2,7 @@
 
     ExperimentConfig
       name, objective ("gan" | "vae"), generator ("fpa" | "lightgan" | "fpa-unet" | "conv")
-      painter: PainterConfig        (used when generator is "fpa" or "fpa-unet"; "model" in older versions)
+      painter: PainterConfig        (used when generator is "fpa" or "fpa-unet")
       lightgan: LightGANConfig      (used when generator == "lightgan")
       unet: UNetConfig              (used when generator == "fpa-unet": frozen painter + U-Net)
       conv: ConvDecoderConfig       (used when generator == "conv": the VAE's baseline decoder)
@@ -32,7 +32,6 @@ import json
 import math
 import re
 import typing
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,14 +117,6 @@ class LoopConfig(Checked):
     def __post_init__(self) -> None:
         check_minimums("loop", self, {"steps": 0, "sample_every": 0, "checkpoint_every": 0, "eval_every": 0,
                                        "log_every": 1, "num_sample_latents": 1, "max_minutes": 0, "max_cpu_minutes": 0})
-
-
-OLD_SECTIONS = {"model": "painter"}
-"""Sections that older versions named otherwise -> their name now. Stored configs with the old name
-load as they are; ``--model.*`` and ``model.*=`` overrides still work with a FutureWarning."""
-OLD_KEYS = {"loop.nan_retries": None, "painter.first_step_lr_one": "first_step_beta_one", "painter.steps": "num_steps"}
-"""Keys of older configs -> their new name in the same section, or None for a key read without error
-and ignored (``loop.nan_retries``: the trainer now stops on non-finite losses)."""
 
 
 @dataclass
@@ -222,13 +213,6 @@ def from_dict(data: dict[str, Any], base: ExperimentConfig | None = None) -> Exp
     ``ExperimentConfig()``). Unknown keys and ill-typed values raise FpaError naming the key."""
     if not isinstance(data, dict):
         raise FpaError(f"a config must be a JSON object of sections; got {type(data).__name__}")
-    data = {_new_section(key, warn=False): value for key, value in data.items()}
-    for key, new_name in OLD_KEYS.items():
-        section, _, name = key.partition(".")
-        if isinstance(data.get(section), dict) and name in data[section]:
-            fields = dict(data[section])
-            value = fields.pop(name)
-            data = {**data, section: fields if new_name is None else {**fields, new_name: value}}
     _check_keys(_flatten(data))
     return _parse(lambda: _parser().parse_object(data, namespace=_namespace(base)))
 
@@ -239,19 +223,8 @@ def parse_config_args(args: Sequence[str], base: ExperimentConfig | None = None)
     jsonargparse reads the values: ``true``/``false``, ``null``, numbers (``1e-3``, ``450_000``;
     not ``4.5e5`` for an integer) and lists as ``[0.5,0.9]`` or, for tuple fields, ``0.5,0.9``.
     """
-    args = [f"--{_new_section(arg[2:])}" if arg.startswith("--") else arg for arg in args]
     _check_keys([arg[2:].partition("=")[0] for arg in args if arg.startswith("--")])
     return _parse(lambda: _parser().parse_args(_bracket_lists(args), namespace=_namespace(base)))
-
-
-def _new_section(key: str, warn: bool = True) -> str:
-    """``key`` (``section`` or ``section.field...``) with an old section name replaced by its new one."""
-    section, dot, rest = key.partition(".")
-    if section not in OLD_SECTIONS:
-        return key
-    if warn:
-        warnings.warn(f"config section {section!r} is now {OLD_SECTIONS[section]!r}", FutureWarning, stacklevel=4)
-    return OLD_SECTIONS[section] + dot + rest
 
 
 @functools.cache

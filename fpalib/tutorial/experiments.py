@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from fpalib.data import ImageFolder, seeded_subset
 from fpalib.errors import FpaError
-from fpalib.rules import DEPRECATED_RULES, RULES
+from fpalib.rules import RULES
 from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint, resolve_checkpoint
 from fpalib.train.config import ExperimentConfig
 from fpalib.train.run_log import METRICS_FILE, read_metrics
@@ -114,11 +114,10 @@ def train_or_load(
 
 
 def rule_variant(cfg: ExperimentConfig, rule: str) -> ExperimentConfig:
-    """A copy of ``cfg`` whose painter uses the learning rule ``rule``, named ``ablation-<rule>``
-    (a deprecated name such as ``hebbian`` keeps its run folder; the config gets the new name)."""
+    """A copy of ``cfg`` whose painter uses the learning rule ``rule``, named ``ablation-<rule>``."""
     if cfg.generator != "fpa":
         raise FpaError(f"a learning-rule ablation needs the fpa generator; this config trains {cfg.generator!r}")
-    if rule not in RULES and rule not in DEPRECATED_RULES:
+    if rule not in RULES:
         raise FpaError(f"unknown learning rule {rule!r}; choose from {', '.join(RULES)}")
     variant = copy.deepcopy(cfg)
     variant.painter.rule = rule
