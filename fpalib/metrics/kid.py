@@ -7,7 +7,7 @@
 The estimator is unbiased: its expectation is the population MMD^2, which is 0 when both sets
 come from one distribution (so a single estimate can be slightly negative). KID averages it
 over random subsets; the spread over subsets is reported as ``kid_std``. Computed on the same
-Inception features as FID. :func:`mmd2_unbiased_reference` is a plain double loop for tests.
+Inception features as FID.
 """
 
 from __future__ import annotations
@@ -32,20 +32,6 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     within_x = (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
     within_y = (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
     return float(within_x + within_y - 2 * k_xy.mean())
-
-
-def mmd2_unbiased_reference(x: np.ndarray, y: np.ndarray) -> float:
-    """:func:`mmd2_unbiased` written as explicit sums over pairs (slow; tests only)."""
-    d = x.shape[1]
-
-    def kernel(a: np.ndarray, b: np.ndarray) -> float:
-        return (float(np.dot(a, b)) / d + 1.0) ** 3
-
-    m, n = len(x), len(y)
-    within_x = sum(kernel(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-    within_y = sum(kernel(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
-    across = sum(kernel(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
-    return within_x + within_y - 2 * across
 
 
 def kernel_inception_distance(

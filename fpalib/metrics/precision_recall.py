@@ -8,7 +8,6 @@ recall: this shows mode collapse, which SWD (a distance between patch statistics
 Kynkäänniemi et al. embed images with a pretrained VGG-16, which these machines lack:
 :func:`pixel_features` uses the images average-pooled to ``pool`` x ``pool`` (so a one-pixel
 shift moves a sample less), a cruder similarity; compare numbers computed the same way only.
-:func:`precision_recall_reference` is the plain double loop the tests compare with.
 """
 
 from __future__ import annotations
@@ -85,24 +84,3 @@ def precision_recall(
     recall = _inside(real, fake, fake_radii, chunk).double().mean().item()
     return {"precision": precision, "recall": recall}
 
-
-def precision_recall_reference(real: Tensor, fake: Tensor, k: int = NEIGHBOURS) -> dict[str, float]:
-    """The same as :func:`precision_recall`, one pair of samples at a time (slow; for tests)."""
-
-    def radii(points: Tensor) -> list[float]:
-        out = []
-        for i, point in enumerate(points):
-            others = sorted(float((point - other).norm()) for j, other in enumerate(points) if j != i)
-            out.append(others[k - 1])
-        return out
-
-    def fraction_inside(samples: Tensor, centres: Tensor, centre_radii: list[float]) -> float:
-        hits = 0
-        for sample in samples:
-            hits += any(float((sample - centre).norm()) <= r for centre, r in zip(centres, centre_radii, strict=True))
-        return hits / len(samples)
-
-    return {
-        "precision": fraction_inside(fake, real, radii(real)),
-        "recall": fraction_inside(real, fake, radii(fake)),
-    }

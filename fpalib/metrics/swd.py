@@ -10,7 +10,7 @@ descriptors are projected on random unit directions, and the 1-D Wasserstein-1 d
 projection (the mean absolute difference of the sorted values) is averaged over directions.
 Values are multiplied by 1e3 (Karras et al., Table 1), per level and averaged over levels.
 Both sets need equally many images and use the same ``seed``-ed patch positions, so a set
-against itself gives exactly 0. :func:`sliced_wasserstein_reference` redoes step 3 with SciPy.
+against itself gives exactly 0.
 """
 
 from __future__ import annotations
@@ -101,14 +101,6 @@ def sliced_wasserstein(a: Tensor, b: Tensor, directions: Tensor, chunk: int = 12
         projected_b = np.sort((block @ b.T).numpy(), axis=1)
         total += float(np.abs(projected_a - projected_b).mean(axis=1, dtype=np.float64).sum())
     return total / directions.shape[1]
-
-
-def sliced_wasserstein_reference(a: Tensor, b: Tensor, directions: Tensor) -> float:
-    """:func:`sliced_wasserstein` through SciPy's ``wasserstein_distance``, one direction at a time."""
-    from scipy.stats import wasserstein_distance  # SciPy comes with pytorch-fid; only the tests need this
-
-    a64, b64, d64 = a.double().numpy(), b.double().numpy(), directions.double().numpy()
-    return float(np.mean([wasserstein_distance(a64 @ d64[:, k], b64 @ d64[:, k]) for k in range(d64.shape[1])]))
 
 
 def random_directions(dims: int, count: int, generator: torch.Generator) -> Tensor:
