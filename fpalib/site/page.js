@@ -11,7 +11,9 @@
  *   fpaPaint(name, latent)    painter.js's paint() result plus limit (L) and updateDisplay
  *                             (T, C, H, W) in [0, 1]; latent: d_latent numbers
  *   fpaShow(name, latent, t)  show that latent at step t in "Watch a painter paint" (#image, #update)
- *   fpaEncode(index)          the VAE encoder's posterior mean of test image index (d_latent numbers)
+ *   fpaTestLatent(name, index) the latent "paint this picture" paints for test image index with painter
+ *                             name: its VAE encoder's posterior mean, computed by fpa site in PyTorch
+ *   fpaShown()                {name, latent} of the painting in "Watch a painter paint"
  *   fpaPainter(name)          the loaded painter, for FpaPainter.paint(painter, latent) (benchmarks)
  * URL parameters ?painter=NAME&seed=N&step=t choose the first sample shown.
  */
@@ -19,11 +21,11 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
-  const PAIR = ["fpa-delta-emoji32", "fpa-hebbian-emoji32"];
+  const PAIR = ["fpa-delta-vae-fashion28", "fpa-additive-rate-vae-fashion28"];
   const COLOURS = ["#c33", "#2a2", "#36c"];
   const params = new URLSearchParams(window.location.search);
   const site = { painters: {}, testImages: null };
-  const main = { painter: null, result: null, limit: 1, timer: null };
+  const main = { painter: null, latent: null, result: null, limit: 1, timer: null };
   const walk = { a: null, b: null };
   const pair = { latent: null, results: [], limits: [], canvases: [] };
 
@@ -112,6 +114,7 @@
     if (!painter) throw new Error(`no painter ${name} on this page`);
     const changed = main.painter !== painter;
     main.painter = painter;
+    main.latent = Array.from(latent);
     main.result = FpaPainter.paint(painter, latent);
     main.limit = FpaPainter.updateLimit(main.result.updates);
     const [T, , H, W] = main.result.shape, scale = Math.max(1, Math.floor(196 / W));
@@ -156,10 +159,17 @@
     }, 90);
   }
 
-  /** The thumbnails of the test images; a click encodes one and paints its posterior mean. */
+  /** The painter "paint this picture" uses: the one shown if it has test latents, else the first that has. */
+  const picturePainter = () => (main.painter.testLatents ? main.painter
+    : Object.values(site.painters).find((p) => p.testLatents));
+
+  /**
+   * The thumbnails of the test images; a click paints the image's posterior mean under the painter's VAE
+   * encoder (computed by fpa site when it wrote the page, stored in site.json).
+   */
   function buildThumbs() {
-    const vae = Object.values(site.painters).find((p) => p.encoder), images = site.testImages;
-    if (!vae) {
+    const images = site.testImages;
+    if (!Object.values(site.painters).some((p) => p.testLatents)) {
       $("picture-part").hidden = true;
       return;
     }
@@ -172,8 +182,9 @@
       setupCanvas(canvas, W, H, 2);
       drawFrame(canvas, Float32Array.from(bytes, (b) => b / 255), [1, C, H, W], 0);
       canvas.addEventListener("click", () => {
-        const caption = `test image ${images.indices[index]} (${images.labels[index]})`;
-        showMain(vae.name, encodeTest(index), `posterior mean of ${caption}`, 1,
+        const caption = `test image ${images.indices[index]} (${images.labels[index]})`, painter = picturePainter();
+        showMain(painter.name, testLatent(painter.name, index),
+          `posterior mean of ${caption} under this painter's encoder (run when the page was built)`, 1,
           { pixels: Float32Array.from(bytes, (b) => b / 255), caption });
         play();
       });
@@ -181,11 +192,12 @@
     }
   }
 
-  /** Posterior mean of test image index (pixels b -> b / 127.5 - 1, as fpalib's ArrayImages). */
-  function encodeTest(index) {
-    const vae = Object.values(site.painters).find((p) => p.encoder), [, C, H, W] = site.testImages.shape;
-    const bytes = site.testImages.pixels.subarray(index * C * H * W, (index + 1) * C * H * W);
-    return FpaPainter.encode(vae, Float64Array.from(bytes, (b) => b / 127.5 - 1));
+  /** Posterior mean of test image index under painter name's VAE encoder (from site.json). */
+  function testLatent(name, index) {
+    const painter = site.painters[name];
+    if (!painter || !painter.testLatents) throw new Error(`no test latents for ${name} on this page`);
+    if (!(index >= 0 && index < painter.testLatents.length)) throw new Error(`no test image ${index}`);
+    return Array.from(painter.testLatents[index]);
   }
 
   /** New latents A and/or B for the walk (both by default; seeds: random or given), then redraw it. */
@@ -301,7 +313,8 @@
   window.fpaPaint = fpaPaint;
   window.fpaPainter = (name) => site.painters[name];
   window.fpaShow = (name, latent, step) => showMain(name, Array.from(latent, Number), "latent given by fpaShow", step);
-  window.fpaEncode = encodeTest;
+  window.fpaTestLatent = testLatent;
+  window.fpaShown = () => ({ name: main.painter.name, latent: Array.from(main.latent) });
   window.fpaReady = start().catch((error) => {
     const status = $("status");
     status.className = "error";

@@ -47,7 +47,10 @@ const FpaPainter = (() => {
   }
 
   /**
-   * A painter {name, title, config, encoder, weights} from its manifest entry and its .bin.
+   * A painter {name, title, config, testLatents, weights} from its manifest entry and its .bin. testLatents
+   * (null for a painter without them) are the posterior means of the site's test images under the painter's
+   * VAE encoder, which fpa site ran in PyTorch when it wrote the page (the encoder is not on the page):
+   * float32 values, rounded here with Math.fround to exactly the float32 numbers PyTorch computed.
    * Per LSTM layer it adds the input weights "lstm.input_l<l>" (4 d_hidden, d) and the bias
    * "lstm.bias_l<l>" = b_ih + b_hh. For layer 0 of a v2 painter the input generator's per-step layer
    * x_t = P s_t + p (P: d'_in x d_in) is linear and feeds the LSTM's linear input map directly, so
@@ -75,7 +78,8 @@ const FpaPainter = (() => {
       weights[`lstm.input_l${layer}`] = input;
       weights[`lstm.bias_l${layer}`] = bias;
     }
-    return { name, title: entry.title, config: cfg, encoder: entry.encoder, weights };
+    const testLatents = entry.test_latents ? entry.test_latents.map((row) => row.map(Math.fround)) : null;
+    return { name, title: entry.title, config: cfg, testLatents, weights };
   }
 
   /**
@@ -254,43 +258,6 @@ const FpaPainter = (() => {
     return magnitudes[k] > 0 ? magnitudes[k] : 1;
   }
 
-  /** Conv2d, kernel 4, stride 2, padding 1, then SiLU: (inC, size, size) -> (outC, size/2, size/2). */
-  function convSilu(input, inC, size, weight, bias, outC) {
-    const side = Math.floor((size + 2 - 4) / 2) + 1, out = new Float64Array(outC * side * side);
-    for (let o = 0; o < outC; o++) {
-      for (let oy = 0; oy < side; oy++) {
-        for (let ox = 0; ox < side; ox++) {
-          let s = bias[o];
-          for (let i = 0; i < inC; i++) {
-            for (let ky = 0; ky < 4; ky++) {
-              const iy = 2 * oy - 1 + ky;
-              if (iy < 0 || iy >= size) continue;
-              for (let kx = 0; kx < 4; kx++) {
-                const ix = 2 * ox - 1 + kx;
-                if (ix < 0 || ix >= size) continue;
-                s += weight[((o * inC + i) * 4 + ky) * 4 + kx] * input[(i * size + iy) * size + ix];
-              }
-            }
-          }
-          out[(o * side + oy) * side + ox] = s * sigmoid(s);
-        }
-      }
-    }
-    return [out, side];
-  }
-
-  /** The VAE encoder's posterior mean mu (d_latent) of an image (C, S, S) in [-1, 1] (fpalib/models/vae.py). */
-  function encode(p, image) {
-    const w = p.weights, [C, S] = p.config.shape, width = w["encoder.convs.0.bias"].length;
-    if (!p.encoder) throw new Error(`${p.name} has no encoder`);
-    const [first, half] = convSilu(image, C, S, w["encoder.convs.0.weight"], w["encoder.convs.0.bias"], width);
-    const [second] = convSilu(first, width, half, w["encoder.convs.2.weight"], w["encoder.convs.2.bias"], 2 * width);
-    const posterior = new Float64Array(2 * p.config.latent_dim); // [mu, log sigma^2]
-    matvec(w["encoder.to_posterior.weight"], w["encoder.to_posterior.bias"], second, 0, posterior.length,
-      second.length, posterior, 0);
-    return Array.from(posterior.subarray(0, p.config.latent_dim));
-  }
-
   /** d Gaussian numbers from an integer seed (mulberry32 and Box-Muller; not torch's generator). */
   function gaussianLatent(seed, d) {
     let state = seed >>> 0;
@@ -332,7 +299,7 @@ const FpaPainter = (() => {
     return { manifest, painters, testImages: { ...images, pixels } };
   }
 
-  return { loadSite, makePainter, paint, updateLimit, encode, gaussianLatent, slerp };
+  return { loadSite, makePainter, paint, updateLimit, gaussianLatent, slerp };
 })();
 
 if (typeof module !== "undefined") module.exports = FpaPainter; // Node.js, for a quick check outside a browser
