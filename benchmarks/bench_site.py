@@ -2,8 +2,9 @@
 the Python painter at batch 1 in the same run; optionally a screenshot of the page.
 
 Usage:
-    OMP_NUM_THREADS=1 python benchmarks/bench_site.py                  # every painter on the page
+    OMP_NUM_THREADS=1 python benchmarks/bench_site.py                  # the painters of the page
     OMP_NUM_THREADS=1 python benchmarks/bench_site.py --runs 50 --screenshot figures/site_screenshot.png
+    OMP_NUM_THREADS=1 python benchmarks/bench_site.py --painters fpa-delta-emoji32   # a 32x32 painter
 
 Rows, per painter, each the median over ``--runs`` calls after 5 warm-up calls:
     browser paint     painter.js ``FpaPainter.paint()``: the forward pass and all T steps' keys, values,
@@ -13,8 +14,12 @@ Rows, per painter, each the median over ``--runs`` calls after 5 warm-up calls:
                       what the page does for "new sample"
     python            the painter's forward with ``return_steps=True`` at batch 1 (float32, torch's
                       threads as OMP_NUM_THREADS sets them), :func:`fpalib.profiling.median_seconds`
-Target: under 50 ms for a 32x32 painter in the browser. ``--screenshot`` writes a PNG of the page
-(900 px wide window) after "paint this picture" on the first test image, at step ``--shot-step``.
+Target: under 50 ms for a 32x32 painter in the browser. The page's painters (``fpa site``'s default,
+fpalib.commands.site.PAINTERS) are the 28x28 Fashion-MNIST VAE decoders with T = 28; ``--painters``
+takes any shipped painter and times it on a page written with just those (``fpa-delta-emoji32`` is a
+32x32, T = 32 painter that is not on the default page). ``--screenshot`` writes a PNG of the page
+(900 px wide window) after "paint this picture" on the first test image, at step ``--shot-step``;
+it needs a VAE painter on the page (the default painters).
 Needs Chromium, chromedriver and Selenium (see tests/site_browser.py); without them only the
 Python rows are measured.
 """
@@ -113,14 +118,15 @@ def take_screenshot(driver, url: str, path: Path, step: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--painters", nargs="+", default=list(PAINTERS), choices=list(PAINTERS))
+    parser.add_argument("--painters", nargs="+", default=list(PAINTERS), metavar="NAME",
+                        help="shipped painters to time (default: the page's, %(default)s)")
     parser.add_argument("--runs", type=int, default=40, help="timed calls per browser row (default: %(default)s)")
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per Python measurement")
     parser.add_argument("--site", type=Path, help="an existing folder written by fpa site (default: write one)")
     parser.add_argument("--screenshot", type=Path, metavar="PNG", help="also write a screenshot of the page here")
     parser.add_argument("--shot-step", type=int, default=12, help="step shown in the screenshot (default: 12)")
     args = parser.parse_args()
-    with warnings.catch_warnings():  # the shipped additive painter's old rule name
+    with warnings.catch_warnings():  # the old rule name ("hebbian") of a shipped emoji painter
         warnings.simplefilter("ignore", DeprecationWarning)
         painters = {name: load_generator(name)[0] for name in args.painters}
     python = {name: python_ms(painter, args.min_run_time) for name, painter in painters.items()}
@@ -130,7 +136,7 @@ def main() -> None:
         with contextlib.ExitStack() as stack:
             site = args.site or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fpa-site-")))
             if args.site is None:
-                write_site(site)
+                write_site(site, args.painters)
             dims = {name: painter.latent_dim for name, painter in painters.items()}
             browser = browser_rows(site, dims, args.runs, args.screenshot, args.shot_step)
     print(f"### one sample with all its steps: headless Chromium vs PyTorch (batch 1) on {cpu_name()}, "
