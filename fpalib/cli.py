@@ -27,7 +27,7 @@ from fpalib.errors import FpaError
 
 COMMANDS: dict[str, str] = {
     name: f"fpalib.commands.{name.replace('-', '_')}"
-    for name in ("doctor", "data", "demo", "train", "generate", "paint", "interpolate", "export", "fewshot",
+    for name in ("doctor", "data", "demo", "train", "generate", "paint", "interpolate", "fewshot",
                  "evaluate", "before-after", "site")
 }
 USAGE_ERROR = 2
@@ -77,7 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
         options = [option for action in sub._actions for option in action.option_strings]
         files = {action.dest: (action.option_strings[-1], action.metavar) for action in sub._actions
                  if action.metavar in FILE_METAVARS}
-        sub.set_defaults(command_module=module, command_name=name, command_options=options, output_files=files)
+        sub.set_defaults(command_module=module, command_name=name, command_prog=f"fpa {name}",
+                         command_options=options, output_files=files)
+    return parser
+
+
+def script_parser(module: object, prog: str) -> argparse.ArgumentParser:
+    """The parser of a maintainer script written like a command module (``HELP``, ``add_arguments``,
+    ``run``), for :func:`main`'s ``parser``: the script's errors then read like ``fpa``'s."""
+    parser = argparse.ArgumentParser(prog=prog, description=module.HELP)
+    module.add_arguments(parser)
+    options = [option for action in parser._actions for option in action.option_strings]
+    parser.set_defaults(command_module=module, command_name=prog, command_prog=prog, command_options=options,
+                        output_files={})
     return parser
 
 
@@ -90,8 +102,8 @@ def unknown_arguments_error(args: argparse.Namespace, unparsed: Sequence[str]) -
         if option.startswith("--") and close:
             hints.append(f"{option} -> {close[0]}?")
     hint = f" (did you mean: {'; '.join(hints)})" if hints else ""
-    return FpaError(f"unknown arguments for 'fpa {args.command_name}': {' '.join(unparsed)}{hint}; "
-                    f"run `fpa {args.command_name} --help` for the options")
+    return FpaError(f"unknown arguments for '{args.command_prog}': {' '.join(unparsed)}{hint}; "
+                    f"run `{args.command_prog} --help` for the options")
 
 
 def check_output_files(args: argparse.Namespace) -> None:
@@ -147,14 +159,15 @@ def system_error(exc: BaseException, argv: Sequence[str]) -> FpaError | None:
     return None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``fpa`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run ``fpa`` (or the command of ``parser``, see :func:`script_parser`) with ``argv`` (default
+    ``sys.argv[1:]``) and return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     with warnings.catch_warnings():
         warnings.showwarning = lambda message, *rest, **kwargs: print(f"warning: {message}", file=sys.stderr)
         try:
             try:
-                args, unparsed = build_parser().parse_known_args(argv)
+                args, unparsed = (parser or build_parser()).parse_known_args(argv)
             except SystemExit as exc:  # --help, --version and usage errors
                 return exc.code if isinstance(exc.code, int) else USAGE_ERROR
             if hasattr(args, "import_error"):  # arguments of an unavailable command cannot be checked

@@ -23,11 +23,11 @@ from fpalib.errors import FpaError
 from fpalib.fewshot import FewShotTask, FewShotTrainConfig, train_fewshot
 from fpalib.train.checkpoint import load_checkpoint, load_generator
 from fpalib.train.config import apply_overrides
-from fpalib.train.export import export_pretrained
 from fpalib.train.presets import get_preset
 from fpalib.train.run_log import MetricsLog, read_metrics
 from fpalib.train.step import GanStep
 from fpalib.train.trainer import Trainer
+from tools.export_pretrained import export_pretrained
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 REPO_ROOT = Path(__file__).resolve().parents[1]

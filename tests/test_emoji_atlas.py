@@ -13,8 +13,9 @@ from PIL import Image
 
 from fpalib import cli, tutorial
 from fpalib.data import ImageFolder, emoji_atlas, load_image
-from fpalib.data.emoji_atlas import SHIPPED_ATLAS, atlas_tiles, build_atlas, unpack_atlas
+from fpalib.data.emoji_atlas import SHIPPED_ATLAS, atlas_tiles, unpack_atlas
 from fpalib.errors import FpaError
+from tools.build_emoji_atlas import build_atlas
 
 FETCHED = Path(__file__).resolve().parents[1] / "data" / "emoji"
 

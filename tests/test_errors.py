@@ -17,6 +17,7 @@ from fpalib.train.checkpoint import load_checkpoint
 from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset
 from fpalib.train.trainer import Trainer
+from tools.export_pretrained import main as export_main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -64,11 +65,13 @@ def test_an_output_file_without_an_extension_is_one_line(run, tmp_path, capsys):
 
 
 def test_a_full_disk_during_export_is_one_line_and_says_the_previous_export_is_intact(run, tmp_path, capsys):
-    assert fpa(capsys, "export", run, "--name", "tiny", "--out", tmp_path)[0] == 0
+    assert export_main([str(run), "--name", "tiny", "--out", str(tmp_path)]) == 0
     size = (tmp_path / "tiny.pt").stat().st_size
     with file_size_limit(size // 2):
-        status, err = fpa(capsys, "export", run, "--name", "tiny", "--out", tmp_path, "--force")
-    assert status == 2 and "previous export there is intact" in err, err
+        status = export_main([str(run), "--name", "tiny", "--out", str(tmp_path), "--force"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and err.startswith("error: ") and "\n" not in err, err
+    assert "previous export there is intact" in err, err
 
 
 def test_a_failed_checkpoint_write_says_the_previous_checkpoint_is_intact(noise_images, tmp_path, capsys,

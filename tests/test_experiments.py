@@ -17,8 +17,8 @@ from fpalib.tutorial.experiments import (
     train_rule_ablation,
 )
 from fpalib.train.config import apply_overrides, config_differences
-from fpalib.train.export import export_pretrained
 from fpalib.train.presets import get_preset
+from tools.export_pretrained import export_pretrained
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,10 +10,11 @@ import torch
 
 from fpalib.cli import main
 from fpalib.commands.demo import SHIPPED
-from fpalib.pretrained import render_card
 from fpalib.train.checkpoint import load_checkpoint, load_generator
 from fpalib.train.config import config_keys
 from tests.conftest import REPO_ROOT
+from tools.export_pretrained import main as export_main
+from tools.export_pretrained import render_card
 
 
 def card_config_from_markdown(text: str) -> dict:
@@ -32,9 +33,9 @@ def smoke_run(noise_images: Path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def exported(smoke_run: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pretrained")
-    args = ["export", str(smoke_run), "--name", "tiny", "--out", str(out), "--metric", "swd=0.5",
+    args = [str(smoke_run), "--name", "tiny", "--out", str(out), "--metric", "swd=0.5",
             "--command", "fpa train --preset smoke --steps 2"]
-    assert main(args) == 0
+    assert export_main(args) == 0
     return out / "tiny.pt"
 
 
@@ -92,7 +93,7 @@ def test_demo_draws_before_and_after_from_a_shipped_refinement(exported: Path, n
     assert main(["train", "--preset", "smoke", "--generator", "fpa-unet", "--refine-from", str(exported),
                  "--refine.reset_discriminator", "true", "--data", str(noise_images), "--out", str(refined),
                  "--steps", "1"]) == 0
-    assert main(["export", str(refined), "--name", "tiny-unet", "--out", str(tmp_path)]) == 0
+    assert export_main([str(refined), "--name", "tiny-unet", "--out", str(tmp_path)]) == 0
     figures = tmp_path / "figures"
     assert main(["demo", "--weights", str(exported), "--refined", str(tmp_path / "tiny-unet.pt"),
                  "--figures", str(figures)]) == 0

@@ -20,11 +20,11 @@ from fpalib.models.vae import (
 )
 from fpalib.train.checkpoint import load_checkpoint, load_generator, vae_from_checkpoint
 from fpalib.train.config import apply_overrides
-from fpalib.train.export import export_pretrained
 from fpalib.train.presets import get_preset
 from fpalib.train.run_log import read_metrics
 from fpalib.train.trainer import Trainer
 from fpalib.train.vae_step import test_bounds as vae_test_bounds
+from tools.export_pretrained import export_pretrained
 
 LEVELS = torch.arange(256, dtype=torch.float64) / 127.5 - 1.0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fpalib.data import fashion_mnist
 from fpalib.data.emoji import DEFAULT_OUT, DEFAULT_VERSION, PACKAGE, EmojiOptions, prepare_emoji
-from fpalib.data.emoji_atlas import ATLAS_FOLDER, ATLAS_IMAGE, UNPACKED_FOLDER, build_atlas, unpack_atlas
+from fpalib.data.emoji_atlas import ATLAS_FOLDER, ATLAS_IMAGE, UNPACKED_FOLDER, unpack_atlas
 from fpalib.errors import FpaError
 
 HELP = "prepare a training data set (emoji: Noto Emoji artwork as 64x64 PNGs; fashion-mnist: 28x28 arrays)"
@@ -44,15 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "(skin-tone swatches)")
     emoji.add_argument("--force", action="store_true", help="rebuild even if --out already holds an emoji set "
                        "made here")
-    source = emoji.add_mutually_exclusive_group()
-    source.add_argument(
+    emoji.add_argument(
         "--from-atlas", action="store_true",
         help=f"no npm: write the shipped 32x32 copy ({ATLAS_FOLDER}/{ATLAS_IMAGE}) as an image folder "
         f"into --out (default then: {UNPACKED_FOLDER})",
-    )
-    source.add_argument(
-        "--write-atlas", type=Path, metavar="DIR",
-        help="after fetching, tile the set at 32x32 into DIR (how the shipped atlas was made)",
     )
 
 
@@ -76,7 +71,5 @@ def run(args: argparse.Namespace) -> int:
         out = UNPACKED_FOLDER if args.out == DEFAULT_OUT else args.out
         print(f"wrote {len(list(unpack_atlas(out).rglob('*.png')))} 32x32 emoji images to '{out}'")
         return 0
-    result = prepare_emoji(args.out, options, force=args.force)
-    if args.write_atlas is not None:
-        print(f"wrote {build_atlas(result.out, args.write_atlas)}")
+    prepare_emoji(args.out, options, force=args.force)
     return 0

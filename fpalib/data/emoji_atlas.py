@@ -4,7 +4,7 @@
 :func:`fpalib.data.load_image` reduces the 64x64 files, ``ATLAS_COLUMNS`` tiles per row in
 ``metadata.csv`` order), ``metadata.csv`` and ``ATTRIBUTION.md``. :func:`unpack_atlas` writes the
 tiles back as an image folder that reads like the fetched set (pixel for pixel at 32x32; larger
-sizes are upsampled from 32x32). :func:`build_atlas` made the atlas (``fpa data emoji --write-atlas``).
+sizes are upsampled from 32x32). The maintainer tool ``tools/build_emoji_atlas.py`` made the atlas.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fpalib.data import load_image
 from fpalib.errors import FpaError
 
 ATLAS_SIZE = 32
@@ -32,7 +31,7 @@ _PACKAGED_ATLAS = Path(__file__).resolve().parents[1] / "_emoji_atlas"   # a whe
 SHIPPED_ATLAS = _PACKAGED_ATLAS if _PACKAGED_ATLAS.is_dir() else Path(__file__).resolve().parents[2] / ATLAS_FOLDER
 
 
-def _metadata_files(folder: Path) -> list[str]:
+def metadata_files(folder: Path) -> list[str]:
     """The ``file`` column of ``folder/metadata.csv`` (relative PNG paths, in order)."""
     metadata = folder / "metadata.csv"
     if not metadata.is_file():
@@ -41,36 +40,10 @@ def _metadata_files(folder: Path) -> list[str]:
         return [row["file"] for row in csv.DictReader(handle)]
 
 
-def build_atlas(emoji: str | Path, out: str | Path = ATLAS_FOLDER) -> Path:
-    """Tile every image of the fetched set ``emoji`` at 32x32 into ``out/emoji32.png``; return its path.
-
-    Each tile is ``load_image(file, 32)``, stored as uint8 (exact: the loader's values are
-    uint8 / 127.5 - 1). metadata.csv and ATTRIBUTION.md are copied next to it.
-    """
-    emoji, out = Path(emoji), Path(out)
-    files = _metadata_files(emoji)
-    rows = math.ceil(len(files) / ATLAS_COLUMNS)
-    sheet = np.full((rows * ATLAS_SIZE, ATLAS_COLUMNS * ATLAS_SIZE, 3), 255, dtype=np.uint8)
-    for index, file in enumerate(files):
-        tile = load_image(emoji / file, ATLAS_SIZE)                                   # (3, 32, 32) in [-1, 1]
-        pixels = tile.add(1).mul(127.5).round().byte().permute(1, 2, 0).numpy()      # (32, 32, 3)
-        row, column = divmod(index, ATLAS_COLUMNS)
-        sheet[row * ATLAS_SIZE:(row + 1) * ATLAS_SIZE, column * ATLAS_SIZE:(column + 1) * ATLAS_SIZE] = pixels
-    out.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(sheet).save(out / ATLAS_IMAGE, optimize=True)
-    shutil.copyfile(emoji / "metadata.csv", out / "metadata.csv")
-    note = (f"# Emoji atlas: attribution\n\n`{ATLAS_IMAGE}` tiles the {len(files)} images of the set described below, "
-            f"each reduced to {ATLAS_SIZE}x{ATLAS_SIZE}\n(Lanczos), {ATLAS_COLUMNS} per row in metadata.csv order; "
-            "made by `fpa data emoji --write-atlas`.\nThe licences below apply to it unchanged.\n\n")
-    original = (emoji / "ATTRIBUTION.md").read_text(encoding="utf-8")
-    (out / "ATTRIBUTION.md").write_text(note + original.replace("# ", "## ", 1), encoding="utf-8")
-    return out / ATLAS_IMAGE
-
-
 def atlas_tiles(atlas: str | Path = SHIPPED_ATLAS) -> tuple[np.ndarray, list[str]]:
     """The atlas as ``(N, 32, 32, 3)`` uint8 tiles and their relative file names (metadata order)."""
     atlas = Path(atlas)
-    files = _metadata_files(atlas)
+    files = metadata_files(atlas)
     sheet_path = atlas / ATLAS_IMAGE
     if not sheet_path.is_file():
         raise FpaError(f"'{sheet_path}' is missing; restore it with `git checkout -- {ATLAS_FOLDER}`")
@@ -97,7 +70,7 @@ def unpack_atlas(out: str | Path = UNPACKED_FOLDER, atlas: str | Path = SHIPPED_
     source.json); a complete folder from an earlier call is kept, an incomplete one is replaced.
     Any other non-empty ``out`` is refused (FpaError), never deleted. Returns ``out``."""
     out, atlas = Path(out), Path(atlas)
-    files = _metadata_files(atlas)
+    files = metadata_files(atlas)
     if (out / "source.json").is_file() and all((out / file).is_file() for file in files):
         return out
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _written_here(out))):

@@ -3,8 +3,7 @@
 - :mod:`fpalib.train.config`: dataclasses of a run (:class:`ExperimentConfig`), overrides.
 - :mod:`fpalib.train.presets`: named configurations (paper settings, CPU emoji, smoke test).
 - :mod:`fpalib.train.checkpoint`: atomic, self-describing checkpoints; :func:`load_generator`;
-  :mod:`fpalib.train.refine` starts an FPA/U-Net run from a painter checkpoint,
-  :mod:`fpalib.train.export` turns a run into a shipped checkpoint (:mod:`fpalib.pretrained`).
+  :mod:`fpalib.train.refine` starts an FPA/U-Net run from a painter checkpoint.
 - :mod:`fpalib.train.trainer`: the loop (:class:`Trainer`), with :mod:`~fpalib.train.step`
   (one GAN step), :mod:`~fpalib.train.run_log` (metrics.jsonl), :mod:`~fpalib.train.seeding`
   (random state, data order), :mod:`~fpalib.train.runtime` (device, DDP, Ctrl-C and SIGTERM) and

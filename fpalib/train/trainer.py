@@ -368,7 +368,7 @@ class Trainer:
     def _load_state(self, state: dict[str, Any]) -> None:
         """Restore everything :meth:`_state` saved; the config must match (see RESUMABLE_CHANGES)."""
         if state["kind"] == PRETRAINED_KIND:
-            raise FpaError(f"{checkpoint_path(self.run_dir)} is an inference export (fpa export), not a training "
+            raise FpaError(f"{checkpoint_path(self.run_dir)} is an inference export, not a training "
                            "checkpoint: it has no discriminator or optimiser state to resume; pass --new to start over")
         changed = {key: values for key, values in config_differences(checkpoint_config(state), self.cfg).items()
                    if not key.startswith(RESUMABLE_CHANGES)}
