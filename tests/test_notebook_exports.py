@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,67 @@ def test_every_notebook_has_one_header_format(path: Path):
         assert "00_index.ipynb" in targets, f"{path.name}: the navigation does not link the index"
     assert re.search(r"^\*\*Fresh run:\*\* (about |under )?\d+(\.\d+)?\s*(s|min)\b", first, re.M), \
         f"{path.name}: no '**Fresh run:** <time>' line in the header"
+
+
+# --- HTML export ---------------------------------------------------------------------------------
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+PICTURE_IN_MARKDOWN = re.compile(r"!\[[^\]]*\]\(([^)\s]+)|<img[^>]*\ssrc=\"([^\"]+)\"", re.I)
+
+
+def _shows_moving_or_vector_picture(cell: dict) -> bool:
+    """Whether a cell shows a widget, a GIF or an SVG (the pictures an export tends to lose)."""
+    if cell["cell_type"] == "markdown":
+        targets = [a or b for a, b in PICTURE_IN_MARKDOWN.findall(_text(cell))]
+        attached = [mime for bundle in cell.get("attachments", {}).values() for mime in bundle]
+        return any(t.lower().split("?")[0].endswith((".svg", ".gif")) for t in targets) or \
+            any(mime in ("image/svg+xml", "image/gif") for mime in attached)
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        html = "".join(data.get("text/html", ""))
+        if WIDGET in data or "image/gif" in data or "image/svg+xml" in data or "image/gif" in html:
+            return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def html_exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every notebook exported with ``jupyter nbconvert --to html`` into a folder outside notebooks/."""
+    pytest.importorskip("nbconvert")
+    folder = tmp_path_factory.mktemp("export")
+    completed = subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--output-dir", str(folder),
+         *map(str, NOTEBOOKS)], capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return folder
+
+
+def _cell_html(html: str) -> dict[str, str]:
+    """The exported HTML of each cell, by cell id (nbconvert writes ``id="cell-id=<id>"``)."""
+    parts = re.split(r'id="cell-id=([^"]+)"', html)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_html_export_shows_a_picture_for_every_widget_gif_and_svg(path: Path, html_exports: Path):
+    html = (html_exports / f"{path.stem}.html").read_text()
+    by_cell = _cell_html(html)
+    for index, cell in enumerate(_cells(path)):
+        if not _shows_moving_or_vector_picture(cell):
+            continue
+        exported = by_cell.get(cell["id"])
+        assert exported is not None, f"{path.name} cell {index}: not found in the export"
+        sources = re.findall(r'<img[^>]*\ssrc="([^"]*)"', exported)
+        assert sources, (f"{path.name} cell {index}: no <img> in the export where the notebook shows a widget, "
+                         f"GIF or SVG (a saved widget view wins over its PNG fallback in nbconvert: commit the "
+                         f"output without '{WIDGET}')")
+        assert WIDGET not in exported, f"{path.name} cell {index}: the export carries a widget view it cannot load offline"
+    for source in re.findall(r'<img[^>]*\ssrc="([^"]*)"', html):
+        if re.match(r"[a-z][a-z0-9+.-]*:", source, re.I):
+            assert source.startswith("data:"), f"{path.name}: a picture from the network: {source[:80]}"
+            continue
+        inside = (html_exports / source).resolve()
+        assert inside.is_relative_to(html_exports.resolve()) and inside.is_file(), \
+            f"{path.name}: a picture at a relative path outside the export folder: {source}"
