@@ -122,3 +122,99 @@ def test_html_export_shows_a_picture_for_every_widget_gif_and_svg(path: Path, ht
         inside = (html_exports / source).resolve()
         assert inside.is_relative_to(html_exports.resolve()) and inside.is_file(), \
             f"{path.name}: a picture at a relative path outside the export folder: {source}"
+
+
+# --- figure sizes --------------------------------------------------------------------------------
+
+README_COLUMN_PX = 880
+"""Width of the README's column on GitHub (issue 28): a wider picture is shrunk and blurred there."""
+NOTEBOOK_COLUMN_PX = 953
+"""Width of a notebook's output area in JupyterLab at 1280 px (issue 28): wider outputs are shrunk."""
+MIN_LABEL_PX = 10
+MARKDOWN_PICTURE = re.compile(r"!\[[^\]]*\]\(([^)\s]+\.png)\)|<img[^>]*\ssrc=\"([^\"]+\.png)\"([^>]*)>", re.I)
+
+
+def _shown_pngs() -> list[tuple[str, Path, int | None]]:
+    """(page, PNG file, width attribute or None) for every committed PNG the README, docs/ or a
+    notebook's markdown shows."""
+    pages = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+    texts = [(page, page.read_text()) for page in pages if page.is_file()]
+    texts += [(path, "\n".join(_text(c) for c in _cells(path) if c["cell_type"] == "markdown")) for path in NOTEBOOKS]
+    shown = []
+    for page, text in texts:
+        for markdown_target, img_target, attributes in MARKDOWN_PICTURE.findall(text):
+            target = markdown_target or img_target
+            if re.match(r"[a-z][a-z0-9+.-]*:", target, re.I):
+                continue
+            width = re.search(r"\swidth=\"?(\d+)", attributes or "")
+            shown.append((page.name, (page.parent / target).resolve(), int(width.group(1)) if width else None))
+    return shown
+
+
+SHOWN_TOO_WIDE = {("README.md", "site_screenshot.png")}
+"""Known exceptions, still to fix (issue 28): the site screenshot is 885 px wide (fpalib/site writes it)."""
+
+
+def test_every_png_the_readme_docs_and_notebooks_show_is_drawn_at_its_natural_size_or_an_integer_multiple():
+    from PIL import Image
+
+    shown = [(page, path, width) for page, path, width in _shown_pngs() if (page, path.name) not in SHOWN_TOO_WIDE]
+    assert any(page == "README.md" for page, _, _ in shown), "the README shows no PNG"
+    for page, path, width in shown:
+        assert path.is_file(), f"{page} shows a missing picture {path}"
+        with Image.open(path) as picture:
+            natural = picture.width
+        if width is None:
+            column = README_COLUMN_PX if page.endswith(".md") else NOTEBOOK_COLUMN_PX
+            assert natural <= column, (f"{page}: {path.name} is {natural} px wide, wider than the {column} px column, "
+                                       f"so it is shown shrunk")
+        else:
+            assert width % natural == 0, f"{page}: {path.name} ({natural} px) is shown at {width} px, not an integer multiple"
+
+
+def test_the_notebooks_figure_defaults_draw_labels_at_least_10_px_tall():
+    import matplotlib
+
+    from fpalib import tutorial
+
+    saved = matplotlib.rcParams.copy()
+    try:
+        tutorial._matplotlib_defaults()
+        size = matplotlib.rcParams["font.size"]
+        for dpi_name in ("figure.dpi", "savefig.dpi"):   # inline display, saved PNGs
+            dpi = matplotlib.rcParams[dpi_name]
+            assert size * dpi / 72 >= MIN_LABEL_PX, f"{size} pt at {dpi_name} {dpi} is under {MIN_LABEL_PX} px"
+    finally:
+        matplotlib.rcParams.update(saved)
+
+
+OUTPUTS_STILL_TOO_WIDE_OR_SMALL = {"02", "03", "04", "05", "06", "08", "09", "10"}
+"""Notebooks whose committed outputs still hold a figure wider than the column or a label under
+10 px (issue 28, item 4): step figures of 16 columns, legends at 7 pt. Remove a notebook when fixed."""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="issue 28 item 4 not yet fixed here"))
+     if p.name[:2] in OUTPUTS_STILL_TOO_WIDE_OR_SMALL else p for p in NOTEBOOKS if p.name[:2] not in HEADER_PENDING],
+    ids=[p.stem for p in NOTEBOOKS if p.name[:2] not in HEADER_PENDING],
+)
+def test_notebook_outputs_fit_the_column_and_set_no_label_under_10_px(path: Path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from fpalib.tutorial import FIGURE_DPI
+
+    for index, cell in enumerate(_cells(path)):
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if png:
+                with Image.open(io.BytesIO(base64.b64decode("".join(png)))) as picture:
+                    assert picture.width <= NOTEBOOK_COLUMN_PX, \
+                        f"{path.name} cell {index}: a {picture.width} px wide picture in a {NOTEBOOK_COLUMN_PX} px column"
+        if cell["cell_type"] == "code":
+            for points in re.findall(r"fontsize=(\d+(?:\.\d+)?)", _text(cell)):
+                assert float(points) * FIGURE_DPI / 72 >= MIN_LABEL_PX, \
+                    f"{path.name} cell {index}: fontsize={points} is under {MIN_LABEL_PX} px at {FIGURE_DPI} dpi"
