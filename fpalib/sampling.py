@@ -29,7 +29,7 @@ from fpalib.train.checkpoint import (
     load_generator,
     vae_from_checkpoint,
 )
-from fpalib.train.runtime import resolve_device
+from fpalib.train.runtime import eval_mode, resolve_device
 from fpalib.viz import step_display
 
 Device = str | torch.device | None
@@ -45,13 +45,9 @@ def sample_batches(generator: nn.Module, count: int, seed: int = 0, batch_size: 
         raise FpaError(f"count and batch_size must be at least 1; got {count}, {batch_size}")
     device = next(generator.parameters()).device
     latents = seeded_latents(count, generator.latent_dim, seed)
-    was_training = generator.training
-    generator.eval()
-    try:
+    with eval_mode(generator):
         for chunk in latents.split(batch_size):
             yield generator(chunk.to(device)).float().cpu()
-    finally:
-        generator.train(was_training)
 
 
 def fixed_samples(generator: nn.Module, count: int, seed: int = 0, batch_size: int = 64) -> Tensor:

@@ -22,8 +22,6 @@ from fpalib import __version__
 
 HELP = "check the installation (versions, device, torchvision ops, data, FID weights)"
 
-FID_WEIGHTS_ENV = "FPA_FID_WEIGHTS"
-FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 REINSTALL_TORCH = "pip install --force-reinstall torch torchvision"
 
 
@@ -94,20 +92,20 @@ def check_data(root: Path) -> Check:
 
 
 def check_fid_weights() -> Check:
-    """FID's Inception weights at $FPA_FID_WEIGHTS, else in torch hub's checkpoints."""
-    locations = [Path(os.environ[FID_WEIGHTS_ENV]).expanduser()] if os.environ.get(FID_WEIGHTS_ENV) else []
+    """FID's Inception weights where :func:`fpalib.metrics.inception.resolve_weights` looks:
+    $FPA_FID_WEIGHTS, else torch hub's checkpoints."""
     try:
-        import torch
-
-        locations.append(Path(torch.hub.get_dir()) / "checkpoints" / FID_WEIGHTS_FILE)
-    except Exception:
-        pass  # a broken torch is reported by its own check
+        from fpalib.metrics.inception import WEIGHTS_ENV, WEIGHTS_FILE, hub_cache_path
+    except Exception as exc:  # a broken torch or pytorch-fid is reported by its own check
+        return Check("FID weights", "warn", f"not checked: fpalib.metrics does not import ({_reason(exc)})", "")
+    locations = [Path(os.environ[WEIGHTS_ENV]).expanduser()] if os.environ.get(WEIGHTS_ENV) else []
+    locations.append(hub_cache_path())
     found = next((path for path in locations if path.is_file()), None)
     if found is not None:
         return Check("FID weights", "ok", str(found))
-    looked = ", ".join(str(path) for path in locations) or "nowhere (torch does not import)"
-    fix = (f"pytorch-fid downloads {FID_WEIGHTS_FILE} on first use; offline, copy the file to the last path "
-           f"above or set {FID_WEIGHTS_ENV} to its path")
+    fix = (f"pytorch-fid downloads {WEIGHTS_FILE} on first use; offline, copy the file to the last path "
+           f"above or set {WEIGHTS_ENV} to its path")
+    looked = ", ".join(str(path) for path in locations)
     return Check("FID weights", "warn", f"not found; looked in {looked}", fix)
 
 

@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from fpalib.cli import INTERRUPTED
 from fpalib.metrics.evaluate import make_evaluate_fn
 from fpalib.train.checkpoint import checkpoint_config, checkpoint_path, load_checkpoint
 from fpalib.train.config import ExperimentConfig, config_help, load_config_file, parse_config_args
@@ -27,7 +28,6 @@ from fpalib.train.trainer import Trainer
 HELP = "train a generator (resumes the run folder's checkpoint unless --new)"
 
 DEFAULT_PRESET = "emoji32-cpu"
-INTERRUPTED = 130
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

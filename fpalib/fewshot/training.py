@@ -29,7 +29,7 @@ from fpalib.models.deltanet import FewShotDeltaNet, FewShotModelConfig
 from fpalib.train.checkpoint import torch_save_atomically
 from fpalib.train.run_folder import RunLock, refuse_other_run_kind
 from fpalib.train.run_log import METRICS_FILE, MetricsLog
-from fpalib.train.runtime import resolve_device
+from fpalib.train.runtime import eval_mode, resolve_device
 
 CHECKPOINT_FILE = "fewshot.pt"
 CHECKPOINT_KIND = "fpa-fewshot"
@@ -102,12 +102,11 @@ def evaluate(model: FewShotDeltaNet, sampler: EpisodeSampler, episodes: int, see
              batch_size: int = 100) -> float:
     """Query accuracy on ``episodes`` episodes drawn with ``seed`` (the same ones on every call)."""
     device = next(model.parameters()).device
-    generator, correct, was_training = torch.Generator().manual_seed(seed), 0, model.training
-    model.eval()
-    for start in range(0, episodes, batch_size):
-        batch = sampler.sample(min(batch_size, episodes - start), generator).to(device)
-        correct += int((model(batch.images, batch.labels).argmax(-1) == batch.targets).sum())
-    model.train(was_training)
+    generator, correct = torch.Generator().manual_seed(seed), 0
+    with eval_mode(model):
+        for start in range(0, episodes, batch_size):
+            batch = sampler.sample(min(batch_size, episodes - start), generator).to(device)
+            correct += int((model(batch.images, batch.labels).argmax(-1) == batch.targets).sum())
     return correct / episodes
 
 

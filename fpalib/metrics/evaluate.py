@@ -46,6 +46,7 @@ from fpalib.train.checkpoint import (
 )
 from fpalib.train.config import ExperimentConfig
 from fpalib.train.eval_config import EVAL_METRICS, EvalConfig
+from fpalib.train.runtime import eval_mode
 
 INCEPTION_METRICS = ("fid", "kid")
 
@@ -149,12 +150,8 @@ class Evaluator:
 
     def __call__(self, generator: nn.Module, step: int | None = None) -> dict[str, float]:
         """Evaluate ``generator`` (in eval mode for the duration); returns ``{metric: value}``."""
-        was_training = generator.training
-        generator.eval()
-        try:
+        with eval_mode(generator):
             return self._evaluate(generator)
-        finally:
-            generator.train(was_training)
 
     def _evaluate(self, generator: nn.Module) -> dict[str, float]:
         device = next(generator.parameters()).device

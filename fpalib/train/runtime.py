@@ -119,16 +119,14 @@ def barrier(runtime: Runtime) -> None:
 
 
 @contextlib.contextmanager
-def gradient_sync(module: nn.Module, sync: bool) -> Iterator[None]:
-    """Inside, DDP all-reduces gradients on backward only when ``sync`` is True.
-
-    Used for gradient accumulation: every micro-batch but the last runs without sync.
-    """
-    if sync or not isinstance(module, DistributedDataParallel):
-        yield
-    else:
-        with module.no_sync():
-            yield
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in eval mode inside; its training flag is restored on the way out, however it ends."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 @contextlib.contextmanager

@@ -32,7 +32,6 @@ from fpalib.train.losses import (
     gradient_penalty,
     mode_seeking_loss,
 )
-from fpalib.train.runtime import gradient_sync
 
 LOSS_NAMES = ("d_loss", "g_loss", "aux_loss", "gp")
 """Order of the values in the tensor returned by :meth:`GanStep.run`."""
@@ -90,15 +89,15 @@ class GanStep:
                 fake = generator(self._latents(real.shape[0]))
             if with_penalty:
                 real.requires_grad_(True)
-            with gradient_sync(self.discriminator, micro == self.grad_accum - 1):
-                with self._autocast():
-                    real_out = self.discriminator(self._augment(real), aux=True)
-                    fake_out = self.discriminator(self._augment(fake), aux=False)
-                    hinge = discriminator_hinge_loss(real_out, fake_out)
-                    loss = hinge + self.loss.aux_weight * real_out.aux_loss
-                penalty = gradient_penalty(real, real_out) if with_penalty else torch.zeros((), device=self.device)
-                loss = loss + self.loss.gp_weight * penalty
-                self.scaler.scale(loss / self.grad_accum).backward()
+            self.discriminator.require_backward_grad_sync = micro == self.grad_accum - 1  # DDP: sync on the last
+            with self._autocast():
+                real_out = self.discriminator(self._augment(real), aux=True)
+                fake_out = self.discriminator(self._augment(fake), aux=False)
+                hinge = discriminator_hinge_loss(real_out, fake_out)
+                loss = hinge + self.loss.aux_weight * real_out.aux_loss
+            penalty = gradient_penalty(real, real_out) if with_penalty else torch.zeros((), device=self.device)
+            loss = loss + self.loss.gp_weight * penalty
+            self.scaler.scale(loss / self.grad_accum).backward()
             for name, value in (("d_loss", hinge), ("aux_loss", real_out.aux_loss), ("gp", penalty)):
                 totals[name] = totals[name] + value.detach().float() / self.grad_accum
         self.scaler.step(self.optimizer_d)
@@ -112,14 +111,14 @@ class GanStep:
         critic = unwrap(self.discriminator)
         with _frozen(critic):
             for micro in range(self.grad_accum):
-                with gradient_sync(self.generator, micro == self.grad_accum - 1):
-                    with self._autocast():
-                        latents = self._latents(self.batch_size)
-                        fake = self.generator(latents)
-                        loss = generator_loss(critic(self._augment(fake), aux=False))
-                        if self.loss.mode_seeking_weight > 0:
-                            loss = loss + self.loss.mode_seeking_weight * mode_seeking_loss(latents, fake.float())
-                    self.scaler.scale(loss / self.grad_accum).backward()
+                self.generator.require_backward_grad_sync = micro == self.grad_accum - 1  # DDP: sync on the last
+                with self._autocast():
+                    latents = self._latents(self.batch_size)
+                    fake = self.generator(latents)
+                    loss = generator_loss(critic(self._augment(fake), aux=False))
+                    if self.loss.mode_seeking_weight > 0:
+                        loss = loss + self.loss.mode_seeking_weight * mode_seeking_loss(latents, fake.float())
+                self.scaler.scale(loss / self.grad_accum).backward()
                 total += loss.detach().float() / self.grad_accum
         self.scaler.step(self.optimizer_g)
         return total

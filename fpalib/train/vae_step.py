@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from fpalib.models.vae import VAE, VAEConfig, bits_per_dim
 from fpalib.train.ema import unwrap
-from fpalib.train.runtime import gradient_sync
+from fpalib.train.runtime import eval_mode
 
 VAE_LOSS_NAMES = ("loss", "nll", "kl")
 """Order of the values in the tensor returned by :meth:`VaeStep.run` (nats per image)."""
@@ -46,7 +46,8 @@ class VaeStep:
         totals = torch.zeros(3)
         for micro in range(self.grad_accum):
             x = next_batch()
-            with gradient_sync(self.vae, micro == self.grad_accum - 1), self._autocast(x.device):
+            self.vae.require_backward_grad_sync = micro == self.grad_accum - 1  # DDP: sync on the last
+            with self._autocast(x.device):
                 nll, kl = unwrap(self.vae).elbo_terms(x)
                 nll, kl = nll.mean(), kl.mean()
                 loss = nll + weight * kl
@@ -72,11 +73,9 @@ def test_bounds(vae: VAE, dataset: Dataset, *, limit: int | None = None, iw_samp
     is the value in bits per dimension. The encoder's noise is drawn from torch's generator seeded
     with ``seed`` (restored afterwards).
     """
-    was_training = vae.training
-    vae.eval()
     device = next(vae.parameters()).device
     results: dict[str, float] = {}
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with eval_mode(vae), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         terms, squared_errors = [], []
         for x in _batches(dataset, limit, batch_size):
@@ -94,7 +93,6 @@ def test_bounds(vae: VAE, dataset: Dataset, *, limit: int | None = None, iw_samp
     for name in ("test_nelbo", "test_iw_nll"):
         if name in results:
             results[f"{name}_bpd"] = bits_per_dim(results[name], vae.num_dims)
-    vae.train(was_training)
     return results
 
 
