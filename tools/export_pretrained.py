@@ -34,6 +34,7 @@ from fpalib.train.checkpoint import (
     checkpoint_config,
     load_checkpoint,
     resolve_checkpoint,
+    run_folder_of,
     torch_save_atomically,
 )
 from fpalib.train.presets import PRESETS
@@ -105,11 +106,13 @@ def export_pretrained(
     if (out_dir / f"{name}.pt").exists() and not force:
         raise FpaError(f"{out_dir / f'{name}.pt'} exists; choose another --name or --out, or pass --force to "
                        "replace it and its model card (nothing was written)")
-    run_dir = source.parent.parent
+    run_dir = run_folder_of(source)
+    log = run_dir / METRICS_FILE if run_dir else None
     card = build_card(
         state, name=name, command=command, hardware=hardware or cpu_description(),
-        wall_seconds=training_wall_seconds(run_dir), metrics=metrics, notes=notes,
+        wall_seconds=training_wall_seconds(log), metrics=metrics, notes=notes,
     )
+
     def half(weights: dict) -> dict:
         return {key: value.half() if value.is_floating_point() else value for key, value in weights.items()}
 
@@ -124,8 +127,7 @@ def export_pretrained(
                           what="export")
     try:
         write_atomically(out_dir / f"{name}.md", render_card(card))
-        log = run_dir / METRICS_FILE
-        if log.is_file():
+        if log is not None and log.is_file():
             write_atomically(out_dir / f"{name}.metrics.jsonl", log.read_bytes())
     except OSError as error:
         raise write_error(error, f"the model card of {path}", "the weights were written; free space and run "
@@ -146,9 +148,9 @@ def cpu_description() -> str:
     return f"{os.cpu_count()}-core CPU ({model})"
 
 
-def training_wall_seconds(run_dir: Path) -> float | None:
-    """Elapsed training seconds of the last record in ``<run>/metrics.jsonl`` (None if absent)."""
-    elapsed = [record["elapsed_s"] for record in read_metrics(run_dir / METRICS_FILE) if "elapsed_s" in record]
+def training_wall_seconds(log: Path | None) -> float | None:
+    """Elapsed training seconds of the last record of a run's metrics.jsonl (None if absent)."""
+    elapsed = [record["elapsed_s"] for record in read_metrics(log) if "elapsed_s" in record] if log else []
     return elapsed[-1] if elapsed else None
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from fpalib.commands import add_checkpoint_arguments
 from fpalib.errors import FpaError
 from fpalib.metrics.evaluate import evaluate_checkpoint, format_results, vae_bounds
-from fpalib.train.checkpoint import CHECKPOINT_DIR, checkpoint_config, load_checkpoint
+from fpalib.train.checkpoint import checkpoint_config, load_checkpoint, run_folder_of
 from fpalib.train.run_folder import append_line, write_error
 from fpalib.train.run_log import METRICS_FILE
 from fpalib.train.runtime import resolve_device
@@ -60,14 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 _OPTION_FIELDS = {"num_samples": "num_samples", "format": "image_format", "jpeg_quality": "jpeg_quality",
                   "fid_weights": "fid_weights", "real_stats": "real_stats", "stats_dir": "stats_dir",
                   "dims": "dims", "batch_size": "batch_size", "seed": "seed"}
-
-
-def run_folder_of(path: str | Path) -> Path | None:
-    """The run folder of a run folder or of ``<run>/checkpoints/<name>.pt``; None for a loose .pt file."""
-    path = Path(path)
-    if path.is_dir():
-        return path
-    return path.parent.parent if path.parent.name == CHECKPOINT_DIR else None
 
 
 def run(args: argparse.Namespace) -> int:

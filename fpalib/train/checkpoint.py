@@ -60,6 +60,14 @@ def torch_save_atomically(path: str | Path, state: dict[str, Any], what: str = "
                           "run again") from None
 
 
+def run_folder_of(path: str | Path) -> Path | None:
+    """The run folder of a run folder or of ``<run>/checkpoints/<name>.pt``; None for a loose .pt file."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == CHECKPOINT_DIR else None
+
+
 def resolve_checkpoint(path_or_run_dir: str | Path) -> Path:
     """A .pt file as given, ``<run>/checkpoints/latest.pt`` for a run folder, or a shipped
     checkpoint by its bare name ("fpa-delta-emoji32", found through the package)."""

@@ -19,7 +19,13 @@ from torch import Tensor, nn
 from fpalib.data import ImageFolder, seeded_subset
 from fpalib.errors import FpaError
 from fpalib.rules import RULES
-from fpalib.train.checkpoint import checkpoint_config, generator_from_checkpoint, load_checkpoint, resolve_checkpoint
+from fpalib.train.checkpoint import (
+    checkpoint_config,
+    generator_from_checkpoint,
+    load_checkpoint,
+    resolve_checkpoint,
+    run_folder_of,
+)
 from fpalib.train.config import ExperimentConfig
 from fpalib.train.run_log import METRICS_FILE, read_metrics
 from fpalib.train.trainer import Trainer
@@ -53,10 +59,8 @@ class TrainedRun:
 def metrics_file_for(checkpoint: str | Path) -> Path:
     """``<run>/checkpoints/<x>.pt`` -> ``<run>/metrics.jsonl``; a shipped ``<name>.pt`` ->
     ``<name>.metrics.jsonl`` beside it (see :mod:`fpalib.pretrained`)."""
-    checkpoint = Path(checkpoint)
-    if checkpoint.parent.name == "checkpoints":
-        return checkpoint.parent.parent / METRICS_FILE
-    return checkpoint.with_name(f"{checkpoint.stem}.{METRICS_FILE}")
+    checkpoint, run_dir = Path(checkpoint), run_folder_of(checkpoint)
+    return run_dir / METRICS_FILE if run_dir else checkpoint.with_name(f"{checkpoint.stem}.{METRICS_FILE}")
 
 
 def first_checkpoint(candidates: Iterable[str | Path]) -> Path | None:
