@@ -218,3 +218,18 @@ def test_notebook_outputs_fit_the_column_and_set_no_label_under_10_px(path: Path
             for points in re.findall(r"fontsize=(\d+(?:\.\d+)?)", _text(cell)):
                 assert float(points) * FIGURE_DPI / 72 >= MIN_LABEL_PX, \
                     f"{path.name} cell {index}: fontsize={points} is under {MIN_LABEL_PX} px at {FIGURE_DPI} dpi"
+
+
+def test_papermill_parses_every_parameters_cell_without_a_warning(caplog: pytest.LogCaptureFixture):
+    """papermill reads ``name = value  # comment`` lines; an ``=`` inside the comment makes it give up
+    on the line (a warning, and that parameter cannot be overridden with ``-p``)."""
+    import logging
+
+    pytest.importorskip("papermill")
+    from papermill.inspection import _infer_parameters
+    from papermill.iorw import load_notebook_node
+
+    with caplog.at_level(logging.WARNING, logger="papermill"):
+        for path in NOTEBOOKS:
+            _infer_parameters(load_notebook_node(str(path)))
+    assert not caplog.records, "\n".join(record.getMessage() for record in caplog.records)
