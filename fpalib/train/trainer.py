@@ -173,14 +173,13 @@ class Trainer:
                     stopped = "time budget"
                 while stopped is None and self.step < loop.steps:
                     # GAN: D update on grad_accum real batches and G's fakes, then G update through the frozen D
-                    with_penalty = self.cfg.objective == "gan" and self.cfg.loss.applies_gradient_penalty(self.step)
-                    step_losses = dict(zip(names, objective.run(self._next_batch, self.step), strict=True))
+                    step_losses = objective.run(self._next_batch, self.step)
                     self.step += 1
                     self.ema.update(ema_part(self.generator), self.step)
                     # losses and stop flags averaged over processes in one all-reduce: every process decides alike
                     flags = {"over_budget": self._over_budget(), "interrupted": interrupted.is_set()}
                     means = mean_over_processes({**step_losses, **flags}, self.runtime)
-                    losses = {name: means[name] for name in names}  # floats
+                    losses = {name: means[name] for name in step_losses}  # floats
                     if means["over_budget"] > 0:
                         stopped = "time budget"
                     elif means["interrupted"] > 0:
@@ -188,7 +187,7 @@ class Trainer:
                     ending = stopped is not None or self.step >= loop.steps
                     # weights are checked only before a checkpoint (costly); losses after every step
                     self._stop_if_diverged(losses, check_weights=self._checkpoint_due(ending))
-                    window.add(losses, with_penalty)
+                    window.add(losses)
                     bar.update(1)
                     self._log_sample_evaluate_save(window, bar)
                 if self._saved_step != self.step:  # inside: a first Ctrl-C here does not stop the save

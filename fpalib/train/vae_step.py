@@ -24,7 +24,7 @@ from fpalib.train.ema import unwrap
 from fpalib.train.runtime import eval_mode
 
 VAE_LOSS_NAMES = ("loss", "nll", "kl")
-"""Order of the values in the tensor returned by :meth:`VaeStep.run` (nats per image)."""
+"""The losses of :meth:`VaeStep.run` (nats per image)."""
 
 
 @dataclass(eq=False)
@@ -39,8 +39,8 @@ class VaeStep:
     grad_accum: int = 1
     amp_dtype: torch.dtype | None = None
 
-    def run(self, next_batch: Callable[[], Tensor], step: int) -> Tensor:
-        """One update at step index ``step``; returns (loss, nll, kl) means over micro-batches, detached (3,)."""
+    def run(self, next_batch: Callable[[], Tensor], step: int) -> dict[str, Tensor]:
+        """One update at step index ``step``; returns loss, nll and kl, means over micro-batches, detached."""
         self.optimizer.zero_grad(set_to_none=True)
         weight = self.cfg.kl_weight(step)
         totals = torch.zeros(3)
@@ -55,7 +55,7 @@ class VaeStep:
             totals += torch.stack([loss, nll, kl]).detach().float().cpu() / self.grad_accum
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return totals
+        return dict(zip(VAE_LOSS_NAMES, totals, strict=True))
 
     def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
         return torch.autocast(device_type=device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
