@@ -189,7 +189,17 @@ class Trainer:
                     self._stop_if_diverged(losses, check_weights=self._checkpoint_due(ending))
                     window.add(losses)
                     bar.update(1)
-                    self._log_sample_evaluate_save(window, bar)
+                    if self.step % loop.log_every == 0:  # one metrics.jsonl record: the window's mean losses
+                        record = self._log_record(window)
+                        bar.set_postfix(**{name: f"{record[name]:.3f}" for name in names[:2]},
+                                        img_s=f"{record['images_per_s']:.0f}")
+                    if loop.sample_every and self.step % loop.sample_every == 0:
+                        self._write_samples()
+                    improved = self._evaluation_due() and self._evaluate()  # rank 0 only
+                    if (loop.checkpoint_every and self.step % loop.checkpoint_every == 0) or improved:
+                        self._save(LATEST)
+                    if improved:
+                        self._save(BEST)
                 if self._saved_step != self.step:  # inside: a first Ctrl-C here does not stop the save
                     self._save(LATEST)
                     self._write_samples()
@@ -240,26 +250,16 @@ class Trainer:
                 + (" or --loop.amp false" if self._amp_dtype() else "")
             )
 
-    def _log_sample_evaluate_save(self, window: LossWindow, bar: tqdm) -> None:
-        """The periodic work after step ``self.step``: metrics record, sample grids, evaluation, checkpoints."""
-        loop, step = self.cfg.loop, self.step
-        if step % loop.log_every == 0:
-            now = time.monotonic()
-            images_per_s = len(window.pending) * self._images_per_step() / max(now - self._window_start, 1e-9)
-            record = {"step": step, **window.pop(), "images_per_s": images_per_s,
-                      "elapsed_s": self.elapsed_before + now - self._started,
-                      "lr": self.optimizer_g.param_groups[0]["lr"]}
-            self._window_start = now
-            self.log.append(record)
-            shown = {name: f"{record[name]:.3f}" for name in self.loss_names[:2]}
-            bar.set_postfix(**shown, img_s=f"{images_per_s:.0f}")
-        if loop.sample_every and step % loop.sample_every == 0:
-            self._write_samples()
-        improved = self._evaluation_due() and self._evaluate()
-        if (loop.checkpoint_every and step % loop.checkpoint_every == 0) or improved:
-            self._save(LATEST)
-        if improved:
-            self._save(BEST)
+    def _log_record(self, window: LossWindow) -> dict[str, Any]:
+        """Append the record of step ``self.step`` to metrics.jsonl: the losses averaged since the last
+        record, the throughput over that window, the elapsed training time and the learning rate."""
+        now = time.monotonic()
+        images_per_s = len(window.pending) * self._images_per_step() / max(now - self._window_start, 1e-9)
+        record = {"step": self.step, **window.pop(), "images_per_s": images_per_s,
+                  "elapsed_s": self.elapsed_before + now - self._started, "lr": self.optimizer_g.param_groups[0]["lr"]}
+        self._window_start = now
+        self.log.append(record)
+        return record
 
     def _evaluation_due(self) -> bool:
         """Whether evaluate_fn runs after step ``self.step``."""
