@@ -33,7 +33,6 @@ import platform
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -126,9 +125,7 @@ def main() -> None:
     parser.add_argument("--screenshot", type=Path, metavar="PNG", help="also write a screenshot of the page here")
     parser.add_argument("--shot-step", type=int, default=12, help="step shown in the screenshot (default: 12)")
     args = parser.parse_args()
-    with warnings.catch_warnings():  # the old rule name ("hebbian") of a shipped emoji painter
-        warnings.simplefilter("ignore", DeprecationWarning)
-        painters = {name: load_generator(name)[0] for name in args.painters}
+    painters = {name: load_generator(name)[0] for name in args.painters}
     python = {name: python_ms(painter, args.min_run_time) for name, painter in painters.items()}
     reason = site_browser.missing()
     browser: dict = {}
