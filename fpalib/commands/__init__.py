@@ -8,6 +8,9 @@ A command module defines ``HELP: str`` (one line),
 from __future__ import annotations
 
 import argparse
+import typing
+
+import docstring_parser
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,3 +18,23 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN_OR_CKPT", help="run folder (uses checkpoints/latest.pt) or .pt file")
     parser.add_argument("--raw", action="store_true", help="use the raw generator instead of its EMA")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+
+
+def add_field_options(parser: argparse.ArgumentParser, config: type, names: typing.Iterable[str],
+                      options: dict[str, str] | None = None) -> None:
+    """``--field-name`` (or ``options[field]``) for each dataclass field of ``names``, typed by its
+    annotation (a tuple field takes a comma-separated list) and described by the dataclass's
+    ``Attributes:`` docstring; ``dest`` is the field name, None when not given."""
+    described = {param.arg_name: " ".join(param.description.split())
+                 for param in docstring_parser.parse(config.__doc__ or "").params}
+    hints = typing.get_type_hints(config)
+    for name in names:
+        kinds = typing.get_args(hints[name]) or (hints[name],)
+        if typing.get_origin(hints[name]) is tuple:
+            kind, metavar = (lambda text: tuple(item.strip() for item in text.split(",") if item.strip())), "LIST"
+        else:
+            kind = next(kind for kind in kinds if kind in (int, float, str))
+            metavar = {int: "N", float: "X", str: "TEXT"}[kind]
+        option = (options or {}).get(name, "--" + name.replace("_", "-"))
+        parser.add_argument(option, dest=name, type=kind, metavar=metavar,
+                            help=described[name].replace("``", "").replace("%", "%%"))

@@ -20,10 +20,11 @@ import argparse
 import json
 from pathlib import Path
 
-from fpalib.commands import add_checkpoint_arguments
+from fpalib.commands import add_checkpoint_arguments, add_field_options
 from fpalib.errors import FpaError
 from fpalib.metrics.evaluate import evaluate_checkpoint, format_results, vae_bounds
 from fpalib.train.checkpoint import checkpoint_config, load_checkpoint, run_folder_of
+from fpalib.train.eval_config import EvalConfig
 from fpalib.train.run_folder import append_line, write_error
 from fpalib.train.run_log import METRICS_FILE
 from fpalib.train.runtime import resolve_device
@@ -35,19 +36,9 @@ HELP = ("score a trained generator: FID/KID (pytorch-fid Inception), SWD, pixel 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_checkpoint_arguments(parser)
     parser.add_argument("--data", metavar="FOLDER", help="real images (default: the run's eval.real_path or data.path)")
-    parser.add_argument("--metrics", metavar="LIST",
-                        help="comma-separated fid, kid, swd, pr (pixel precision and recall), cfd, coverage "
-                             "(default: the run's eval metrics, i.e. loop.eval_metric, with kid beside fid; "
-                             "for a VAE run cfd,coverage)")
-    parser.add_argument("--num-samples", type=int, metavar="N", help="generated images (default: 50000, the paper's)")
-    parser.add_argument("--format", choices=("jpeg", "png"), help="format both image sets pass through (default: jpeg)")
-    parser.add_argument("--jpeg-quality", type=int, metavar="Q", help="JPEG quality 1-95 (default: 75, PIL's)")
-    parser.add_argument("--fid-weights", metavar="PATH", help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth")
-    parser.add_argument("--real-stats", metavar="NPZ", help="real statistics .npz (python -m pytorch_fid --save-stats)")
-    parser.add_argument("--stats-dir", metavar="DIR", help="real statistics cache (default: ~/.cache/fpalib/fid-stats)")
-    parser.add_argument("--dims", type=int, metavar="D", help="Inception feature size 64/192/768/2048 (default: 2048)")
-    parser.add_argument("--batch-size", type=int, metavar="B", help="images per forward pass (default: 50)")
-    parser.add_argument("--seed", type=int, help="seed of latents, subsets and projections (default: 0)")
+    settings = parser.add_argument_group("the run's eval section, replaced for this evaluation (a VAE run's metrics "
+                                         "default to cfd,coverage for one channel, else swd)")
+    add_field_options(settings, EvalConfig, EVAL_OPTIONS, {"image_format": "--format"})
     vae = parser.add_argument_group("VAE runs")
     vae.add_argument("--test-data", metavar="FOLDER", help="held-out images for the bounds (default: data.test_path)")
     vae.add_argument("--iw-samples", type=int, default=100, metavar="K",
@@ -57,19 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-log", action="store_true", help=f"do not append the results to the run's {METRICS_FILE}")
 
 
-_OPTION_FIELDS = {"num_samples": "num_samples", "format": "image_format", "jpeg_quality": "jpeg_quality",
-                  "fid_weights": "fid_weights", "real_stats": "real_stats", "stats_dir": "stats_dir",
-                  "dims": "dims", "batch_size": "batch_size", "seed": "seed"}
+EVAL_OPTIONS = ("metrics", "num_samples", "image_format", "jpeg_quality", "fid_weights", "real_stats", "stats_dir",
+                "dims", "batch_size", "seed")
+"""The fields of EvalConfig that are options of fpa evaluate."""
 
 
 def run(args: argparse.Namespace) -> int:
     state = load_checkpoint(args.run)
-    changes = {field: getattr(args, option) for option, field in _OPTION_FIELDS.items()
-               if getattr(args, option) is not None}
-    if args.metrics is not None:
-        changes["metrics"] = tuple(name.strip() for name in args.metrics.split(",") if name.strip())
-        if not changes["metrics"]:
-            raise FpaError("--metrics is empty; give e.g. --metrics fid,kid or --metrics swd")
+    changes = {name: getattr(args, name) for name in EVAL_OPTIONS if getattr(args, name) is not None}
+    if changes.get("metrics") == ():
+        raise FpaError("--metrics is empty; give e.g. --metrics fid,kid or --metrics swd")
     cfg, device = checkpoint_config(state), resolve_device(args.device)
     if cfg.objective == "vae":
         changes.setdefault("metrics", ("cfd", "coverage") if cfg.data.channels == 1 else ("swd",))
