@@ -17,6 +17,7 @@ from PIL import Image
 
 import fpalib.train.step as step_module
 import fpalib.train.trainer as trainer_module
+from fpalib.data.arrays import save_arrays
 from fpalib.errors import FpaError
 from fpalib.train.checkpoint import load_checkpoint
 from fpalib.train.config import apply_overrides
@@ -232,28 +233,38 @@ def test_training_on_cuda_with_and_without_mixed_precision_resumes(images, tmp_p
 
 DDP_SCRIPT = textwrap.dedent(
     """
-    import os, sys, torch
-    from fpalib.train.config import apply_overrides, load_config_file, to_dict
+    import json, os, sys, torch
+    from fpalib.train.config import apply_overrides
     from fpalib.train.presets import get_preset
     from fpalib.train.trainer import Trainer
-    images, out = sys.argv[1], sys.argv[2]
-    cfg = apply_overrides(get_preset("smoke"), [f"data.path={images}", f"loop.out={out}/run",
-                          "loop.steps=2", "loss.gp_every=1", "optim.grad_accum=2", "optim.batch_size=2"])
+    preset, overrides, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+    cfg = apply_overrides(get_preset(preset), [*overrides, f"loop.out={out}/run", "loop.steps=2",
+                          "optim.grad_accum=2", "optim.batch_size=2"])
     trainer = Trainer(cfg, progress=False)
     summary = trainer.train()
-    torch.save({"g": trainer.generator.state_dict(), "d": trainer.discriminator.state_dict(),
-                "step": summary["step"]}, f"{out}/rank{os.environ['RANK']}.pt")
+    nets = {"g": trainer.generator, "d": trainer.discriminator, "vae": trainer.vae}
+    torch.save({**{name: net.state_dict() for name, net in nets.items() if net is not None}, "step": summary["step"]},
+               f"{out}/rank{os.environ['RANK']}.pt")
     """
 )
 
 
 @pytest.mark.slow
-def test_ddp_with_two_cpu_processes_keeps_the_replicas_identical(images, tmp_path):
+@pytest.mark.parametrize("objective", ["gan", "vae"])
+def test_ddp_with_two_cpu_processes_keeps_the_replicas_identical(images, tmp_path, objective):
+    if objective == "gan":
+        preset, overrides = "smoke", [f"data.path={images}", "loss.gp_every=1"]
+    else:  # 28x28 grey arrays, as fpa data fashion-mnist writes them
+        generator = torch.Generator().manual_seed(0)
+        for split, count in (("train", 24), ("test", 8)):
+            pixels = torch.randint(0, 256, (count, 28, 28), dtype=torch.uint8, generator=generator).numpy()
+            save_arrays(tmp_path / split, pixels, (torch.arange(count) % 10).numpy())
+        preset, overrides = "smoke-vae", [f"data.path={tmp_path / 'train'}", f"data.test_path={tmp_path / 'test'}"]
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(script), str(images), str(tmp_path)]
+               str(script), preset, json.dumps(overrides), str(tmp_path)]
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _, stderr = process.communicate(timeout=240)
@@ -264,7 +275,8 @@ def test_ddp_with_two_cpu_processes_keeps_the_replicas_identical(images, tmp_pat
     assert process.returncode == 0, stderr[-2000:]
     states = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
     assert states[0]["step"] == states[1]["step"] == 2
-    for net in ("g", "d"):
-        assert all(torch.equal(states[0][net][k], states[1][net][k]) for k in states[0][net])
+    nets = ("g", "d") if objective == "gan" else ("vae",)
+    for net in nets:
+        assert all(torch.equal(states[0][net][k], states[1][net][k]) for k in states[0][net]), net
     saved = load_checkpoint(tmp_path / "run")
     assert all(torch.equal(saved["generator"][k], states[0]["g"][k]) for k in states[0]["g"])

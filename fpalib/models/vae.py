@@ -140,6 +140,10 @@ class VAE(nn.Module):
         self.likelihood = DiscretizedLogistic(shape, cfg.init_log_scale)
         self.num_dims = channels * height * width
 
+    def forward(self, x: Tensor) -> ElboTerms:
+        """:meth:`elbo_terms`: the call through which DistributedDataParallel all-reduces the gradients."""
+        return self.elbo_terms(x)
+
     def elbo_terms(self, x: Tensor) -> ElboTerms:
         """x (B, C, H, W) in [-1, 1] -> ElboTerms, each (B,); one reparameterised z per image."""
         mu, log_var = self.encoder(x)

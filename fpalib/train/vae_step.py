@@ -20,7 +20,6 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from fpalib.models.vae import VAE, VAEConfig, bits_per_dim
-from fpalib.train.ema import unwrap
 from fpalib.train.runtime import eval_mode
 
 VAE_LOSS_NAMES = ("loss", "nll", "kl")
@@ -48,7 +47,7 @@ class VaeStep:
             x = next_batch()
             self.vae.require_backward_grad_sync = micro == self.grad_accum - 1  # DDP: sync on the last
             with self._autocast(x.device):
-                nll, kl = unwrap(self.vae).elbo_terms(x)
+                nll, kl = self.vae(x)  # through DDP's forward, which arms its gradient all-reduce
                 nll, kl = nll.mean(), kl.mean()
                 loss = nll + weight * kl
                 self.scaler.scale(loss / self.grad_accum).backward()
