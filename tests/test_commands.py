@@ -71,7 +71,7 @@ def test_train_reads_a_json_config_file(images, tmp_path):
         (["train", "--preset", "nope"], "error: unknown preset 'nope'; choose one of paper-celeba64"),
         (["train", "--preset", "smoke", "--data", "/no/such/folder"], "error: image folder '/no/such/folder' does not"),
         (["train", "--preset", "smoke", "--data.image_size", "32"], "error: image_size mismatch: data.image_size=32"),
-        (["train", "--preset", "smoke", "--painter.hidden", "many"], "error: config key 'painter.hidden': expected an integer"),
+        (["train", "--preset", "smoke", "--painter.hidden", "many"], "error: config key 'painter.hidden': Expected a <class 'int'>"),
         (["generate", "/no/such/run", "--out", "x.png"], "error: checkpoint /no/such/run does not exist"),
     ],
 )

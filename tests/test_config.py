@@ -97,14 +97,14 @@ def test_unknown_override_key_suggests_close_matches():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("painter.hidden=abc", "'painter.hidden': expected an integer; got abc"),
-        ("painter.hidden=2.5", "'painter.hidden': expected an integer"),
-        ("loop.steps=4.5e5", "'loop.steps': expected an integer"),  # jsonargparse reads no exponent for an int
-        ("data.hflip=maybe", "'data.hflip': expected true or false"),
+        ("painter.hidden=abc", "'painter.hidden': Expected a <class 'int'>. Got value: abc"),
+        ("painter.hidden=2.5", "'painter.hidden': Expected a <class 'int'>"),
+        ("loop.steps=4.5e5", "'loop.steps': .*'4.5e5'"),  # jsonargparse reads no exponent for an int
+        ("data.hflip=maybe", "'data.hflip': Expected a <class 'bool'>"),
         ("optim.betas=0.5", "'optim.betas': Expected a tuple with 2 elements"),
-        ("optim.lr=none", "'optim.lr': expected a number"),
-        ("loop.max_minutes=soon", "'loop.max_minutes': expected a number or null; got soon"),
-        ("painter.image_width=wide", "'painter.image_width': expected an integer or null; got wide"),
+        ("optim.lr=none", "'optim.lr': Not of type PositiveFloat"),
+        ("loop.max_minutes=soon", "'loop.max_minutes': .*NonNegativeFloat.*Given value: soon"),
+        ("painter.image_width=wide", "'painter.image_width': .*Expected a <class 'int'>.*Given value: wide"),
         ("painter=3", "'painter' is a section"),
         ("loop.steps", "must look like section.field=value"),
     ],
@@ -118,9 +118,9 @@ def test_bad_override_values_name_the_key_in_one_line(override, message):
 def test_from_dict_rejects_unknown_keys_and_wrong_json_types():
     with pytest.raises(FpaError, match="unknown config key 'loop.stepz'"):
         from_dict({"loop": {"stepz": 3}})
-    with pytest.raises(FpaError, match="'name': expected a string"):
+    with pytest.raises(FpaError, match="'name': Expected a <class 'str'>"):
         from_dict({"name": 3})
-    with pytest.raises(FpaError, match="'loop.steps': expected an integer"):
+    with pytest.raises(FpaError, match="'loop.steps': .*2.5 not an integer"):
         from_dict({"loop": {"steps": 2.5}})
     with pytest.raises(FpaError, match="'painter' is a section"):
         from_dict({"painter": 3})
@@ -138,18 +138,18 @@ def test_partial_dict_keeps_the_base_values():
 def test_dicts_take_json_types_for_tuples_optionals_and_numbers():
     cfg = from_dict({"unet": {"multipliers": [1, 2]}, "optim": {"lr": 1}, "painter": {"image_width": None}})
     assert (cfg.unet.multipliers, cfg.optim.lr, cfg.painter.image_width) == ((1, 2), 1, None)
-    with pytest.raises(FpaError, match="'optim.batch_size': expected an integer; got True"):
+    with pytest.raises(FpaError, match="'optim.batch_size': .*True not a number"):
         from_dict({"optim": {"batch_size": True}})
 
 
 def test_construction_and_replace_check_the_fields_validate_checks_in_place_changes():
     cfg = get_preset("smoke")
-    with pytest.raises(FpaError, match="optim.batch_size must be at least 1"):
+    with pytest.raises(FpaError, match="OptimConfig.batch_size: 0 does not conform to restriction v>0"):
         dataclasses.replace(cfg.optim, batch_size=0)
     with pytest.raises(FpaError, match="image_size mismatch"):
         dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, image_size=32))
     cfg.ema.decay = 2.0
-    with pytest.raises(FpaError, match="EMA decay"):
+    with pytest.raises(FpaError, match="EMAConfig.decay: 2.0 does not conform"):
         cfg.validate()
 
 
@@ -168,14 +168,16 @@ def test_validate_refuses_disagreeing_image_sizes_and_with_image_size_fixes_them
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("optim.batch_size=0", "optim.batch_size must be at least 1"),
-        ("optim.lr=0", "optim.lr must be positive"),
-        ("optim.betas=0.5,1.0", r"optim.betas must lie in \[0, 1\)"),
-        ("loop.log_every=0", "loop.log_every must be at least 1"),
-        ("loop.max_minutes=-1", "loop.max_minutes must be at least 0"),
+        ("optim.batch_size=0", "'optim.batch_size': .*0 does not conform to restriction v>0"),
+        ("optim.lr=0", "'optim.lr': .*0 does not conform to restriction v>0"),
+        ("optim.betas=0.5,1.0", "'optim.betas': .*1.0 does not conform to restriction v>=0 and v<1"),
+        ("loop.log_every=0", "'loop.log_every': .*does not conform to restriction v>0"),
+        ("loop.max_minutes=-1", "'loop.max_minutes': .*does not conform to restriction v>=0"),
+        ("eval.dims=65", "'eval.dims': .*Literal\\[64, 192, 768, 2048\\]"),
+        ("eval.metrics=fid,is", "'eval.metrics': .*Got value: is"),
         ("generator=vae", "unknown generator 'vae'"),
         ("painter.image_width=32", "needs square images"),
-        ("ema.decay=1.5", "EMA decay"),
+        ("ema.decay=1.5", "'ema.decay': .*1.5 does not conform"),
     ],
 )
 def test_out_of_range_values_are_rejected(override, message):

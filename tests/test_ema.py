@@ -132,7 +132,7 @@ def test_a_different_model_is_rejected() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [(dict(decay=1.0), "decay"), (dict(decay=-0.1), "decay"), (dict(update_every=0), "update_every"),
-     (dict(reset_every=0), "reset_every"), (dict(start_step=1.5), "start_step")],
+     (dict(reset_every=0), "reset_every"), (dict(update_every=1.5), "update_every")],
 )
 def test_config_validate_rejects_bad_values(overrides: dict, message: str) -> None:
     with pytest.raises(FpaError, match=message):

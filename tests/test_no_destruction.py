@@ -196,11 +196,11 @@ def test_a_config_folder_and_a_nan_float_get_the_right_words(tmp_path, capsys, n
     assert status == 2 and "is a folder" in err, err
     status, err = fpa_line(capsys, "train", "--preset", "smoke", "--data", noise_images, "--out", tmp_path / "r",
                            "--optim.lr", "nan")
-    assert status == 2 and "number" in err and "integer" not in err, err
+    assert status == 2 and "nan does not conform to restriction v>0" in err and "integer" not in err, err
     (tmp_path / "nan.json").write_text('{"optim": {"lr": NaN}}')
     status, err = fpa_line(capsys, "train", "--preset", "smoke", "--config", tmp_path / "nan.json",
                            "--out", tmp_path / "r")
-    assert status == 2 and "finite number" in err and "integer" not in err, err
+    assert status == 2 and "nan does not conform to restriction v>0" in err and "integer" not in err, err
 
 
 def test_a_run_folder_without_config_json_resumes_with_its_checkpoints_config(trained, tmp_path, noise_images):

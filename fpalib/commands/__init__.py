@@ -8,6 +8,7 @@ A command module defines ``HELP: str`` (one line),
 from __future__ import annotations
 
 import argparse
+import types
 import typing
 
 import docstring_parser
@@ -20,6 +21,13 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
 
 
+def _based_on(kind: object, base: type) -> bool:
+    """Whether values of annotation ``kind`` (a type, a restricted number type, a Literal) are ``base``s."""
+    if typing.get_origin(kind) is typing.Literal:
+        return isinstance(typing.get_args(kind)[0], base)
+    return isinstance(kind, type) and issubclass(kind, base) and not issubclass(kind, bool)
+
+
 def add_field_options(parser: argparse.ArgumentParser, config: type, names: typing.Iterable[str],
                       options: dict[str, str] | None = None) -> None:
     """``--field-name`` (or ``options[field]``) for each dataclass field of ``names``, typed by its
@@ -29,11 +37,12 @@ def add_field_options(parser: argparse.ArgumentParser, config: type, names: typi
                  for param in docstring_parser.parse(config.__doc__ or "").params}
     hints = typing.get_type_hints(config)
     for name in names:
-        kinds = typing.get_args(hints[name]) or (hints[name],)
+        union = typing.get_origin(hints[name]) in (typing.Union, types.UnionType)
+        kinds = typing.get_args(hints[name]) if union else (hints[name],)
         if typing.get_origin(hints[name]) is tuple:
             kind, metavar = (lambda text: tuple(item.strip() for item in text.split(",") if item.strip())), "LIST"
         else:
-            kind = next(kind for kind in kinds if kind in (int, float, str))
+            kind = next(base for kind in kinds for base in (int, float, str) if _based_on(kind, base))
             metavar = {int: "N", float: "X", str: "TEXT"}[kind]
         option = (options or {}).get(name, "--" + name.replace("_", "-"))
         parser.add_argument(option, dest=name, type=kind, metavar=metavar,

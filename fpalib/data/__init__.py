@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from jsonargparse.typing import NonNegativeInt
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset, Subset
 
-from fpalib.errors import Checked, FpaError, check_minimums
+from fpalib.errors import Checked, FpaError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 256
@@ -50,10 +51,7 @@ class DataConfig(Checked):
     image_size: int = 64
     channels: int = 3
     hflip: bool = False
-    num_workers: int = 0
-
-    def __post_init__(self) -> None:
-        check_minimums("data", self, {"num_workers": 0})
+    num_workers: NonNegativeInt = 0
 
 
 def check_image_size(image_size: int) -> None:

@@ -11,10 +11,12 @@ parameters as the painter it is compared with.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+from jsonargparse.typing import PositiveInt
 from torch import Tensor, nn
 
-from fpalib.errors import Checked, FpaError, check_minimums
+from fpalib.errors import Checked, FpaError
 from fpalib.models.latents import LatentSampler
 
 
@@ -30,16 +32,14 @@ class ConvDecoderConfig(Checked):
     """
 
     image_size: int = 28
-    channels: int = 1
-    latent_dim: int = 32
-    width: int = 64
+    channels: Literal[1, 3] = 1
+    latent_dim: PositiveInt = 32
+    width: PositiveInt = 64
 
     def __post_init__(self) -> None:
-        check_minimums("conv", self, {"image_size": 8, "latent_dim": 1, "width": 1})
-        if self.image_size % 4:
-            raise FpaError(f"conv.image_size must be a multiple of 4; got {self.image_size}")
-        if self.channels not in (1, 3):
-            raise FpaError(f"conv.channels must be 1 or 3; got {self.channels}")
+        super().__post_init__()
+        if self.image_size < 8 or self.image_size % 4:
+            raise FpaError(f"conv.image_size must be a multiple of 4 and at least 8; got {self.image_size}")
 
 
 class ConvDecoder(LatentSampler):

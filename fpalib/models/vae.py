@@ -27,9 +27,13 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from jsonargparse.typing import NonNegativeInt, PositiveInt, restricted_number_type
 from torch import Tensor, nn
 
-from fpalib.errors import Checked, FpaError, check_minimums
+from fpalib.errors import Checked, FpaError
+
+LogScale = restricted_number_type("LogScale", float, [(">=", -7), ("<=", 2)])
+"""The initial log s of the likelihood: in [-7, 2]."""
 
 HALF_BIN = 1.0 / 255.0  # half the width of one of the 256 levels of [-1, 1]
 
@@ -45,15 +49,10 @@ class VAEConfig(Checked):
         eval_images: test images whose ELBO is measured at every evaluation (0: all).
     """
 
-    encoder_width: int = 32
-    kl_warmup_steps: int = 1_000
-    init_log_scale: float = -2.0
-    eval_images: int = 2_000
-
-    def __post_init__(self) -> None:
-        check_minimums("vae", self, {"encoder_width": 1, "kl_warmup_steps": 0, "eval_images": 0})
-        if not -7.0 <= self.init_log_scale <= 2.0:
-            raise FpaError(f"vae.init_log_scale must be in [-7, 2]; got {self.init_log_scale}")
+    encoder_width: PositiveInt = 32
+    kl_warmup_steps: NonNegativeInt = 1_000
+    init_log_scale: LogScale = -2.0
+    eval_images: NonNegativeInt = 2_000
 
     def kl_weight(self, step: int) -> float:
         """The KL term's weight at (0-based) training step ``step``."""

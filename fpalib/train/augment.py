@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from jsonargparse.typing import ClosedUnitInterval
 from torch import Tensor
 from torch.nn import functional as F
 
@@ -76,19 +77,18 @@ class AugmentConfig(Checked):
     """
 
     policy: str = ""
-    prob: float = 1.0
+    prob: ClosedUnitInterval = 1.0
 
     @property
     def names(self) -> list[str]:
         return [name.strip() for name in self.policy.split(",") if name.strip()]
 
     def __post_init__(self) -> None:
-        """Raise FpaError for an unknown policy or a probability outside [0, 1]."""
+        """Raise FpaError for an unknown policy (and what :class:`Checked` refuses)."""
+        super().__post_init__()
         unknown = [name for name in self.names if name not in POLICIES]
         if unknown:
             raise FpaError(f"unknown augment policy {unknown[0]!r}; use a comma list of {', '.join(POLICIES)}")
-        if not 0.0 <= self.prob <= 1.0:
-            raise FpaError(f"augment prob must be in [0, 1], got {self.prob}")
 
 
 def augment(images: Tensor, cfg: AugmentConfig, generator: torch.Generator | None = None) -> Tensor:

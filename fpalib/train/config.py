@@ -13,8 +13,9 @@
       loss: LossConfig     augment: AugmentConfig (DiffAugment, off in the paper)     loop: LoopConfig
       eval: EvalConfig     (fpa evaluate, and the trainer every loop.eval_every steps)
 
-Every dataclass checks its fields in ``__post_init__`` (FpaError); ``validate()`` checks again
-after fields were set in place. jsonargparse reads and type-checks plain JSON (``from_dict``),
+Every dataclass checks its fields in ``__post_init__`` (FpaError); the ranges and choices are
+in the annotations (``PositiveInt``, ``Literal[...]``; see :class:`fpalib.errors.Checked`), which the
+parser checks too. ``validate()`` checks again after fields were set in place. jsonargparse reads and type-checks plain JSON (``from_dict``),
 ``--section.field VALUE`` arguments (``parse_config_args``) and ``"section.field=value"``
 overrides (``apply_overrides``) against the dataclasses' fields. Image size and channels live in
 three places (data, generator, discriminator); ExperimentConfig insists they agree and
@@ -38,9 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from jsonargparse import ArgumentParser, Namespace
+from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from fpalib.data import DataConfig
-from fpalib.errors import Checked, FpaError, check_minimums
+from fpalib.errors import Checked, FpaError, HalfOpenUnitInterval
 from fpalib.models import ConvDecoderConfig, FPAWithUNetConfig, LightGANConfig, PainterConfig, UNetConfig
 from fpalib.models.discriminator import DiscriminatorConfig
 from fpalib.models.refined import RefineConfig
@@ -53,7 +55,6 @@ from fpalib.train.run_folder import write_atomically
 
 GENERATOR_KINDS = ("fpa", "lightgan", "fpa-unet", "conv")
 OBJECTIVES = ("gan", "vae")
-_TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string", "NoneType": "null"}
 
 
 @dataclass
@@ -68,17 +69,10 @@ class OptimConfig(Checked):
         grad_accum: micro-batches whose gradients are summed before each optimiser step.
     """
 
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.9)
-    batch_size: int = 20
-    grad_accum: int = 1
-
-    def __post_init__(self) -> None:
-        check_minimums("optim", self, {"batch_size": 1, "grad_accum": 1})
-        if not self.lr > 0:
-            raise FpaError(f"optim.lr must be positive; got {self.lr}")
-        if not all(0 <= beta < 1 for beta in self.betas):
-            raise FpaError(f"optim.betas must lie in [0, 1); got {self.betas}")
+    lr: PositiveFloat = 2e-4
+    betas: tuple[HalfOpenUnitInterval, HalfOpenUnitInterval] = (0.5, 0.9)
+    batch_size: PositiveInt = 20
+    grad_accum: PositiveInt = 1
 
 
 @dataclass
@@ -101,22 +95,18 @@ class LoopConfig(Checked):
         num_sample_latents: fixed latents rendered into the sample grids.
     """
 
-    steps: int = 10_000
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    eval_every: int = 0
-    log_every: int = 10
-    max_minutes: float | None = None
-    max_cpu_minutes: float | None = None
+    steps: NonNegativeInt = 10_000
+    sample_every: NonNegativeInt = 500
+    checkpoint_every: NonNegativeInt = 500
+    eval_every: NonNegativeInt = 0
+    log_every: PositiveInt = 10
+    max_minutes: NonNegativeFloat | None = None
+    max_cpu_minutes: NonNegativeFloat | None = None
     seed: int = 0
     amp: bool = True
     out: str | None = None
     eval_metric: str = "fid"
-    num_sample_latents: int = 64
-
-    def __post_init__(self) -> None:
-        check_minimums("loop", self, {"steps": 0, "sample_every": 0, "checkpoint_every": 0, "eval_every": 0,
-                                       "log_every": 1, "num_sample_latents": 1, "max_minutes": 0, "max_cpu_minutes": 0})
+    num_sample_latents: PositiveInt = 64
 
 
 @dataclass
@@ -240,19 +230,14 @@ def _namespace(base: ExperimentConfig | None) -> Namespace | None:
 
 
 def _parse(parse: Callable[[], Any]) -> ExperimentConfig:
-    """The ExperimentConfig of ``parse()``'s namespace; jsonargparse's errors as one-line FpaErrors."""
+    """The ExperimentConfig of ``parse()``'s namespace; jsonargparse's errors as one-line FpaErrors
+    (its message on one line, after the key)."""
     try:
         namespace = parse()
     except argparse.ArgumentError as error:
         message = " ".join(str(error).split())
         key = re.match(r'Parser key "([^"]+)": ', message)
-        kinds = [_TYPE_NAMES.get(kind, kind) for kind in re.findall(r"Expected a <class '(\w+)'>", message)]
-        got = re.search(r"(?:Got|Given) value: (.*)$", message)
-        if kinds and got:  # "expected an integer; got abc", "expected a number or null; got soon"
-            message = f"expected {' or '.join(kinds)}; got {got[1]}"
-        elif key:
-            message = message[key.end():]
-        raise FpaError(f"config key '{key[1]}': {message}" if key else message) from None
+        raise FpaError(f"config key '{key[1]}': {message[key.end():]}" if key else message) from None
     for key, value in _flatten(namespace.as_dict()).items():
         for number in value if isinstance(value, (list, tuple)) else [value]:
             if (isinstance(number, float) and not math.isfinite(number)) or (

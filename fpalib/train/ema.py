@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+from jsonargparse.typing import PositiveInt
 from torch import nn
 
-from fpalib.errors import Checked, FpaError
+from fpalib.errors import Checked, FpaError, HalfOpenUnitInterval
 
 
 @dataclass
@@ -40,20 +41,11 @@ class EMAConfig(Checked):
         reset_until: ... and at most this (a negative value disables resets).
     """
 
-    decay: float = 0.995
-    update_every: int = 10
+    decay: HalfOpenUnitInterval = 0.995
+    update_every: PositiveInt = 10
     start_step: int = 20_000
-    reset_every: int = 1_000
+    reset_every: PositiveInt = 1_000
     reset_until: int = 25_000
-
-    def __post_init__(self) -> None:
-        if isinstance(self.decay, bool) or not isinstance(self.decay, (int, float)) or not 0.0 <= self.decay < 1.0:
-            raise FpaError(f"EMA decay must be a number in [0, 1), got {self.decay!r}")
-        for name in ("update_every", "reset_every", "start_step", "reset_until"):
-            value = getattr(self, name)
-            positive = name.endswith("every")
-            if isinstance(value, bool) or not isinstance(value, int) or (positive and value < 1):
-                raise FpaError(f"EMA {name} must be a{' positive' if positive else 'n'} integer, got {value!r}")
 
     def action(self, step: int) -> Literal["reset", "update", "none"]:
         """What :meth:`EMA.update` does at ``step``."""

@@ -6,11 +6,18 @@ that the configuration does not import the Inception network.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
+from typing import Literal
 
-from fpalib.errors import Checked, FpaError
+from jsonargparse.typing import PositiveInt, restricted_number_type
 
-EVAL_METRICS = ("fid", "kid", "swd", "pr", "cfd", "coverage")
+from fpalib.errors import Checked
+
+Metric = Literal["fid", "kid", "swd", "pr", "cfd", "coverage"]
+EVAL_METRICS: tuple[str, ...] = typing.get_args(Metric)
+JpegQuality = restricted_number_type("JpegQuality", int, [(">=", 1), ("<=", 95)])
+AtLeastTwo = restricted_number_type("AtLeastTwo", int, (">=", 2))
 
 
 @dataclass
@@ -39,21 +46,21 @@ class EvalConfig(Checked):
         seed: seed of the latents, subsets and SWD projections (the same at every evaluation).
     """
 
-    metrics: tuple[str, ...] = ()
-    num_samples: int = 50_000
+    metrics: tuple[Metric, ...] = ()
+    num_samples: PositiveInt = 50_000
     real_path: str | None = None
-    image_format: str = "jpeg"
-    jpeg_quality: int = 75
+    image_format: Literal["jpeg", "png"] = "jpeg"
+    jpeg_quality: JpegQuality = 75
     fid_weights: str | None = None
     real_stats: str | None = None
     stats_dir: str | None = None
-    dims: int = 2048
-    max_real: int | None = None
-    batch_size: int = 50
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    kid_features: int = 10_000
-    swd_images: int = 8192
+    dims: Literal[64, 192, 768, 2048] = 2048
+    max_real: AtLeastTwo | None = None
+    batch_size: PositiveInt = 50
+    kid_subsets: PositiveInt = 100
+    kid_subset_size: AtLeastTwo = 1000
+    kid_features: AtLeastTwo = 10_000
+    swd_images: PositiveInt = 8192
     seed: int = 0
 
     def resolved_metrics(self, eval_metric: str) -> tuple[str, ...]:
@@ -61,19 +68,3 @@ class EvalConfig(Checked):
         if self.metrics:
             return tuple(self.metrics)
         return ("fid", "kid") if eval_metric == "fid" else (eval_metric,)
-
-    def __post_init__(self) -> None:
-        unknown = [name for name in self.metrics if name not in EVAL_METRICS]
-        if unknown:
-            raise FpaError(f"unknown metric {unknown[0]!r} in eval.metrics; choose from {', '.join(EVAL_METRICS)}")
-        if self.image_format not in ("jpeg", "png"):
-            raise FpaError(f"eval.image_format must be jpeg or png; got {self.image_format!r}")
-        if not 1 <= self.jpeg_quality <= 95:
-            raise FpaError(f"eval.jpeg_quality must lie in [1, 95]; got {self.jpeg_quality}")
-        if self.dims not in (64, 192, 768, 2048):
-            raise FpaError(f"eval.dims must be one of pytorch-fid's 64, 192, 768, 2048; got {self.dims}")
-        for name in ("num_samples", "batch_size", "kid_subsets", "swd_images"):
-            if getattr(self, name) < 1:
-                raise FpaError(f"eval.{name} must be at least 1; got {getattr(self, name)}")
-        if self.kid_subset_size < 2 or self.kid_features < 2 or (self.max_real is not None and self.max_real < 2):
-            raise FpaError("eval.kid_subset_size, eval.kid_features and eval.max_real must be at least 2")

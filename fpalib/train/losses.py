@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from jsonargparse.typing import NonNegativeFloat, PositiveInt
 from torch import Tensor
 
 from fpalib.errors import Checked, FpaError
@@ -35,19 +36,10 @@ class LossConfig(Checked):
             (0, the paper's setting, leaves it out).
     """
 
-    gp_every: int = 4
-    gp_weight: float = 10.0
-    aux_weight: float = 1.0
-    mode_seeking_weight: float = 0.0
-
-    def __post_init__(self) -> None:
-        """Raise :class:`FpaError` for a non-positive schedule or a negative weight."""
-        if isinstance(self.gp_every, bool) or not isinstance(self.gp_every, int) or self.gp_every < 1:
-            raise FpaError(f"loss gp_every must be a positive integer, got {self.gp_every!r}")
-        for name in ("gp_weight", "aux_weight", "mode_seeking_weight"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise FpaError(f"loss {name} must be a number >= 0, got {value!r}")
+    gp_every: PositiveInt = 4
+    gp_weight: NonNegativeFloat = 10.0
+    aux_weight: NonNegativeFloat = 1.0
+    mode_seeking_weight: NonNegativeFloat = 0.0
 
     def applies_gradient_penalty(self, step: int) -> bool:
         """Whether the discriminator step with index ``step`` adds the gradient penalty."""
