@@ -8,6 +8,7 @@ A command module defines ``HELP: str`` (one line),
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import types
 import typing
 
@@ -29,10 +30,12 @@ def _based_on(kind: object, base: type) -> bool:
 
 
 def add_field_options(parser: argparse.ArgumentParser, config: type, names: typing.Iterable[str],
-                      options: dict[str, str] | None = None) -> None:
+                      options: dict[str, str] | None = None, defaults: dict[str, object] | None = None) -> None:
     """``--field-name`` (or ``options[field]``) for each dataclass field of ``names``, typed by its
     annotation (a tuple field takes a comma-separated list) and described by the dataclass's
-    ``Attributes:`` docstring; ``dest`` is the field name, None when not given."""
+    ``Attributes:`` docstring; ``dest`` is the field name. Not given, it is None, or with
+    ``defaults`` the value there, else the field's default (shown in the help)."""
+    fields = {field.name: field.default for field in dataclasses.fields(config)}
     described = {param.arg_name: " ".join(param.description.split())
                  for param in docstring_parser.parse(config.__doc__ or "").params}
     hints = typing.get_type_hints(config)
@@ -45,5 +48,7 @@ def add_field_options(parser: argparse.ArgumentParser, config: type, names: typi
             kind = next(base for kind in kinds for base in (int, float, str) if _based_on(kind, base))
             metavar = {int: "N", float: "X", str: "TEXT"}[kind]
         option = (options or {}).get(name, "--" + name.replace("_", "-"))
-        parser.add_argument(option, dest=name, type=kind, metavar=metavar,
-                            help=described[name].replace("``", "").replace("%", "%%"))
+        help_text = described[name].replace("``", "").replace("%", "%%")
+        default = None if defaults is None else defaults.get(name, fields[name])
+        parser.add_argument(option, dest=name, type=kind, metavar=metavar, default=default,
+                            help=help_text if defaults is None else f"{help_text} (default: %(default)s)")

@@ -18,36 +18,31 @@ from pathlib import Path
 
 import torch
 
+from fpalib.commands import add_field_options
 from fpalib.errors import FpaError
 from fpalib.fewshot import EpisodeConfig, FewShotTrainConfig, run_fewshot
-from fpalib.models.deltanet import FewShotModelConfig
-from fpalib.rules import MODES
-from fpalib.rules.readout import READOUTS
+from fpalib.models.deltanet import DeltaNetConfig, FewShotModelConfig
 from fpalib.viz import fast_weights_episode_figure, save_figure
 
 HELP = "train a DeltaNet few-shot classifier on emoji episodes; print held-out accuracy; draw Figure 1"
+
+EPISODE_OPTIONS = ("n_way", "k_shot", "class_column", "image_size")
+MODEL_OPTIONS = ("rule", "mode", "layers", "heads", "hidden")
+TRAIN_OPTIONS = ("steps", "batch_size", "lr", "max_minutes", "eval_episodes", "seed")
+SMALL_MODEL = {"heads": 8, "hidden": 128}
+"""The CPU-sized model (FewShotModelConfig.small) instead of the paper's Figure 1 DeltaNet."""
+CPU_TRAINING = {"max_minutes": 6.0, "eval_episodes": 1000}
+"""A few CPU minutes of training, measured on twice the held-out episodes of the default."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=Path("data/emoji"), help="labelled images (default: %(default)s)")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/fewshot-<rule>)")
     parser.add_argument("--fresh", action="store_true", help="ignore a checkpoint in the run folder; start over")
-    parser.add_argument("--rule", choices=sorted(READOUTS), default="delta",
-                        help="fast weight rule (default: %(default)s)")
-    parser.add_argument("--mode", choices=MODES, default="parallel", help="parallel form or loop (same result)")
-    parser.add_argument("--n-way", type=int, default=5, help="classes per episode (default: %(default)s)")
-    parser.add_argument("--k-shot", type=int, default=5, help="examples per class (default: %(default)s)")
-    parser.add_argument("--class-column", default="subcategory", help="metadata.csv class column (default: %(default)s)")
-    parser.add_argument("--image-size", type=int, default=16, help="image side (default: %(default)s)")
-    parser.add_argument("--layers", type=int, default=4, help="DeltaNet layers (default: %(default)s)")
-    parser.add_argument("--heads", type=int, default=8, help="heads per layer (default: %(default)s)")
-    parser.add_argument("--hidden", type=int, default=128, help="hidden size; head size = hidden / heads (default: 128)")
-    parser.add_argument("--steps", type=int, default=2000, help="training steps (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=16, help="episodes per step (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
-    parser.add_argument("--max-minutes", type=float, default=6.0, help="training time budget (default: %(default)s)")
-    parser.add_argument("--eval-episodes", type=int, default=1000, help="held-out episodes (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and episodes (default: 0)")
+    add_field_options(parser.add_argument_group("episodes"), EpisodeConfig, EPISODE_OPTIONS, defaults={})
+    add_field_options(parser.add_argument_group("the DeltaNet (ff width 2 * hidden, as FewShotModelConfig.small)"),
+                      DeltaNetConfig, MODEL_OPTIONS, defaults=SMALL_MODEL)
+    add_field_options(parser.add_argument_group("training"), FewShotTrainConfig, TRAIN_OPTIONS, defaults=CPU_TRAINING)
     parser.add_argument("--figure", type=Path, metavar="PNG", help="write the Figure 1 style fast weight figure here")
     parser.add_argument("--show", default=None, metavar="L:H,...",
                         help="layer:head pairs (1-based) for --figure (default: head 1 of first and last layer)")
@@ -75,14 +70,11 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise FpaError(f"--threads must be at least 1; got {args.threads}")
     torch.set_num_threads(args.threads)
-    rule = args.rule
-    episodes = EpisodeConfig(n_way=args.n_way, k_shot=args.k_shot, image_size=args.image_size,
-                             class_column=args.class_column)
-    model_cfg = FewShotModelConfig.small(n_way=args.n_way, image_size=args.image_size, hidden=args.hidden,
-                                         layers=args.layers, heads=args.heads, rule=rule, mode=args.mode)
-    train_cfg = FewShotTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                                   max_minutes=args.max_minutes, eval_episodes=args.eval_episodes, seed=args.seed)
-    out = args.out or Path("runs") / f"fewshot-{rule}"
+    episodes = EpisodeConfig(**{name: getattr(args, name) for name in EPISODE_OPTIONS})
+    model_cfg = FewShotModelConfig.small(n_way=episodes.n_way, image_size=episodes.image_size,
+                                         **{name: getattr(args, name) for name in MODEL_OPTIONS})
+    train_cfg = FewShotTrainConfig(**{name: getattr(args, name) for name in TRAIN_OPTIONS})
+    out = args.out or Path("runs") / f"fewshot-{args.rule}"
     started = time.perf_counter()
     model, task, result = run_fewshot(args.data, out, episodes, model_cfg, train_cfg, fresh=args.fresh,
                                       device=args.device)

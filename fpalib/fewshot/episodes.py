@@ -36,8 +36,14 @@ METADATA_FILE = "metadata.csv"
 class EpisodeConfig:
     """Which episodes to build. Defaults: 5-way 5-shot (Fig. 1) on 16x16 RGB emoji subcategories.
 
-    class_column: the metadata.csv column naming an image's class. held_out_fraction: the share of
-    usable classes kept out of training. split_seed: seed of that split.
+    Attributes:
+        n_way: classes per episode.
+        k_shot: examples per class.
+        image_size: image side.
+        channels: 1 (grey) or 3 (RGB).
+        class_column: the metadata.csv column naming an image's class.
+        held_out_fraction: the share of usable classes kept out of training.
+        split_seed: seed of that split.
     """
 
     n_way: int = 5

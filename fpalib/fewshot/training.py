@@ -39,9 +39,17 @@ CHECKPOINT_KIND = "fpa-fewshot"
 class FewShotTrainConfig:
     """Optimisation of :func:`train_fewshot`.
 
-    steps: optimiser steps (batches of ``batch_size`` episodes). hide_prob: see
-    :func:`hide_support_labels` (0: train on the query alone). max_minutes: wall-clock budget
-    (None: none). eval_every / eval_episodes: held-out accuracy on a fixed set of episodes.
+    Attributes:
+        steps: optimiser steps.
+        batch_size: episodes per step.
+        lr: Adam's learning rate.
+        hide_prob: see :func:`hide_support_labels` (0: train on the query alone).
+        grad_clip: the gradient norm is clipped to this.
+        max_minutes: wall-clock budget of training (None: none).
+        eval_every: steps between two measurements of the held-out accuracy.
+        eval_episodes: held-out episodes (a fixed set) of each measurement.
+        log_every: steps between two records of the training loss.
+        seed: seed of the initialisation and the training episodes.
     """
 
     steps: int = 2000

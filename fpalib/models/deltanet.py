@@ -36,10 +36,16 @@ from fpalib.rules.readout import READOUTS, get_readout
 class DeltaNetConfig:
     """Architecture of a :class:`DeltaNet` stack (defaults: the paper's Figure 1 model).
 
-    hidden: model width. layers, heads: stack depth and heads per layer. head_dim: query, key and
-    value size per head (the fast weights are head_dim x head_dim); None means hidden // heads.
-    ff_dim: feed-forward width (None: 4 * hidden). rule: "delta" or "additive" (linear Transformer,
-    rate 1). mode: "parallel" or "loop" (same function). dropout: after attention and feed-forward.
+    Attributes:
+        hidden: model width.
+        layers: stack depth.
+        heads: heads per layer.
+        head_dim: query, key and value size per head (the fast weights are head_dim x head_dim);
+            None means hidden // heads.
+        ff_dim: feed-forward width (None: 4 * hidden).
+        rule: "delta" or "additive" (linear Transformer, rate 1).
+        mode: "parallel" or "loop" (same function).
+        dropout: after attention and feed-forward.
 
     tie_query_key_init, query_key_init_scale: this library's initialisation, not the paper's. The
     query projection starts equal to the key projection and both start ``query_key_init_scale``
