@@ -2,8 +2,7 @@
 
 Every latent comes from :func:`fpalib.models.latents.seeded_latents` (all drawn at once on the
 CPU from a generator seeded with ``seed``), so a seed gives the same images on every device and
-for every batch size; ``fpalib.metrics.Evaluator`` draws its latents batch by batch, so the two
-are not interchangeable. The ``write_*`` functions load a run or checkpoint and write what ``fpa
+for every batch size, here and in ``fpalib.metrics.Evaluator``. The ``write_*`` functions load a run or checkpoint and write what ``fpa
 generate``, ``fpa paint``, ``fpa interpolate`` and ``fpa before-after`` write (``fpa demo`` too).
 Images are in [-1, 1] on the CPU; figures are drawn by :mod:`fpalib.viz`.
 """

@@ -38,6 +38,7 @@ from fpalib.metrics.kid import kernel_inception_distance
 from fpalib.metrics.precision_recall import kth_neighbour_radii, pixel_features, precision_recall
 from fpalib.metrics.stats_cache import RealStats, cached_real_stats, load_stats_file, stats_key
 from fpalib.metrics.swd import sliced_wasserstein_distance
+from fpalib.sampling import sample_batches
 from fpalib.train.checkpoint import (
     checkpoint_config,
     generator_from_checkpoint,
@@ -139,14 +140,9 @@ class Evaluator:
 
     # ------------------------------------------------------------------ generated side
     def _latent_batches(self, generator: nn.Module, count: int) -> Iterator[Tensor]:
-        """Images (b, C, H, W) in [-1, 1] on the CPU for ``count`` latents drawn from ``eval.seed``."""
-        device = next(generator.parameters()).device
-        latents = torch.Generator().manual_seed(self.cfg.seed)
-        for start in range(0, count, self.cfg.batch_size):
-            size = min(self.cfg.batch_size, count - start)
-            z = torch.randn(size, generator.latent_dim, generator=latents)
-            with torch.no_grad():
-                yield generator(z.to(device)).float().cpu()
+        """Images (b, C, H, W) in [-1, 1] on the CPU for the ``count`` latents of ``eval.seed``
+        (:func:`fpalib.sampling.sample_batches`: the latents of fpa generate for that seed)."""
+        return sample_batches(generator, count, self.cfg.seed, self.cfg.batch_size)
 
     def __call__(self, generator: nn.Module, step: int | None = None) -> dict[str, float]:
         """Evaluate ``generator`` (in eval mode for the duration); returns ``{metric: value}``."""
