@@ -11,6 +11,7 @@ import torch
 
 from fpalib.data.arrays import ArrayImages, save_arrays
 from fpalib.errors import FpaError
+from fpalib.metrics.evaluate import make_evaluate_fn
 from fpalib.models import ConvDecoder, ConvDecoderConfig, FastWeightPainter, count_parameters
 from fpalib.models.vae import (
     VAE,
@@ -226,3 +227,8 @@ def test_the_painting_of_a_given_image_ends_on_the_vaes_reconstruction(fashion, 
     with torch.no_grad():
         expected = vae.reconstruct(image[None])[0]
     assert torch.allclose(torch.tanh(drawn["steps"].cumulative[0, -1]), expected, atol=1e-6)
+
+
+def test_a_vae_run_scores_the_sample_metrics_it_names_beside_its_test_bound():
+    cfg = apply_overrides(get_preset("fashion28-vae"), ["eval.metrics=cfd,coverage"])  # loop.eval_metric: test_nelbo
+    assert make_evaluate_fn(cfg).metrics == ("cfd", "coverage")

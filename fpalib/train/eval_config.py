@@ -12,7 +12,7 @@ from typing import Literal
 
 from jsonargparse.typing import PositiveInt, restricted_number_type
 
-from fpalib.errors import Checked
+from fpalib.errors import Checked, FpaError
 
 Metric = Literal["fid", "kid", "swd", "pr", "cfd", "coverage"]
 EVAL_METRICS: tuple[str, ...] = typing.get_args(Metric)
@@ -64,7 +64,11 @@ class EvalConfig(Checked):
     seed: int = 0
 
     def resolved_metrics(self, eval_metric: str) -> tuple[str, ...]:
-        """``metrics``, or for an empty tuple ``eval_metric`` (plus "kid" when it is "fid")."""
+        """``metrics``, or for an empty tuple ``eval_metric`` (plus "kid" when it is "fid"), which must
+        then name a metric (``metrics`` are checked by their annotation)."""
         if self.metrics:
             return tuple(self.metrics)
+        if eval_metric not in EVAL_METRICS:
+            raise FpaError(f"unknown metric {eval_metric!r} (loop.eval_metric); choose from {', '.join(EVAL_METRICS)} "
+                           "or list the metrics to compute with --eval.metrics")
         return ("fid", "kid") if eval_metric == "fid" else (eval_metric,)
