@@ -13,11 +13,12 @@
       loss: LossConfig     augment: AugmentConfig (DiffAugment, off in the paper)     loop: LoopConfig
       eval: EvalConfig     (fpa evaluate, and the trainer every loop.eval_every steps)
 
-Every dataclass checks its fields in ``__post_init__`` (FpaError); the ranges and choices are
-in the annotations (``PositiveInt``, ``Literal[...]``; see :class:`fpalib.errors.Checked`), which the
-parser checks too. ``validate()`` checks again after fields were set in place. jsonargparse reads and type-checks plain JSON (``from_dict``),
-``--section.field VALUE`` arguments (``parse_config_args``) and ``"section.field=value"``
-overrides (``apply_overrides``) against the dataclasses' fields. Image size and channels live in
+Every dataclass checks its fields in ``__post_init__`` (FpaError); the ranges and choices are in
+the annotations (``PositiveInt``, ``Literal[...]``; see :class:`fpalib.errors.Checked`), which the
+parser checks too. ``validate()`` checks again after fields were set in place. jsonargparse reads
+and type-checks plain JSON (``from_dict``), ``--section.field VALUE`` arguments
+(``parse_config_args``) and ``"section.field=value"`` overrides (``apply_overrides``) against the
+dataclasses' fields. Image size and channels live in
 three places (data, generator, discriminator); ExperimentConfig insists they agree and
 :func:`with_image_size` changes them together.
 """

@@ -86,9 +86,9 @@ class LossWindow:
         self.pending: list[dict[str, float]] = []
         self.last: dict[str, float] = {}
 
-    def add(self, losses: dict[str, float]) -> None:
-        """Add the losses of one step (gp only at a step that had the penalty)."""
-        self.pending.append(dict(losses))
+    def add(self, losses: dict[str, float], with_penalty: bool) -> None:
+        """Add the losses of one step (a value for each of :data:`LOSS_NAMES`; gp only counts with_penalty)."""
+        self.pending.append({name: losses[name] for name in self.names if name != "gp" or with_penalty})
 
     def pop(self) -> dict[str, float]:
         """Each loss averaged over the pending steps (gp over those with the penalty, absent when none

@@ -34,7 +34,7 @@ from fpalib.train.losses import (
 )
 
 LOSS_NAMES = ("d_loss", "g_loss", "aux_loss", "gp")
-"""The losses of :meth:`GanStep.run` (``gp`` only at steps with the penalty)."""
+"""Order of the values in the tensor returned by :meth:`GanStep.run`."""
 
 
 @dataclass(eq=False)
@@ -57,24 +57,25 @@ class GanStep:
     grad_accum: int = 1
     amp_dtype: torch.dtype | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    penalised: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.device = next(unwrap(self.generator).parameters()).device
         self.latent_dim = unwrap(self.generator).latent_dim
 
-    def run(self, next_batch: Callable[[], Tensor], step: int) -> dict[str, Tensor]:
+    def run(self, next_batch: Callable[[], Tensor], step: int) -> Tensor:
         """One update of D then G at step index ``step`` (0-based; the one place that decides the
-        gradient penalty).
+        gradient penalty, kept in ``penalised`` for the trainer's log).
 
         next_batch() returns real images (B, C, H, W) on the device. Returns the losses of this
-        step as detached scalars named as in :data:`LOSS_NAMES`, each the mean over micro-batches;
-        ``gp`` only at a step with the penalty, so that its logged mean is over those steps.
+        step, a detached (4,) tensor in the order of :data:`LOSS_NAMES` (gp is 0 at steps
+        without penalty), each the mean over micro-batches.
         """
-        with_penalty = self.loss.applies_gradient_penalty(step)
-        losses = self.update_discriminator(next_batch, with_penalty)
+        self.penalised = self.loss.applies_gradient_penalty(step)
+        losses = self.update_discriminator(next_batch, self.penalised)
         losses["g_loss"] = self.update_generator()
         self.scaler.update()  # the loss scale of float16 autocast (a no-op otherwise)
-        return {name: losses[name] for name in LOSS_NAMES if name != "gp" or with_penalty}
+        return torch.stack([losses[name] for name in LOSS_NAMES])
 
     def update_discriminator(self, next_batch: Callable[[], Tensor], with_penalty: bool) -> dict[str, Tensor]:
         """One optimiser step of D on ``grad_accum`` real micro-batches and as many batches of G's fakes.

@@ -173,13 +173,13 @@ class Trainer:
                     stopped = "time budget"
                 while stopped is None and self.step < loop.steps:
                     # GAN: D update on grad_accum real batches and G's fakes, then G update through the frozen D
-                    step_losses = objective.run(self._next_batch, self.step)
+                    step_losses = dict(zip(names, objective.run(self._next_batch, self.step), strict=True))
                     self.step += 1
                     self.ema.update(ema_part(self.generator), self.step)
                     # losses and stop flags averaged over processes in one all-reduce: every process decides alike
                     flags = {"over_budget": self._over_budget(), "interrupted": interrupted.is_set()}
                     means = mean_over_processes({**step_losses, **flags}, self.runtime)
-                    losses = {name: means[name] for name in step_losses}  # floats
+                    losses = {name: means[name] for name in names}  # floats
                     if means["over_budget"] > 0:
                         stopped = "time budget"
                     elif means["interrupted"] > 0:
@@ -187,7 +187,7 @@ class Trainer:
                     ending = stopped is not None or self.step >= loop.steps
                     # weights are checked only before a checkpoint (costly); losses after every step
                     self._stop_if_diverged(losses, check_weights=self._checkpoint_due(ending))
-                    window.add(losses)
+                    window.add(losses, objective.penalised)  # gp is averaged over the penalised steps
                     bar.update(1)
                     if self.step % loop.log_every == 0:  # one metrics.jsonl record: the window's mean losses
                         record = self._log_record(window)

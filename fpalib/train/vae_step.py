@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -23,7 +23,7 @@ from fpalib.models.vae import VAE, VAEConfig, bits_per_dim
 from fpalib.train.runtime import eval_mode
 
 VAE_LOSS_NAMES = ("loss", "nll", "kl")
-"""The losses of :meth:`VaeStep.run` (nats per image)."""
+"""Order of the values in the tensor returned by :meth:`VaeStep.run` (nats per image)."""
 
 
 @dataclass(eq=False)
@@ -37,9 +37,10 @@ class VaeStep:
     _: KW_ONLY
     grad_accum: int = 1
     amp_dtype: torch.dtype | None = None
+    penalised: bool = field(default=False, init=False)  # no gradient penalty in a VAE
 
-    def run(self, next_batch: Callable[[], Tensor], step: int) -> dict[str, Tensor]:
-        """One update at step index ``step``; returns loss, nll and kl, means over micro-batches, detached."""
+    def run(self, next_batch: Callable[[], Tensor], step: int) -> Tensor:
+        """One update at step index ``step``; returns (loss, nll, kl) means over micro-batches, detached (3,)."""
         self.optimizer.zero_grad(set_to_none=True)
         weight = self.cfg.kl_weight(step)
         totals = torch.zeros(3)
@@ -54,7 +55,7 @@ class VaeStep:
             totals += torch.stack([loss, nll, kl]).detach().float().cpu() / self.grad_accum
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return dict(zip(VAE_LOSS_NAMES, totals, strict=True))
+        return totals
 
     def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
         return torch.autocast(device_type=device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
