@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
@@ -145,9 +144,7 @@ def painter_entry(name: str, test_pixels: np.ndarray | None = None) -> tuple[dic
     entry's ``test_latents`` hold its encoder's posterior means of ``test_pixels`` (the encoder's weights
     stay off the page)."""
     state = load_checkpoint(name)  # refuses non-finite weights
-    with warnings.catch_warnings():  # a shipped painter's old rule name ("hebbian") is not the user's to fix
-        warnings.filterwarnings("ignore", message=".*is now called", category=DeprecationWarning)
-        generator = generator_from_checkpoint(state)
+    generator = generator_from_checkpoint(state)
     if not isinstance(generator, FastWeightPainter):
         raise FpaError(f"{name} holds a {type(generator).__name__}, not a painter; the page paints painters only")
     cfg = generator.config
