@@ -18,7 +18,7 @@ Target: under 50 ms for a 32x32 painter in the browser. The page's painters (``f
 fpalib.commands.site.PAINTERS) are the 28x28 Fashion-MNIST VAE decoders with T = 28; ``--painters``
 takes any shipped painter and times it on a page written with just those (``fpa-delta-emoji32`` is a
 32x32, T = 32 painter that is not on the default page). ``--screenshot`` writes a PNG of the page
-(900 px wide window) after "paint this picture" on the first test image, at step ``--shot-step``;
+(880 px wide window, the README column) after "paint this picture" on the first test image, at step ``--shot-step``;
 it needs a VAE painter on the page (the default painters).
 Needs Chromium, chromedriver and Selenium (see tests/site_browser.py); without them only the
 Python rows are measured.
@@ -86,7 +86,7 @@ def python_ms(painter: torch.nn.Module, runs_time: float) -> float:
 def browser_rows(site: Path, latent_dims: dict[str, int], runs: int, screenshot: Path | None, shot_step: int) -> dict:
     """{(name, "paint" | "display"): median ms} for the painters of ``latent_dims`` in one headless Chromium."""
     rows = {}
-    with site_browser.serve(site) as url, site_browser.browser() as driver:
+    with site_browser.serve(site) as url, site_browser.browser(width=880) as driver:
         site_browser.open_page(driver, url)
         for name, dim in latent_dims.items():
             latent = torch.randn(dim, generator=torch.Generator().manual_seed(0)).tolist()

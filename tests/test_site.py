@@ -28,8 +28,8 @@ from fpalib.train.checkpoint import load_checkpoint, load_generator, vae_from_ch
 from fpalib.viz.step_display import display_steps, unit_to_uint8
 
 pytestmark = [pytest.mark.usefixtures("one_thread")]
-VAE_PAINTER = "fpa-delta-vae-fashion28"
-ADDITIVE_PAINTER = "fpa-additive-rate-vae-fashion28"
+VAE_PAINTER = "fpa-delta-vae-fashion28-5min"
+ADDITIVE_PAINTER = "fpa-additive-rate-vae-fashion28-5min"
 PAGE_BUDGET = 200_000
 """Bytes of the page itself (HTML, JavaScript, manifest, test images): everything but the weights."""
 SITE_BUDGET = 2_000_000

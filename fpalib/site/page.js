@@ -21,7 +21,7 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
-  const PAIR = ["fpa-delta-vae-fashion28", "fpa-additive-rate-vae-fashion28"];
+  const PAIR = ["fpa-delta-vae-fashion28-5min", "fpa-additive-rate-vae-fashion28-5min"];
   const COLOURS = ["#c33", "#2a2", "#36c"];
   const params = new URLSearchParams(window.location.search);
   const site = { painters: {}, testImages: null };
