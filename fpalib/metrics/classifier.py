@@ -16,10 +16,12 @@ are cropped to their centre.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.linalg import LinAlgWarning
 from torch import Tensor, nn
 
 from fpalib.errors import FpaError
@@ -91,8 +93,12 @@ def classify(model: FashionClassifier, images: Tensor, batch_size: int = 500) ->
 
 
 def classifier_distance(real_features: np.ndarray, fake_features: np.ndarray) -> float:
-    """The Frechet distance between Gaussians fitted to two feature sets (N, 64)."""
-    return frechet_distance(GaussianStats.of(real_features), GaussianStats.of(fake_features))
+    """The Frechet distance between Gaussians fitted to two feature sets (N, 64). Samples of a
+    collapsed or barely trained model give a singular covariance; pytorch-fid then offsets the
+    diagonal and returns a finite distance, and its warning about it is not shown."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LinAlgWarning)
+        return frechet_distance(GaussianStats.of(real_features), GaussianStats.of(fake_features))
 
 
 def classifier_scores(model: FashionClassifier, images: Tensor, real: tuple[np.ndarray, np.ndarray],
