@@ -24,8 +24,8 @@ from tests.conftest import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
-HEADER_PENDING = {"07"}
-"""Notebooks whose header is being rewritten elsewhere (issue 28: 07 by the lead); remove when done."""
+HEADER_PENDING: set[str] = set()
+"""Notebooks whose header is being rewritten elsewhere (none now)."""
 
 
 def _cells(path: Path) -> list[dict]:
