@@ -1,4 +1,4 @@
-"""fpalib.tutorial.experiments: train-or-load, the learning-rule ablation, real samples."""
+"""fpalib.tutorial.experiments: train-or-load and real samples."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ from fpalib.tutorial.experiments import (
     first_checkpoint,
     metrics_file_for,
     real_sample,
-    rule_variant,
     train_or_load,
-    train_rule_ablation,
 )
-from fpalib.train.config import apply_overrides, config_differences
+from fpalib.train.config import apply_overrides
 from fpalib.train.presets import get_preset
 from tools.export_pretrained import export_pretrained
 
@@ -26,22 +24,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture
 def smoke_cfg(noise_images: Path):
     return apply_overrides(get_preset("smoke"), [f"data.path={noise_images}"])
-
-
-def test_rule_variant_changes_only_the_rule_and_the_name(smoke_cfg):
-    variant = rule_variant(smoke_cfg, "additive-rate")
-    assert config_differences(smoke_cfg, variant) == {
-        "name": ("smoke", "ablation-additive-rate"), "painter.rule": ("delta", "additive-rate"),
-    }
-    assert smoke_cfg.painter.rule == "delta"  # the input is left alone
-
-
-def test_rule_variant_refuses_unknown_rules_and_other_generators(smoke_cfg):
-    with pytest.raises(FpaError, match="unknown learning rule 'sgd'"):
-        rule_variant(smoke_cfg, "sgd")
-    smoke_cfg.generator = "lightgan"
-    with pytest.raises(FpaError, match="needs the fpa generator"):
-        rule_variant(smoke_cfg, "delta")
 
 
 def test_train_or_load_trains_once_then_loads_and_resumes_to_more_steps(smoke_cfg, tmp_path: Path):
@@ -81,19 +63,6 @@ def test_first_checkpoint_and_metrics_file(tmp_path: Path):
     assert first_checkpoint([tmp_path / "nothing", tmp_path / "run"]) == latest
     assert metrics_file_for(latest) == tmp_path / "run" / "metrics.jsonl"
     assert metrics_file_for(tmp_path / "fpa.pt") == tmp_path / "fpa.metrics.jsonl"
-
-
-def test_the_ablation_trains_every_rule_for_the_same_steps_in_its_own_folder(smoke_cfg, tmp_path: Path):
-    runs = train_rule_ablation(smoke_cfg, ["delta", "additive-rate"], tmp_path, steps=2, progress=False)
-    assert list(runs) == ["delta", "additive-rate"]
-    for rule, run in runs.items():
-        assert run.source.parent.parent == tmp_path / f"ablation-{rule}"
-        assert run.step == 2 and run.config.painter.rule == rule
-        assert config_differences(runs["delta"].config, run.config).keys() <= {"name", "painter.rule", "loop.out"}
-    with pytest.raises(FpaError, match="each learning rule once"):
-        train_rule_ablation(smoke_cfg, ["delta", "delta"], tmp_path, steps=2)
-
-
 def test_real_sample_draws_distinct_images_reproducibly(noise_images: Path):
     a = real_sample(noise_images, 16, 6, seed=1)
     assert a.shape == (6, 3, 16, 16) and a.min() >= -1 and a.max() <= 1

@@ -7,8 +7,8 @@ directory), seeds python/numpy/torch and sets matplotlib defaults for inline fig
 smoke mode (the notebook tests), a fresh temporary folder, so a test never overwrites committed
 figures or cached runs. ``paths.data`` is the ``data`` argument, else ``$FPA_DATA``, else
 ``<root>/data`` in a clone, else a user cache (``~/.cache/fpalib/data``), so notebooks copied
-elsewhere never write data sets beside themselves. Beside the set-up: :mod:`fpalib.tutorial.experiments` (train-or-load runs, the
-learning-rule ablation) and :mod:`fpalib.tutorial.fitting` (painting one image directly).
+elsewhere never write data sets beside themselves. Beside the set-up: :mod:`fpalib.tutorial.experiments` (train-or-load runs, real
+samples) and :mod:`fpalib.tutorial.fitting` (painting one image directly).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Small experiments for the tutorial notebooks: train-or-load a GAN run, compare learning rules.
+"""Small experiments for the tutorial notebooks: train-or-load a run, a sample of real images
+(the learning-rule ablation is :mod:`fpalib.ablation`).
 
 A run lives in a run folder written by :class:`fpalib.train.Trainer`, so executing a notebook a
 second time loads (or continues) what the first execution trained instead of starting over.
@@ -18,7 +19,6 @@ from torch import Tensor, nn
 
 from fpalib.data import ImageFolder, seeded_subset
 from fpalib.errors import FpaError
-from fpalib.rules import RULES
 from fpalib.train.checkpoint import (
     checkpoint_config,
     generator_from_checkpoint,
@@ -29,10 +29,6 @@ from fpalib.train.checkpoint import (
 from fpalib.train.config import ExperimentConfig
 from fpalib.train.run_log import METRICS_FILE, read_metrics
 from fpalib.train.trainer import Trainer
-
-ABLATION_PREFIX = "ablation-"
-"""Run folders of :func:`train_rule_ablation` are ``<runs>/ablation-<rule>``."""
-
 
 @dataclass
 class TrainedRun:
@@ -115,41 +111,6 @@ def train_or_load(
     run.trained_now, run.summary = summary["step"] - summary["start_step"], summary
     run.seconds = time.monotonic() - started
     return run
-
-
-def rule_variant(cfg: ExperimentConfig, rule: str) -> ExperimentConfig:
-    """A copy of ``cfg`` whose painter uses the learning rule ``rule``, named ``ablation-<rule>``."""
-    if cfg.generator != "fpa":
-        raise FpaError(f"a learning-rule ablation needs the fpa generator; this config trains {cfg.generator!r}")
-    if rule not in RULES:
-        raise FpaError(f"unknown learning rule {rule!r}; choose from {', '.join(RULES)}")
-    variant = copy.deepcopy(cfg)
-    variant.painter.rule = rule
-    variant.name = f"{ABLATION_PREFIX}{rule}"
-    return variant.validate()
-
-
-def train_rule_ablation(
-    cfg: ExperimentConfig,
-    rules: Sequence[str],
-    runs_dir: str | Path,
-    *,
-    steps: int,
-    ema: bool = False,
-    **options: Any,
-) -> dict[str, TrainedRun]:
-    """Train (or resume, or load) one painter per rule at an equal budget: ``rule -> TrainedRun``.
-
-    Every run uses ``cfg`` with only ``painter.rule`` changed (same steps, seed, data order and
-    initial weights of the shared layers), in ``<runs_dir>/ablation-<rule>``. ``ema=False``
-    returns the raw generators at the last step (a short run's average lags behind it).
-    ``options`` (max_minutes, device, progress) go to :func:`train_or_load`.
-    """
-    if len(set(rules)) != len(rules) or not rules:
-        raise FpaError(f"give each learning rule once and at least one; got {list(rules)}")
-    variants = {rule: rule_variant(cfg, rule) for rule in rules}
-    return {rule: train_or_load(variant, Path(runs_dir) / variant.name, steps=steps, ema=ema, **options)
-            for rule, variant in variants.items()}
 
 
 def real_sample(folder: str | Path, image_size: int, count: int, seed: int = 0, channels: int = 3) -> Tensor:
