@@ -23,6 +23,8 @@ its average; a VAE run adds ``step_000250_recon.png``: test images beside their 
 - ``evaluate_fn(ema_generator, step) -> {"fid": ...}`` runs every ``loop.eval_every`` steps;
   the lowest ``loop.eval_metric`` so far is kept in ``best.pt``. A VAE run with ``data.test_path``
   measures the test-set bounds then (:func:`~fpalib.train.vae_step.test_bounds`, e.g. ``test_nelbo``).
+  Each evaluation record also holds ``cpu_s``, the CPU seconds of this call so far (it restarts
+  at 0 when a run resumes), which the ablation's learning curves use.
 - Under torchrun, G and D are wrapped in DistributedDataParallel, each process reads its
   shard of every batch, and only rank 0 writes files.
 """
