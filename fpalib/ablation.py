@@ -5,13 +5,14 @@ either objective: the paper's GAN, or the painter as a VAE decoder.
     results = run_ablation(get_preset("fashion28-vae"), "runs/ablation-vae", cpu_minutes=6, seeds=(0, 1, 2))
     print(format_table(results))
 
-Every variant is the base config with the overrides of :func:`variants_for` (``VARIANTS`` for a
-GAN base, ``VAE_VARIANTS`` for a VAE base), nothing else. Each (variant, seed) trains in
+Every variant is the base config with the overrides of :func:`variants_for` (``VAE_VARIANTS`` for
+the Fashion-MNIST painter, VAE or GAN; ``VARIANTS`` for the emoji GAN), nothing else. Each (variant, seed) trains in
 ``<out>/<variant>-s<seed>`` for ``cpu_minutes`` of CPU time (fair when runs share a machine;
 ``minutes`` of wall clock or a ``steps`` cap also work) and is scored once by ``fpa evaluate``'s
 protocol (:func:`~fpalib.metrics.evaluate.score_checkpoint`) into ``<out>/<variant>-s<seed>/ablation.json``:
 
-- GAN: SWD and pixel precision/recall of ``num_samples`` EMA samples;
+- GAN: SWD and pixel precision/recall of ``num_samples`` EMA samples, and on Fashion-MNIST the
+  classifier's cfd and class coverage (:func:`gan_metrics`);
 - VAE: the test -ELBO of every test image, the importance-weighted bound (``iw_samples`` on the
   first ``iw_images``), the reconstruction error, and cfd and class coverage of ``num_samples``
   prior samples. A VAE run also logs the -ELBO of ``curve_images`` test images every
@@ -68,8 +69,15 @@ SCORE_FILE = "ablation.json"
 
 
 def variants_for(base: ExperimentConfig) -> dict[str, list[str]]:
-    """The variants of ``base``'s objective."""
-    return VAE_VARIANTS if base.objective == "vae" else VARIANTS
+    """The variants of ``base``: ``VAE_VARIANTS`` for the 28-step Fashion-MNIST painter (either
+    objective: ``fashion28-vae``, ``fashion32-gan``), ``VARIANTS`` otherwise (the emoji painter)."""
+    return VAE_VARIANTS if base.objective == "vae" or base.painter.num_steps == 28 else VARIANTS
+
+
+def gan_metrics(base: ExperimentConfig) -> tuple[str, ...]:
+    """What scores a GAN run: SWD and pixel precision/recall, and the classifier's cfd and class
+    coverage where the preset evaluates them (Fashion-MNIST), as the VAE rows are scored."""
+    return ("swd", "pr", *(name for name in ("cfd", "coverage") if name in base.eval.metrics))
 
 
 def variant_config(base: ExperimentConfig, variant: str, seed: int, out: Path) -> ExperimentConfig:
@@ -123,10 +131,11 @@ def run_ablation(
             cfg.vae.eval_images = curve_images
             summary = Trainer(cfg, device=device, progress=progress).train()
             scores = score_checkpoint(cfg.loop.out, real_path or cfg.data.path, num_samples=num_samples,
-                                      iw_samples=iw_samples, iw_images=iw_images)
+                                      metrics=None if vae else gan_metrics(base), iw_samples=iw_samples,
+                                      iw_images=iw_images)
             record = {"variant": variant, "seed": seed, "step": int(summary["step"]),
                       "cpu_minutes": cpu_minutes, "wall_minutes": summary["elapsed_s"] / 60,
-                      **{name: float(scores[name]) for name in (VAE_METRICS if vae else METRICS)}}
+                      **{name: float(scores[name]) for name in METRICS + VAE_METRICS if name in scores}}
             write_atomically(Path(cfg.loop.out) / SCORE_FILE, json.dumps(record, indent=1))
     records = gather_records(out, variants)
     out.mkdir(parents=True, exist_ok=True)

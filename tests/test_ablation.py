@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fpalib.ablation import VAE_VARIANTS, VARIANTS, format_table, variant_config
+from fpalib.ablation import VAE_VARIANTS, VARIANTS, format_table, variant_config, variants_for
 from fpalib.errors import FpaError
 from fpalib.train.config import config_differences
 from fpalib.train.presets import get_preset
@@ -70,14 +70,17 @@ def test_variants_change_only_their_fields():
         if name == "authors-additive":  # the variant fixes these fields
             expected |= {"painter.input_version", "painter.rule", "painter.key_norm", "painter.update_bias", "painter.init"}
         assert changed == expected, name
-    vae = get_preset("fashion28-vae")
-    for name, overrides in VAE_VARIANTS.items():
-        diff = config_differences(vae, variant_config(vae, name, 1, Path("runs")))
-        changed = {key for key in diff if key not in ("name", "loop.out", "loop.seed")}
-        expected = {o.split("=")[0] for o in overrides}
-        if name == "authors-additive":
-            expected |= {"painter.input_version", "painter.rule", "painter.key_norm", "painter.update_bias", "painter.init"}
-        assert changed == expected, name
+    for preset in ("fashion28-vae", "fashion32-gan"):  # the Fashion-MNIST painter's variants, either objective
+        fashion = get_preset(preset)
+        assert variants_for(fashion) is VAE_VARIANTS
+        for name, overrides in VAE_VARIANTS.items():
+            diff = config_differences(fashion, variant_config(fashion, name, 1, Path("runs")))
+            changed = {key for key in diff if key not in ("name", "loop.out", "loop.seed")}
+            expected = {o.split("=")[0] for o in overrides}
+            if name == "authors-additive":
+                expected |= {"painter.input_version", "painter.rule", "painter.key_norm", "painter.update_bias",
+                             "painter.init"}
+            assert changed == expected, (preset, name)
 
 
 def test_format_table_gives_mean_and_range():
