@@ -18,13 +18,13 @@ with updates; we use the round multiples.)
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from jsonargparse.typing import PositiveInt
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from fpalib.errors import Checked, FpaError, HalfOpenUnitInterval
 
@@ -63,16 +63,21 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 class EMA:
-    """An averaged copy of a model, kept on the schedule of :class:`EMAConfig`.
+    """An averaged copy of a model, kept on the schedule of :class:`EMAConfig` by torch's
+    :class:`~torch.optim.swa_utils.AveragedModel` (its exponential average, buffers copied).
 
     ``.model`` is a deep copy of ``model`` (unwrapped from DDP) in eval mode without gradients,
     on the model's device (build the EMA after moving the model). Call :meth:`update` after
-    every training step with the step counter.
+    every training step with the step counter. The copy counts as one average already, so the
+    first update averages it (AveragedModel would copy) and a resumed run continues bit-exactly
+    from the saved weights alone; a reset restarts the count, which makes the next update a copy.
     """
 
     def __init__(self, model: nn.Module, config: EMAConfig | None = None) -> None:
         self.config = (config if config is not None else EMAConfig()).validate()
-        self.model = copy.deepcopy(unwrap(model)).eval().requires_grad_(False)
+        self.averaged = AveragedModel(unwrap(model), multi_avg_fn=get_ema_multi_avg_fn(self.config.decay))
+        self.averaged.n_averaged.fill_(1)
+        self.model = self.averaged.module.eval().requires_grad_(False)
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> str:
@@ -81,27 +86,22 @@ class EMA:
         if action == "reset":
             self.reset(model)
         elif action == "update":
-            parameters, buffers = self._pairs(model, "parameters"), self._pairs(model, "buffers")
-            for average, current in parameters:
-                average.lerp_(current.to(average), 1.0 - self.config.decay)
-            for average, current in buffers:
-                average.copy_(current)
+            self.averaged.update_parameters(self._checked(model))
         return action
 
     @torch.no_grad()
     def reset(self, model: nn.Module) -> None:
         """Make the average an exact copy of ``model``'s parameters and buffers."""
-        for average, current in self._pairs(model, "parameters") + self._pairs(model, "buffers"):
-            average.copy_(current)
+        self.averaged.n_averaged.zero_()
+        self.averaged.update_parameters(self._checked(model))
 
-    def _pairs(self, model: nn.Module, kind: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(average, current) pairs of the ``kind`` ("parameters" or "buffers"), matched by name."""
-        current = dict(getattr(unwrap(model), f"named_{kind}")())
-        averaged = dict(getattr(self.model, f"named_{kind}")())
-        if current.keys() != averaged.keys():
+    def _checked(self, model: nn.Module) -> nn.Module:
+        """``model`` unwrapped, after checking that its parameters are the averaged copy's (by name)."""
+        model = unwrap(model)
+        if [name for name, _ in model.named_parameters()] != [name for name, _ in self.model.named_parameters()]:
             raise FpaError("EMA: the model passed in has other parameters than the averaged copy; "
                            "pass the model the EMA was built from")
-        return [(averaged[name], current[name].detach()) for name in averaged]
+        return model
 
     def state_dict(self) -> dict[str, Any]:
         """The averaged weights (the state dict of ``.model``)."""
