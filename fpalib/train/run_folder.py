@@ -4,10 +4,11 @@
   target, are fsync'ed and renamed onto it (``os.replace``); a crash, a full disk or a file-size
   limit leaves the old file or the new one, never a mix.
 - :func:`append_line`: one log line, all or nothing; a damaged last line (a crash) is dropped first.
-- :class:`RunLock`: an exclusive ``fcntl.flock`` on ``<run>/.lock``, held by the trainer (and
-  ``fpa fewshot``) until training ends; a second process gets an FpaError naming the holder (pid
-  and command line, written into the lock file). The OS releases it however the holder exits
-  (``kill -9`` included); where ``fcntl`` does not exist (Windows) it is a no-op.
+- :class:`RunLock`: an exclusive OS lock on ``<run>/.lock`` (``filelock``: ``flock`` on Unix,
+  ``msvcrt`` on Windows), held by the trainer (and ``fpa fewshot``) until training ends; a second
+  process gets an FpaError naming the holder (pid and command line, written into the lock file).
+  The OS releases it however the holder exits (``kill -9`` included); no soft (file-exists)
+  fallback, which a killed holder would leave behind.
 - :func:`claim_run_folder` takes the lock (moving an old run aside for ``--new``) and removes the
   temporary files a killed writer left; :func:`refuse_other_run_kind` keeps one kind of run from
   replacing another's ``metrics.jsonl``.
@@ -26,12 +27,9 @@ from itertools import count
 from pathlib import Path
 from typing import BinaryIO
 
-from fpalib.errors import FpaError
+from filelock import FileLock, Timeout
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
+from fpalib.errors import FpaError
 
 TEMPORARY_SUFFIX = ".tmp"
 LOCK_FILE = ".lock"
@@ -133,33 +131,40 @@ def write_error(error: OSError, what: str, hint: str = "") -> FpaError:
     return FpaError(f"cannot write {what}{where}: {reason}; {advice}")
 
 
+def _write_holder(descriptor: int) -> None:
+    """Write who holds the lock into the lock file (for another process's error message); a full
+    disk must not stop the run."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"pid {os.getpid()}: {' '.join(sys.argv)}".encode())
+
+
 class RunLock:
     """The lock of run folder ``folder`` (created when missing); use :meth:`acquire`/:meth:`release`
     or ``with RunLock(folder):``."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        self._descriptor: int | None = None
+        self._lock: FileLock | None = None
         self._created = False
 
     def acquire(self) -> RunLock:
         """Take the lock; FpaError when another process holds it or the folder cannot be created."""
-        if self._descriptor is not None or fcntl is None:
+        if self._lock is not None:
             return self
         path = self.folder / LOCK_FILE
         if self.folder.exists() and not self.folder.is_dir():
             raise FpaError(f"run folder {self.folder} is a file, not a folder; pass --out with a folder path")
+        lock = FileLock(path, timeout=0, thread_local=False, fallback_to_soft=False, on_acquired=_write_holder)
         try:
             self._created = not self.folder.exists()
             self.folder.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as error:
-            raise write_error(error, f"run folder {self.folder}", "pass --out with a writable folder") from None
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.read(descriptor, 4096).decode("utf-8", errors="replace").strip() or "unknown"
-            os.close(descriptor)
+            lock.acquire()
+        except Timeout:
+            try:
+                holder = path.read_text(encoding="utf-8", errors="replace").strip() or "unknown"
+            except OSError:
+                holder = "unknown"
             if holder.startswith(f"pid {os.getpid()}:"):
                 raise FpaError(
                     f"run folder {self.folder} is in use by this process: an earlier Trainer (or lock) on it has "
@@ -169,23 +174,22 @@ class RunLock:
                 f"run folder {self.folder} is in use by another process ({holder}); wait for it to end or stop "
                 "it, or pass --out to use another folder"
             ) from None
-        with contextlib.suppress(OSError):  # who holds it, for the message above (a full disk must not stop the run)
-            os.ftruncate(descriptor, 0)
-            os.write(descriptor, f"pid {os.getpid()}: {' '.join(sys.argv)}".encode())
-        self._descriptor = descriptor
+        except OSError as error:
+            raise write_error(error, f"run folder {self.folder}", "pass --out with a writable folder") from None
+        self._lock = lock
         return self
 
     def release(self) -> None:
         """Let go of the lock. The lock file stays (it is harmless), unless this object created the
         folder and nothing else was written there (a run that failed to start leaves no trace)."""
-        if self._descriptor is None:
+        if self._lock is None:
             return
         with contextlib.suppress(OSError):
             if self._created and [path.name for path in self.folder.iterdir()] == [LOCK_FILE]:
                 (self.folder / LOCK_FILE).unlink()
                 self.folder.rmdir()
-        os.close(self._descriptor)  # closing the descriptor releases the flock
-        self._descriptor = None
+        self._lock.release()
+        self._lock = None
 
     __del__ = release
 
