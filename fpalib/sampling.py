@@ -124,7 +124,7 @@ def write_painting(
     seed: int = 0, index: int = 0, every: int = 1, display: str = "output", ema: bool = True, device: Device = None,
     image: Tensor | None = None, rows: str | Path | None = None,
 ) -> None:
-    """The painting steps of sample ``index`` of the latents of ``seed`` (a two-row figure, see
+    """The painting steps of sample ``index`` of the latents of ``seed`` (update rows over image rows, see
     :func:`fpalib.viz.painting_steps_figure`) to ``out``, and as an animation to ``gif``. For an
     FPA/U-Net the steps are its frozen painter's; ``unet_out`` draws that image before and after
     the U-Net. ``image`` (C, H, W) in [-1, 1], for a VAE checkpoint: paint its reconstruction instead

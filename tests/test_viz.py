@@ -92,6 +92,44 @@ def test_painting_steps_figure_every_step_when_few():
     assert [axis.get_xlabel() for axis in figure.axes[5:]] == ["1", "2", "3", "4", "5"]
 
 
+def _inline_png(figure, dpi: float = 90) -> Image.Image:
+    """The figure as the notebooks show it inline: at the tutorial's figure dpi, tight bounding box."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return Image.open(buffer)
+
+
+@pytest.mark.parametrize(("steps_count", "side", "every"), [(28, 32, 1), (28, 28, 2), (40, 64, 1), (3, 8, 1)])
+def test_painting_steps_figure_fits_a_notebook_column_pixel_sharp(steps_count, side, every):
+    import matplotlib
+
+    with matplotlib.rc_context({"figure.dpi": 90}):
+        steps = random_steps(batch=1, steps=steps_count, height=side, width=side)
+        figure = viz.painting_steps_figure(steps, every=every, title="a title as long as a notebook's title")
+        shown = [axis for axis in figure.axes if axis.get_images()]
+        assert len(shown) == 2 * min(16, -(-steps_count // every))       # every chosen step, none dropped
+        width, height = (figure.get_size_inches() * figure.dpi).round()
+        for axis in shown:                          # each panel an integer number of pixels per painted pixel
+            box = axis.get_position()
+            panel = (box.width * width, box.height * height)
+            assert panel[0] == pytest.approx(round(panel[0])) and round(panel[0]) % side == 0
+            assert panel[1] == pytest.approx(round(panel[1])) and round(panel[1]) % side == 0
+        assert _inline_png(figure).width <= viz.NOTEBOOK_COLUMN_PX
+    says_subset = any(f"of the {steps_count} steps shown" in text.get_text() for text in figure.texts)
+    assert says_subset == (len(shown) // 2 < steps_count)
+
+
+def test_loss_curves_and_before_after_fit_a_notebook_column():
+    records = [{"step": s, **{key: float(s) for key in ("d_loss", "g_loss", "r1", "loss", "kl")}} for s in range(5)]
+    for keys in (("d_loss", "g_loss", "r1", "loss"), ("d_loss", "g_loss", "r1", "loss", "kl")):
+        figure = viz.loss_curve_figure(records, keys)
+        assert [axis.get_title() for axis in figure.axes if axis.get_title()] == list(keys)
+        assert _inline_png(figure).width <= viz.NOTEBOOK_COLUMN_PX
+    images = torch.rand(12, 3, 32, 32) * 2 - 1
+    figure = viz.before_after_figure(images, images, title="a painter and its U-Net refinement, seed 0")
+    assert _inline_png(figure, dpi=100).width <= viz.NOTEBOOK_COLUMN_PX      # write_before_after's dpi
+
+
 def test_gif_has_one_frame_per_step(tmp_path):
     steps = random_steps(steps=6, height=8, width=10)
     path = viz.save_painting_gif(

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from fpalib.models.deltanet import FewShotDeltaNet
 
 __all__ = [
-    "DISPLAY_MODES", "before_after_figure", "display_steps", "fast_weights_episode_figure",
+    "DISPLAY_MODES", "NOTEBOOK_COLUMN_PX", "before_after_figure", "display_steps", "fast_weights_episode_figure",
     "fast_weights_figure", "gif_display", "loss_curve_figure", "normalise_steps", "painting_step_png",
     "painting_steps_figure", "save_figure", "save_grid", "save_interpolation_gif", "save_painting_gif", "sharp_png",
     "side_by_side_figure", "steps_rows_png", "steps_slider", "steps_strip_png", "to_unit", "unit_to_uint8", "write_gif",
@@ -85,6 +85,14 @@ def save_figure(figure: Figure, path: str | Path, dpi: int = 120) -> Path:
     return write_image_file(path, lambda buffer, kind: figure.savefig(buffer, format=kind, dpi=dpi))
 
 
+NOTEBOOK_COLUMN_PX = 953
+"""Width of a notebook's output column in JupyterLab (at a 1280 px window): wider figures are shrunk there."""
+STEP_PANEL_PX = 96
+"""About how many pixels a painting's side takes in :func:`painting_steps_figure` (an integer multiple of it)."""
+STEP_COLUMNS_PER_ROW = 8
+"""Step columns per row of :func:`painting_steps_figure`; more steps wrap to further rows."""
+
+
 def painting_steps_figure(
     steps: Any, index: int = 0, every: int = 1, max_columns: int = 16, title: str | None = None,
     mode: str = "output", out_tanh: bool = True,
@@ -92,28 +100,82 @@ def painting_steps_figure(
     """Two rows over the steps of sample ``index``: rank-one updates (top), images (bottom).
 
     mode, out_tanh: see :func:`~fpalib.viz.step_display.display_steps`. Shows every ``every``-th
-    step (always the last one), at most ``max_columns`` of them evenly spread, numbered from 1.
+    step (always the last one), at most ``max_columns`` of them evenly spread, numbered from 1
+    under each image; when that is not every step, a line under the title says how many are
+    shown. At most :data:`STEP_COLUMNS_PER_ROW` steps per row (more wrap onto further
+    update/image row pairs). Each painting pixel is an integer number of screen pixels at
+    ``figure.dpi`` (about :data:`STEP_PANEL_PX` per side, nearest-neighbour), and the figure
+    fits a :data:`NOTEBOOK_COLUMN_PX` notebook column, so it is shown pixel-sharp at its natural size.
     """
-    from matplotlib.figure import Figure
+    import matplotlib
 
     shown = display_steps(steps, index, mode, out_tanh=out_tanh)
-    columns = _chosen_steps(shown.updates.shape[0], every, max_columns)
-    figure = Figure(figsize=(1.1 * len(columns) + 0.6, 2.6), layout="constrained")
-    axes = figure.subplots(2, len(columns), squeeze=False)
-    for column, t in enumerate(columns):
-        for row, images in enumerate(shown):
-            _imshow(axes[row, column], images[t])
-            axes[row, column].set(xticks=[], yticks=[])
-        axes[1, column].set_xlabel(str(t + 1))
+    steps_count = shown.updates.shape[0]
+    columns = _chosen_steps(steps_count, every, max_columns)
+    height, width = shown.updates.shape[-2:]
+    dpi = float(matplotlib.rcParams["figure.dpi"])
+    left, gap, right = 44, 6, 4
+    per_row = min(STEP_COLUMNS_PER_ROW, len(columns))
+    scale = max(1, STEP_PANEL_PX // max(height, width))
+    while scale > 1 and left + per_row * (scale * width + gap) + right > NOTEBOOK_COLUMN_PX:
+        scale -= 1
+    while per_row > 1 and left + per_row * (scale * width + gap) + right > NOTEBOOK_COLUMN_PX:
+        per_row -= 1
+    blocks = -(-len(columns) // per_row)
+    caption = (None if len(columns) == steps_count else
+               f"{len(columns)} of the {steps_count} steps shown (step numbers under the images)")
+    figure, axes = _pixel_panel_figure(blocks, 2, per_row, (scale * height, scale * width), dpi=dpi,
+                                       left=left, gap=gap, right=right, below=16, title=title, caption=caption)
     if mode == "output":  # index checked by display_steps
         row_labels = (f"update\n\u00b1{update_limit(steps.updates[index]):.2g}", "image")
     else:
         row_labels = ("update\n(paper)", "image\n(paper)")
-    for row, label in enumerate(row_labels):
-        axes[row, 0].set_ylabel(label, fontsize=8)
-    if title:
-        figure.suptitle(title)
+    for position in range(blocks * per_row):
+        block, column = divmod(position, per_row)
+        for row, images in enumerate(shown):
+            axis = axes[block, row, column]
+            axis.set(xticks=[], yticks=[])
+            if position >= len(columns):
+                axis.set_axis_off()
+                continue
+            _imshow(axis, images[columns[position]])
+            if column == 0:
+                axis.set_ylabel(row_labels[row], fontsize=8)
+        if position < len(columns):
+            axes[block, 1, column].set_xlabel(str(columns[position] + 1), labelpad=2)
     return figure
+
+
+def _pixel_panel_figure(
+    blocks: int, rows: int, columns: int, panel: tuple[int, int], *, dpi: float, left: int, gap: int,
+    right: int, below: int, title: str | None = None, caption: str | None = None,
+) -> tuple[Figure, np.ndarray]:
+    """A Figure of ``blocks`` x ``rows`` x ``columns`` axes (returned in that shape, added to the
+    figure in that order), each exactly ``panel`` = (height, width) pixels at ``dpi`` with whole-pixel
+    corners, so an image of an integer fraction of that size drawn nearest-neighbour is sharp.
+    left/gap/right/below: pixels left of the first column, between panels, right of the last,
+    under each block (for its labels); the title (9 pt) and caption (8 pt) take lines on top."""
+    from matplotlib.figure import Figure
+
+    panel_height, panel_width = panel
+    top = 4 + (16 if title else 0) + (14 if caption else 0)
+    block_height = rows * panel_height + (rows - 1) * gap + below
+    width = left + columns * panel_width + (columns - 1) * gap + right
+    height = top + blocks * block_height + 4
+    figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    axes = np.empty((blocks, rows, columns), dtype=object)
+    for block in range(blocks):
+        for row in range(rows):
+            y = top + block * block_height + row * (panel_height + gap)
+            for column in range(columns):
+                x = left + column * (panel_width + gap)
+                axes[block, row, column] = figure.add_axes(
+                    (x / width, 1 - (y + panel_height) / height, panel_width / width, panel_height / height))
+    if title:
+        figure.suptitle(title, y=1 - 3 / height, va="top", fontsize=9)
+    if caption:
+        figure.text(0.5, 1 - (top - 2) / height, caption, ha="center", va="bottom", fontsize=8)
+    return figure, axes
 
 
 def save_painting_gif(
@@ -148,7 +210,8 @@ def loss_curve_figure(
 ) -> Figure:
     """One panel per loss in ``keys`` (default: :data:`fpalib.train.step.LOSS_NAMES`) found in
     ``records`` (dicts with a "step"), value vs step, smoothed by an exponential moving average
-    with factor ``smoothing`` in [0, 1) (0 = raw values)."""
+    with factor ``smoothing`` in [0, 1) (0 = raw values). At most four panels per row, together
+    at most 10 in wide (a notebook column at 90 dpi)."""
     from matplotlib.figure import Figure
 
     if not 0.0 <= smoothing < 1.0:
@@ -159,9 +222,14 @@ def loss_curve_figure(
     series = {key: points for key, points in series.items() if points}
     if not series:
         raise FpaError(f"no records with a step and any of {', '.join(keys)} to plot")
-    figure = Figure(figsize=(3.2 * len(series), 2.6), layout="constrained")
-    axes = figure.subplots(1, len(series), squeeze=False)[0]
-    for axis, (key, points) in zip(axes, series.items(), strict=True):
+    columns = len(series) if len(series) <= 4 else -(-len(series) // -(-len(series) // 4))
+    rows = -(-len(series) // columns)
+    panel = min(3.2, 10.0 / columns)       # at most about 10 in wide: it fits a notebook column at 90 dpi
+    figure = Figure(figsize=(panel * columns, 2.6 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).flatten()
+    for axis in axes[len(series):]:
+        axis.set_axis_off()
+    for axis, (key, points) in zip(axes, series.items(), strict=False):
         x, y = zip(*sorted(points), strict=True)
         axis.plot(x, _smooth(list(y), smoothing), label=key)
         axis.set_title(key)
@@ -215,7 +283,9 @@ def before_after_figure(
     count = before.shape[0]
     columns = min(pairs_per_row, count)
     rows = -(-count // columns)
-    figure = Figure(figsize=(1.25 * 2 * columns + 0.2, 1.3 * rows + (0.4 if title else 0.2)), layout="constrained")
+    side = min(1.25, 4.3 / columns)       # four pairs: about 8.8 in, within a notebook column at 100 dpi
+    figure = Figure(figsize=(side * 2 * columns + 0.2, (side + 0.05) * rows + (0.4 if title else 0.2)),
+                    layout="constrained")
     grid = figure.add_gridspec(rows, columns, wspace=0.25)
     for index in range(rows * columns):
         pair = grid[index // columns, index % columns].subgridspec(1, 2, wspace=0.02)
@@ -249,6 +319,8 @@ def fast_weights_figure(
     (the update of every step, then W_t) shown with :func:`normalise_steps` in ``cmap`` and
     labelled 1-based as in the paper ("L1 H16"). images (T, C, H, W) in [-1, 1] and labels (T
     strings): an optional bottom row with the input of each step. Sample ``index`` of the batch.
+    Steps that do not fit a :data:`NOTEBOOK_COLUMN_PX` notebook column at 0.55 in each wrap onto
+    further blocks of these rows (every block titled with its step numbers).
     """
     from matplotlib.figure import Figure
 
@@ -266,25 +338,39 @@ def fast_weights_figure(
         shown.append(normalise_steps(RuleSteps(steps.updates[:, head], steps.cumulative[:, head]), index))
     if images is not None and (images.shape[0] != steps_count or (labels is not None and len(labels) != steps_count)):
         raise FpaError(f"images and labels must have one entry per step ({steps_count}); got {images.shape[0]}")
+    import matplotlib
+
     columns = _chosen_steps(steps_count, every, max_columns)
     rows = 2 * len(picks) + int(images is not None)
-    figure = Figure(figsize=(0.55 * len(columns) + 0.9, 0.62 * rows + 0.4), layout="constrained")
-    axes = figure.subplots(rows, len(columns), squeeze=False)
-    for pick, ((layer, head), head_steps) in enumerate(zip(picks, shown, strict=True)):
-        for offset, (pictures, what) in enumerate(zip(head_steps, ("update", "W_t"), strict=True)):
-            row = 2 * pick + offset
-            for column, t in enumerate(columns):
-                axes[row, column].imshow(pictures[t, 0].numpy(), cmap=cmap, vmin=0.0, vmax=1.0)
-            axes[row, 0].set_ylabel(f"L{layer + 1} H{head + 1}\n{what}", fontsize=7)
-    if images is not None:
-        for column, t in enumerate(columns):
-            _imshow(axes[-1, column], to_unit(images[t].detach().float().cpu()))
-            if labels is not None:
-                axes[-1, column].set_xlabel(labels[t], fontsize=7)
-        axes[-1, 0].set_ylabel("input", fontsize=7)
-    for column, t in enumerate(columns):
-        axes[0, column].set_title(str(t + 1), fontsize=7)
-    for axis in axes.flat:
+    column_inches, margin_inches = 0.55, 0.9
+    fitting = int((NOTEBOOK_COLUMN_PX / float(matplotlib.rcParams["figure.dpi"]) - margin_inches) // column_inches)
+    blocks = -(-len(columns) // max(1, fitting))          # wrap onto blocks of rows to fit a notebook column
+    per_row = -(-len(columns) // blocks)
+    figure = Figure(figsize=(column_inches * per_row + margin_inches, (0.62 * rows + 0.2) * blocks + 0.2),
+                    layout="constrained")
+    grid = figure.subplots(rows * blocks, per_row, squeeze=False)
+    for position in range(blocks * per_row, len(columns), -1):   # no step: empty places of the last block
+        for row in range(rows):
+            grid[(blocks - 1) * rows + row, (position - 1) % per_row].set_axis_off()
+    for block in range(blocks):
+        axes = grid[block * rows:(block + 1) * rows]
+        block_steps = columns[block * per_row:(block + 1) * per_row]
+        for pick, ((layer, head), head_steps) in enumerate(zip(picks, shown, strict=True)):
+            for offset, (pictures, what) in enumerate(zip(head_steps, ("update", "W_t"), strict=True)):
+                row = 2 * pick + offset
+                for column, t in enumerate(block_steps):
+                    axes[row, column].imshow(pictures[t, 0].numpy(), cmap=cmap, vmin=0.0, vmax=1.0,
+                                             interpolation="nearest")
+                axes[row, 0].set_ylabel(f"L{layer + 1} H{head + 1}\n{what}", fontsize=8)
+        if images is not None:
+            for column, t in enumerate(block_steps):
+                _imshow(axes[-1, column], to_unit(images[t].detach().float().cpu()))
+                if labels is not None:
+                    axes[-1, column].set_xlabel(labels[t], fontsize=8)
+            axes[-1, 0].set_ylabel("input", fontsize=8)
+        for column, t in enumerate(block_steps):
+            axes[0, column].set_title(str(t + 1), fontsize=8)
+    for axis in grid.flat:
         axis.set(xticks=[], yticks=[])
     if title:
         figure.suptitle(title, fontsize=9)
