@@ -125,13 +125,15 @@ def test_batch_order_is_resumable_and_each_epoch_is_a_permutation():
     sampler.start = 4
     resumed = iter(sampler)
     assert [next(resumed) for _ in range(3)] == batches[4:7]
-    assert ResumableBatchSampler(10, 3, seed=8).batch(0) != batches[0]
+    assert next(iter(ResumableBatchSampler(10, 3, seed=8))) != batches[0]
+    sampler.start = 0
+    assert [next(stream) for stream in [iter(sampler)] for _ in range(7)] == batches  # no state kept between iterators
 
 
 def test_processes_read_disjoint_shards_of_the_global_batch():
-    whole = ResumableBatchSampler(12, 4, seed=3)
-    shards = [ResumableBatchSampler(12, 2, seed=3, rank=rank, world_size=2) for rank in range(2)]
-    for number in range(5):
-        parts = [shard.batch(number) for shard in shards]
+    whole = iter(ResumableBatchSampler(12, 4, seed=3))
+    shards = [iter(ResumableBatchSampler(12, 2, seed=3, rank=rank, world_size=2)) for rank in range(2)]
+    for _ in range(5):  # two epochs and a half
+        parts = [next(shard) for shard in shards]
         assert not set(parts[0]) & set(parts[1])
-        assert sorted(parts[0] + parts[1]) == sorted(whole.batch(number))
+        assert sorted(parts[0] + parts[1]) == sorted(next(whole))

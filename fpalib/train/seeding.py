@@ -3,13 +3,10 @@
 Training draws only from torch: latents, DiffAugment and random flips from the global CPU or
 CUDA generator, data-loader worker seeds from the DataLoader's own generator. A checkpoint
 stores exactly these states, as tensors, so that it loads with ``torch.load(weights_only=True)``
-and a resumed run continues where an uninterrupted one would be (checkpoints of older versions
-also hold Python's and NumPy's states; they are ignored). The batch order needs no state:
-:class:`ResumableBatchSampler` derives batch ``b`` (counted from the start of the run, over all
-processes) from (seed, b): the data set is shuffled once per epoch with a permutation drawn from
-the seed and the epoch, and cut into global batches of ``batch_size * world_size`` indices (the
-last incomplete one dropped); process ``rank`` takes every ``world_size``-th index of a global
-batch, so DDP processes see disjoint images, like ``torch.utils.data.DistributedSampler``.
+and a resumed run continues where an uninterrupted one would be. The batch order needs no state
+beyond the number of batches consumed: :class:`ResumableBatchSampler` is torch's
+``DistributedSampler`` (one shuffle per epoch, each process a disjoint share) cut into batches,
+started at any batch.
 """
 
 from __future__ import annotations
@@ -22,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import BatchSampler, DistributedSampler, Sampler
 
 
 def derived_seed(*parts: int) -> int:
@@ -65,31 +62,25 @@ def restore_rng_state(state: dict[str, Any], data_loader: torch.Generator) -> No
 class ResumableBatchSampler(Sampler[list[int]]):
     """Endless batches of ``batch_size`` dataset indices for one process, from batch ``start``.
 
-    Set ``start`` (the number of batches already consumed by each process) before creating
-    an iterator; a DataLoader made with ``batch_sampler=`` this object then yields the same
-    batches as an uninterrupted run would from that point on.
+    ``torch.utils.data.DistributedSampler`` (shuffled, ``drop_last``) draws each epoch's order from
+    ``derived_seed(seed) + epoch`` (plain ``seed + epoch`` would give seed 1 the order of seed 0's
+    next epoch) and hands process ``rank`` every ``world_size``-th index; ``BatchSampler`` cuts
+    that into batches (the incomplete last one dropped). Set ``start`` (the batches each process
+    has consumed) before making an iterator: a DataLoader made with ``batch_sampler=`` this object
+    then yields the batches an uninterrupted run would from that point on.
     """
 
     def __init__(self, num_items: int, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1):
         if num_items < batch_size * world_size:
             raise ValueError(f"{num_items} items cannot fill one batch of {batch_size} x {world_size} processes")
-        self.num_items = num_items
-        self.batch_size = batch_size
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
+        self.share = DistributedSampler(range(num_items), num_replicas=world_size, rank=rank, shuffle=True,
+                                        seed=derived_seed(seed), drop_last=True)
+        self.batches = BatchSampler(self.share, batch_size, drop_last=True)
         self.start = 0
-        self._epoch_order: tuple[int, torch.Tensor] | None = None
-
-    def batch(self, number: int) -> list[int]:
-        """The indices this process reads for batch ``number`` (0-based, from the run's start)."""
-        width = self.batch_size * self.world_size
-        epoch, position = divmod(number, self.num_items // width)
-        if self._epoch_order is None or self._epoch_order[0] != epoch:  # one permutation per epoch, kept
-            generator = torch.Generator().manual_seed(derived_seed(self.seed, epoch))
-            self._epoch_order = (epoch, torch.randperm(self.num_items, generator=generator))
-        global_batch = self._epoch_order[1][position * width : (position + 1) * width]
-        return global_batch[self.rank :: self.world_size].tolist()
 
     def __iter__(self) -> Iterator[list[int]]:
-        return map(self.batch, itertools.count(self.start))
+        epoch, skip = divmod(self.start, len(self.batches))
+        while True:
+            self.share.set_epoch(epoch)
+            yield from itertools.islice(self.batches, skip, None)
+            epoch, skip = epoch + 1, 0
