@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 from fpalib.commands import add_checkpoint_arguments, add_field_options
+from fpalib.data import DataConfig
 from fpalib.errors import FpaError
 from fpalib.metrics.evaluate import evaluate_checkpoint, format_results, vae_bounds
 from fpalib.train.checkpoint import checkpoint_config, load_checkpoint, run_folder_of
@@ -35,12 +36,11 @@ HELP = ("score a trained generator: FID/KID (pytorch-fid Inception), SWD, pixel 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_checkpoint_arguments(parser)
-    parser.add_argument("--data", metavar="FOLDER", help="real images (default: the run's eval.real_path or data.path)")
     settings = parser.add_argument_group("the run's eval section, replaced for this evaluation (a VAE run's metrics "
                                          "default to cfd,coverage for one channel, else swd)")
-    add_field_options(settings, EvalConfig, EVAL_OPTIONS, {"image_format": "--format"})
+    add_field_options(settings, EvalConfig, EVAL_OPTIONS, {"real_path": "--data", "image_format": "--format"})
     vae = parser.add_argument_group("VAE runs")
-    vae.add_argument("--test-data", metavar="FOLDER", help="held-out images for the bounds (default: data.test_path)")
+    add_field_options(vae, DataConfig, ["test_path"], {"test_path": "--test-data"})
     vae.add_argument("--iw-samples", type=int, default=100, metavar="K",
                      help="samples of the importance-weighted bound (default: %(default)s; 0 skips it)")
     vae.add_argument("--iw-images", type=int, default=1000, metavar="N",
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-log", action="store_true", help=f"do not append the results to the run's {METRICS_FILE}")
 
 
-EVAL_OPTIONS = ("metrics", "num_samples", "image_format", "jpeg_quality", "fid_weights", "real_stats", "stats_dir",
+EVAL_OPTIONS = ("real_path", "metrics", "num_samples", "image_format", "jpeg_quality", "fid_weights", "real_stats", "stats_dir",
                 "dims", "batch_size", "seed")
 """The fields of EvalConfig that are options of fpa evaluate."""
 
@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
     cfg, device = checkpoint_config(state), resolve_device(args.device)
     if cfg.objective == "vae":
         changes.setdefault("metrics", ("cfd", "coverage") if cfg.data.channels == 1 else ("swd",))
-    results, evaluator = evaluate_checkpoint(state, args.data, ema=not args.raw, device=device, **changes)
+    results, evaluator = evaluate_checkpoint(state, ema=not args.raw, device=device, **changes)
     if cfg.objective == "vae":
-        results = {**vae_bounds(state, args.test_data, iw_samples=args.iw_samples, iw_images=args.iw_images,
+        results = {**vae_bounds(state, args.test_path, iw_samples=args.iw_samples, iw_images=args.iw_images,
                                   device=device), **results}
     step = int(state.get("step", 0))
     print(f"step {step}: {format_results(results)}")

@@ -18,9 +18,11 @@ import dataclasses
 from pathlib import Path
 
 from fpalib.cli import INTERRUPTED
+from fpalib.commands import add_field_options
+from fpalib.data import DataConfig
 from fpalib.metrics.evaluate import make_evaluate_fn
 from fpalib.train.checkpoint import checkpoint_config, checkpoint_path, load_checkpoint
-from fpalib.train.config import ExperimentConfig, config_help, load_config_file, parse_config_args
+from fpalib.train.config import ExperimentConfig, LoopConfig, config_help, load_config_file, parse_config_args
 from fpalib.train.presets import PRESETS, get_preset
 from fpalib.train.refine import refinement_config
 from fpalib.train.trainer import Trainer
@@ -36,11 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE", help="JSON config applied on top of the preset")
     parser.add_argument("--refine-from", metavar="PAINTER", help="train a U-Net on top of this frozen painter "
                         "(run folder or .pt; e.g. --preset emoji32-cpu-unet)")
-    parser.add_argument("--data", metavar="FOLDER", help="folder of training images (data.path)")
-    parser.add_argument("--out", metavar="DIR", help="run folder (loop.out; default runs/<name>)")
-    parser.add_argument("--steps", type=int, metavar="N", help="total training steps (loop.steps)")
-    parser.add_argument("--max-minutes", type=float, metavar="M",
-                        help="stop with a checkpoint after M minutes (loop.max_minutes)")
+    shortcuts = parser.add_argument_group("shortcuts for --data.path, --loop.out, --loop.steps, --loop.max_minutes")
+    add_field_options(shortcuts, DataConfig, ["path"], {"path": "--data"})
+    add_field_options(shortcuts, LoopConfig, ["out", "steps", "max_minutes"])
     parser.add_argument("--new", action="store_true", help="start over: move an existing run folder aside to "
                         "<DIR>-old-<date>")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
@@ -65,8 +65,8 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
         cfg = load_config_file(args.config, base=cfg)
     if args.refine_from is not None:
         cfg = refinement_config(cfg, args.refine_from)
-    if args.data is not None:  # the shortcuts, taken as typed (a folder named "null" stays one)
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=args.data))
+    if args.path is not None:  # the shortcuts, taken as typed (a folder named "null" stays one)
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=args.path))
     loop = {"out": args.out, "steps": args.steps, "max_minutes": args.max_minutes}
     given = {name: value for name, value in loop.items() if value is not None}
     cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, **given))
