@@ -62,10 +62,11 @@ def restore_rng_state(state: dict[str, Any], data_loader: torch.Generator) -> No
 class ResumableBatchSampler(Sampler[list[int]]):
     """Endless batches of ``batch_size`` dataset indices for one process, from batch ``start``.
 
-    ``torch.utils.data.DistributedSampler`` (shuffled, ``drop_last``) draws each epoch's order from
-    ``derived_seed(seed) + epoch`` (plain ``seed + epoch`` would give seed 1 the order of seed 0's
-    next epoch) and hands process ``rank`` every ``world_size``-th index; ``BatchSampler`` cuts
-    that into batches (the incomplete last one dropped). Set ``start`` (the batches each process
+    ``torch.utils.data.DistributedSampler`` (shuffled, ``drop_last``) draws each epoch's order with
+    the seed ``derived_seed(seed, epoch)`` (its own ``seed + epoch`` would give seed 1 the order of
+    seed 0's next epoch; one process then reads the orders of earlier fpalib versions) and hands
+    process ``rank`` every ``world_size``-th index; ``BatchSampler`` cuts that into batches (the
+    incomplete last one dropped). Set ``start`` (the batches each process
     has consumed) before making an iterator: a DataLoader made with ``batch_sampler=`` this object
     then yields the batches an uninterrupted run would from that point on.
     """
@@ -74,7 +75,8 @@ class ResumableBatchSampler(Sampler[list[int]]):
         if num_items < batch_size * world_size:
             raise ValueError(f"{num_items} items cannot fill one batch of {batch_size} x {world_size} processes")
         self.share = DistributedSampler(range(num_items), num_replicas=world_size, rank=rank, shuffle=True,
-                                        seed=derived_seed(seed), drop_last=True)
+                                        drop_last=True)
+        self.seed = seed
         self.batches = BatchSampler(self.share, batch_size, drop_last=True)
         self.start = 0
 
@@ -82,5 +84,6 @@ class ResumableBatchSampler(Sampler[list[int]]):
         epoch, skip = divmod(self.start, len(self.batches))
         while True:
             self.share.set_epoch(epoch)
+            self.share.seed = derived_seed(self.seed, epoch) - epoch  # it shuffles with seed + epoch
             yield from itertools.islice(self.batches, skip, None)
             epoch, skip = epoch + 1, 0
