@@ -130,7 +130,7 @@ def run_ablation(
             cfg.loop.eval_every = curve_every if vae else 0  # a GAN is scored once below, on one protocol
             cfg.vae.eval_images = curve_images
             summary = Trainer(cfg, device=device, progress=progress).train()
-            scores = score_checkpoint(cfg.loop.out, real_path or cfg.data.path, num_samples=num_samples,
+            scores = score_checkpoint(cfg.loop.out, real_path or cfg.data.path, num_samples=num_samples, seed=0,
                                       metrics=None if vae else gan_metrics(base), iw_samples=iw_samples,
                                       iw_images=iw_images)
             record = {"variant": variant, "seed": seed, "step": int(summary["step"]),

@@ -1,4 +1,4 @@
-"""A papermill engine whose kernel talks over an encrypted transport: ``papermill --engine fpalib ...``.
+"""A papermill engine whose kernel writes nothing to stderr: ``papermill --engine fpalib ...``.
 
 ipykernel >= 7.3 logs ``[IPKernelApp] WARNING | Kernel is running over TCP without encryption ...``
 on stderr at every kernel start unless the kernel manager hands it CurveZMQ keys. jupyter_client
@@ -6,18 +6,24 @@ provisions those keys only when ``KernelManager.transport_encryption`` is ``"aut
 ``"required"`` (its default is ``"disabled"``), and papermill's command line cannot set that. This
 engine is papermill's default (nbclient) engine with ``transport_encryption = "auto"``: keys are
 provisioned when the kernelspec declares support (ipykernel's does) and pyzmq has CURVE; with an
-older jupyter_client or a pyzmq without CURVE it runs exactly as the default engine.
+older jupyter_client or a pyzmq without CURVE it runs without them, like the default engine.
+
+Its kernel manager also sends no SIGINT on shutdown. jupyter_client interrupts the kernel before
+every shutdown request; papermill shuts the kernel down only when it is idle (all cells run, or
+one failed), where the interrupt does nothing, except that now and then (about one run in ten on
+a busy CPU, with the default engine too) it lands while the kernel is still in a message handler
+and the kernel logs ``[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.`` on stderr.
+Interrupting a cell that runs too long (``--execution-timeout``) is unchanged.
 
 Registered as the ``papermill.engine`` entry point ``fpalib`` (pyproject.toml). papermill loads
-every registered engine when it is imported, so this module imports neither torch nor the rest of
-fpalib.
+every registered engine while it is imported, so this module imports neither torch nor the rest of
+fpalib, and builds its classes on first access (module ``__getattr__``): importing it before
+papermill would otherwise load it again, half-initialised, from papermill's entry points.
 """
 
 from __future__ import annotations
 
 import copy
-
-from papermill.engines import NBClientEngine
 
 
 def _encryption_config(config=None):
@@ -33,10 +39,44 @@ def _encryption_config(config=None):
     return config
 
 
-class EncryptedNBClientEngine(NBClientEngine):
-    """papermill's nbclient engine with CurveZMQ transport encryption (see the module docstring)."""
+ENGINE_CLASSES = ("EncryptedNBClientEngine", "QuietShutdownKernelManager")
+_classes: dict[str, type] = {}
 
-    @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
-        kwargs["config"] = _encryption_config(kwargs.get("config"))
-        return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+def __getattr__(name: str) -> type:
+    if name in ENGINE_CLASSES:
+        if not _classes:
+            _build_classes()
+        return _classes[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _build_classes() -> None:
+    from jupyter_client.manager import AsyncKernelManager
+    from papermill.engines import NBClientEngine   # imports papermill, which may ask this module for its engine
+
+    if _classes:   # built meanwhile by that request
+        return
+
+    class QuietShutdownKernelManager(AsyncKernelManager):
+        """nbclient's kernel manager without the SIGINT before a shutdown request (see the module docstring)."""
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:   # a shutdown request follows
+                return
+            await super()._async_interrupt_kernel()
+
+    class EncryptedNBClientEngine(NBClientEngine):
+        """papermill's nbclient engine with CurveZMQ transport encryption and a quiet kernel shutdown
+        (see the module docstring); a ``config`` or ``kernel_manager_class`` given to papermill's
+        ``execute_notebook`` is kept."""
+
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            kwargs["config"] = _encryption_config(kwargs.get("config"))
+            kwargs.setdefault("kernel_manager_class", QuietShutdownKernelManager)
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    for cls in (EncryptedNBClientEngine, QuietShutdownKernelManager):
+        cls.__qualname__ = cls.__name__
+        _classes[cls.__name__] = cls

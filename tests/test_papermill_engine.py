@@ -1,6 +1,6 @@
 """The papermill engine ``fpalib`` (fpalib/papermill_engine.py, issue 28): the README's command runs
-the notebooks from a copy outside the repository with nothing on stderr, and writes no data beside
-them."""
+the notebooks from a copy outside the repository with nothing on stderr (no warning about plain TCP
+at kernel start, no KeyboardInterrupt logged at shutdown), and writes no data beside them."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.conftest import REPO_ROOT
 
 pytest.importorskip("papermill")
 
-from fpalib.papermill_engine import EncryptedNBClientEngine, _encryption_config  # noqa: E402
+from fpalib.papermill_engine import EncryptedNBClientEngine, QuietShutdownKernelManager, _encryption_config  # noqa: E402
 
 QUICK_NOTEBOOK = REPO_ROOT / "notebooks" / "01_fast_weights_and_the_delta_rule.ipynb"
 """The quickest course notebook in its smoke setting (about 10 s on a busy 2-core CPU)."""
@@ -42,6 +42,47 @@ def test_the_engine_asks_for_transport_encryption_and_keeps_a_value_already_set(
     empty = Config()
     _encryption_config(empty)
     assert "transport_encryption" not in empty.KernelManager, "the caller's config was changed"
+
+
+def test_the_kernel_manager_sends_no_interrupt_on_shutdown_but_does_otherwise(monkeypatch: pytest.MonkeyPatch):
+    import asyncio
+
+    from jupyter_client.manager import KernelManager
+
+    interrupts = []
+
+    async def record(self):
+        interrupts.append(self.shutting_down)
+
+    monkeypatch.setattr(KernelManager, "_async_interrupt_kernel", record)
+    manager = QuietShutdownKernelManager()
+    asyncio.run(manager._async_interrupt_kernel())
+    manager.shutting_down = True
+    asyncio.run(manager._async_interrupt_kernel())
+    assert interrupts == [False]
+
+
+def test_the_engine_passes_its_kernel_manager_and_keeps_one_given(monkeypatch: pytest.MonkeyPatch):
+    from papermill.engines import NBClientEngine
+
+    seen = []
+    monkeypatch.setattr(NBClientEngine, "execute_managed_notebook",
+                        classmethod(lambda cls, nb_man, kernel_name, **kwargs: seen.append(kwargs)))
+    EncryptedNBClientEngine.execute_managed_notebook(None, "python3")
+    EncryptedNBClientEngine.execute_managed_notebook(None, "python3", kernel_manager_class=object)
+    assert seen[0]["kernel_manager_class"] is QuietShutdownKernelManager and "config" in seen[0]
+    assert seen[1]["kernel_manager_class"] is object
+
+
+@pytest.mark.parametrize("first", ["fpalib.papermill_engine", "papermill"])
+def test_the_engine_module_and_papermill_import_in_either_order(first: str):
+    """papermill loads its entry points while it is imported; importing the engine module first must
+    not leave papermill with a half-initialised module (an AttributeError at ``import papermill``)."""
+    code = (f"import {first}; import papermill, fpalib.papermill_engine as m; "
+            "from papermill.engines import papermill_engines as e; "
+            "assert e.get_engine('fpalib') is m.EncryptedNBClientEngine, e.get_engine('fpalib')")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-3000:]
 
 
 def test_pyproject_registers_the_engine_under_the_name_the_docs_use():

@@ -17,13 +17,15 @@ image, the bound with ``--iw-samples`` on the first ``--iw-images``) and with cf
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 from fpalib.commands import add_checkpoint_arguments, add_field_options
 from fpalib.data import DataConfig
 from fpalib.errors import FpaError
-from fpalib.metrics.evaluate import evaluate_checkpoint, format_results, vae_bounds
+from fpalib.metrics.evaluate import format_results, score_checkpoint
+from fpalib.metrics.image_format import ImageFormat
 from fpalib.train.checkpoint import checkpoint_config, load_checkpoint, run_folder_of
 from fpalib.train.eval_config import EvalConfig
 from fpalib.train.run_folder import append_line, write_error
@@ -48,8 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-log", action="store_true", help=f"do not append the results to the run's {METRICS_FILE}")
 
 
-EVAL_OPTIONS = ("real_path", "metrics", "num_samples", "image_format", "jpeg_quality", "fid_weights", "real_stats", "stats_dir",
-                "dims", "batch_size", "seed")
+EVAL_OPTIONS = ("real_path", "metrics", "num_samples", "image_format", "jpeg_quality", "fid_weights", "real_stats",
+                "stats_dir", "dims", "batch_size", "seed")
 """The fields of EvalConfig that are options of fpa evaluate."""
 
 
@@ -58,19 +60,17 @@ def run(args: argparse.Namespace) -> int:
     changes = {name: getattr(args, name) for name in EVAL_OPTIONS if getattr(args, name) is not None}
     if changes.get("metrics") == ():
         raise FpaError("--metrics is empty; give e.g. --metrics fid,kid or --metrics swd")
-    cfg, device = checkpoint_config(state), resolve_device(args.device)
-    if cfg.objective == "vae":
-        changes.setdefault("metrics", ("cfd", "coverage") if cfg.data.channels == 1 else ("swd",))
-    results, evaluator = evaluate_checkpoint(state, ema=not args.raw, device=device, **changes)
-    if cfg.objective == "vae":
-        results = {**vae_bounds(state, args.test_path, iw_samples=args.iw_samples, iw_images=args.iw_images,
-                                  device=device), **results}
+    settings = dataclasses.replace(checkpoint_config(state).eval, **changes)  # for the log record
+    results = score_checkpoint(state, ema=not args.raw, device=resolve_device(args.device), progress=True,
+                               test_path=args.test_path, iw_samples=args.iw_samples, iw_images=args.iw_images,
+                               **changes)
     step = int(state.get("step", 0))
     print(f"step {step}: {format_results(results)}")
     run_dir = run_folder_of(args.run)
     if run_dir is not None and not args.no_log:
         record = {"step": step, **results, "evaluated_by": "fpa evaluate",
-                  "num_samples": evaluator.cfg.num_samples, "format": evaluator.image_format.label,
+                  "num_samples": settings.num_samples,
+                  "format": ImageFormat(settings.image_format, settings.jpeg_quality).label,
                   "checkpoint": str(args.run), "ema": not args.raw}
         try:  # all or nothing; a damaged last line (from a crash) is dropped first
             append_line(run_dir / METRICS_FILE, json.dumps(record))

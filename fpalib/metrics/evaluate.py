@@ -213,21 +213,6 @@ def make_evaluate_fn(cfg: ExperimentConfig, **options: Any) -> Evaluator:
     return Evaluator(cfg.eval, real_path, cfg.data.image_size, cfg.data.channels, metrics, **options)
 
 
-def evaluate_checkpoint(
-    state: dict[str, Any], real_path: str | Path | None = None, *, ema: bool = True, device: Any = "cpu",
-    progress: bool = True, **eval_fields: Any,
-) -> tuple[dict[str, float], Evaluator]:
-    """``fpa evaluate``: ({metric: value}, the Evaluator) for a loaded checkpoint (EMA weights unless
-    not ``ema``), its config's ``eval`` section with ``eval_fields`` replaced, against ``real_path``
-    (default: eval.real_path, else data.path)."""
-    cfg = checkpoint_config(state)
-    cfg.eval = dataclasses.replace(cfg.eval, **eval_fields).validate()
-    evaluator = Evaluator(cfg.eval, str(real_path or cfg.eval.real_path or cfg.data.path), cfg.data.image_size,
-                          cfg.data.channels, cfg.eval.resolved_metrics(cfg.loop.eval_metric), progress=progress)
-    generator = generator_from_checkpoint(state, ema=ema, device=device)
-    return evaluator(generator, int(state.get("step", 0))), evaluator
-
-
 def vae_bounds(state: dict[str, Any], test_path: str | Path | None = None, *, iw_samples: int = 100,
                iw_images: int = 1000, device: Any = "cpu") -> dict[str, float]:
     """A VAE checkpoint's test bounds (:func:`~fpalib.train.vae_step.test_bounds`: -ELBO and the
@@ -247,19 +232,32 @@ def vae_bounds(state: dict[str, Any], test_path: str | Path | None = None, *, iw
 
 
 def score_checkpoint(
-    checkpoint: str | Path, real_path: str | Path, *, num_samples: int, seed: int = 0,
-    metrics: Sequence[str] | None = None, iw_samples: int = 100, iw_images: int = 1000,
+    checkpoint: str | Path | dict[str, Any], real_path: str | Path | None = None, *, ema: bool = True,
+    device: Any = "cpu", progress: bool = False, test_path: str | Path | None = None, iw_samples: int = 100,
+    iw_images: int = 1000, **eval_fields: Any,
 ) -> dict[str, float]:
-    """What ``fpa evaluate CHECKPOINT --data REAL_PATH --metrics ... --num-samples N --seed S``
-    prints, as ``{metric: value}`` (EMA weights, on the CPU, nothing logged). metrics default:
-    swd and pr; for a VAE cfd and coverage, after its test bounds (``--iw-samples``, ``--iw-images``)."""
-    state = load_checkpoint(checkpoint)
-    vae = checkpoint_config(state).objective == "vae"
-    if metrics is None:
-        metrics = ("cfd", "coverage") if vae else ("swd", "pr")
-    scores = evaluate_checkpoint(state, real_path, progress=False, num_samples=num_samples, seed=seed,
-                                 metrics=tuple(metrics))[0]
-    return {**vae_bounds(state, iw_samples=iw_samples, iw_images=iw_images), **scores} if vae else scores
+    """What ``fpa evaluate CHECKPOINT --data REAL_PATH --num-samples N --seed S ...`` prints, as
+    ``{metric: value}``: the one evaluation entry point (``fpa evaluate``, the ablation, notebooks).
+
+    ``checkpoint``: a path (:func:`~fpalib.train.checkpoint.load_checkpoint`) or a loaded state;
+    EMA weights unless not ``ema``. The checkpoint's ``eval`` section with ``eval_fields``
+    (``metrics``, ``num_samples``, ``seed``, ...) replaced, against ``real_path`` (default:
+    eval.real_path, else data.path); a VAE's metrics default to cfd and coverage for one channel,
+    else swd, and its test bounds come first (:func:`vae_bounds` with ``test_path``, ``iw_samples``,
+    ``iw_images``). Nothing is logged.
+    """
+    state = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+    cfg = checkpoint_config(state)
+    vae = cfg.objective == "vae"
+    if vae and eval_fields.get("metrics") is None:
+        eval_fields["metrics"] = ("cfd", "coverage") if cfg.data.channels == 1 else ("swd",)
+    cfg.eval = dataclasses.replace(cfg.eval, **eval_fields).validate()
+    evaluator = Evaluator(cfg.eval, str(real_path or cfg.eval.real_path or cfg.data.path), cfg.data.image_size,
+                          cfg.data.channels, cfg.eval.resolved_metrics(cfg.loop.eval_metric), progress=progress)
+    scores = evaluator(generator_from_checkpoint(state, ema=ema, device=device), int(state.get("step", 0)))
+    if not vae:
+        return scores
+    return {**vae_bounds(state, test_path, iw_samples=iw_samples, iw_images=iw_images, device=device), **scores}
 
 
 def format_results(results: dict[str, float]) -> str:
