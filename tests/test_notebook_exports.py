@@ -188,17 +188,8 @@ def test_the_notebooks_figure_defaults_draw_labels_at_least_10_px_tall():
         matplotlib.rcParams.update(saved)
 
 
-OUTPUTS_STILL_TOO_WIDE_OR_SMALL = {"10"}
-"""Notebooks whose committed outputs still hold a figure wider than the column or a label under
-10 px (issue 28, item 4): step figures of 16 columns, legends at 7 pt. Remove a notebook when fixed."""
-
-
-@pytest.mark.parametrize(
-    "path",
-    [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="issue 28 item 4 not yet fixed here"))
-     if p.name[:2] in OUTPUTS_STILL_TOO_WIDE_OR_SMALL else p for p in NOTEBOOKS if p.name[:2] not in HEADER_PENDING],
-    ids=[p.stem for p in NOTEBOOKS if p.name[:2] not in HEADER_PENDING],
-)
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] not in HEADER_PENDING],
+                         ids=[p.stem for p in NOTEBOOKS if p.name[:2] not in HEADER_PENDING])
 def test_notebook_outputs_fit_the_column_and_set_no_label_under_10_px(path: Path):
     import base64
     import io
