@@ -15,7 +15,7 @@ protocol (:func:`~fpalib.metrics.evaluate.score_checkpoint`) into ``<out>/<varia
   classifier's cfd and class coverage (:func:`gan_metrics`);
 - VAE: the test -ELBO of every test image, the importance-weighted bound (``iw_samples`` on the
   first ``iw_images``), the reconstruction error, and cfd and class coverage of ``num_samples``
-  prior samples. A VAE run also logs the -ELBO of ``curve_images`` test images every
+  prior samples, all with the raw decoder. A VAE run also logs the -ELBO of ``curve_images`` test images every
   ``curve_every`` steps to its ``metrics.jsonl`` (with the CPU seconds spent), the learning curves.
 
 A scored run is not trained again, so the same command run twice, or split over processes by
@@ -130,8 +130,10 @@ def run_ablation(
             cfg.loop.eval_every = curve_every if vae else 0  # a GAN is scored once below, on one protocol
             cfg.vae.eval_images = curve_images
             summary = Trainer(cfg, device=device, progress=progress).train()
-            scores = score_checkpoint(cfg.loop.out, real_path or cfg.data.path, num_samples=num_samples, seed=0,
-                                      metrics=None if vae else gan_metrics(base), iw_samples=iw_samples,
+            # a VAE's samples come from the raw decoder, the one its bounds use: its EMA starts at step
+            # 1000, and the untrained weights it keeps for a while would favour the runs with more steps
+            scores = score_checkpoint(cfg.loop.out, real_path or cfg.data.path, ema=not vae, num_samples=num_samples,
+                                      seed=0, metrics=None if vae else gan_metrics(base), iw_samples=iw_samples,
                                       iw_images=iw_images)
             record = {"variant": variant, "seed": seed, "step": int(summary["step"]),
                       "cpu_minutes": cpu_minutes, "wall_minutes": summary["elapsed_s"] / 60,
