@@ -2,6 +2,8 @@
 widget views (the PNG fallback stays), single-string SVG outputs, papermill paths = file name."""
 import json, sys
 from pathlib import Path
+
+from fpalib.train.run_folder import write_atomically
 WIDGET = "application/vnd.jupyter.widget-view+json"
 for name in sys.argv[1:]:
     path = Path(name)
@@ -22,4 +24,4 @@ for name in sys.argv[1:]:
             svg = data.get("image/svg+xml")
             if isinstance(svg, list) and len(svg) == 1:
                 data["image/svg+xml"] = svg[0]
-    path.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    write_atomically(path, json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")  # all or nothing
