@@ -5,8 +5,8 @@ either objective: the paper's GAN, or the painter as a VAE decoder.
     results = run_ablation(get_preset("fashion28-vae"), "runs/ablation-vae", cpu_minutes=6, seeds=(0, 1, 2))
     print(format_table(results))
 
-Every variant is the base config with the overrides of :func:`variants_for` (derived from the
-base's T and its conv section), nothing else. Each (variant, seed) trains in
+Every variant is the base config with the overrides of :func:`variants_for` (``VAE_VARIANTS`` for
+the Fashion-MNIST painter, VAE or GAN; ``VARIANTS`` for the emoji GAN), nothing else. Each (variant, seed) trains in
 ``<out>/<variant>-s<seed>`` for ``cpu_minutes`` of CPU time (fair when runs share a machine;
 ``minutes`` of wall clock or a ``steps`` cap also work) and is scored once by ``fpa evaluate``'s
 protocol (:func:`~fpalib.metrics.evaluate.score_checkpoint`) into ``<out>/<variant>-s<seed>/ablation.json``:
@@ -34,41 +34,44 @@ from typing import Any
 from fpalib.errors import FpaError
 from fpalib.metrics.evaluate import score_checkpoint
 from fpalib.train.config import ExperimentConfig, apply_overrides
-from fpalib.train.presets import emoji32_cpu, fashion28_vae
 from fpalib.train.run_folder import write_atomically
 from fpalib.train.run_log import METRICS_FILE, read_metrics
 from fpalib.train.trainer import Trainer
 
-RULE_VARIANTS: dict[str, list[str]] = {  # at the base's T
+VARIANTS: dict[str, list[str]] = {  # the delta rule (Eq. 2 / 9) at the base's T, 16 and 8
+    "delta": [],
+    "delta-T16": ["painter.num_steps=16"],
+    "delta-T8": ["painter.num_steps=8"],
+    "authors-additive": ["painter.variant=authors-additive"],  # the authors' additive baseline (lstm_sum)
     "additive": ["painter.rule=additive"],  # the paper's purely additive rule (Sec. 2.1) in the delta painter
     "additive-rate": ["painter.rule=additive-rate"],  # additive with the sigmoid rate beta_t
-    "authors-additive": ["painter.variant=authors-additive"],  # the authors' additive baseline (lstm_sum)
     "oja-softmax": ["painter.rule=oja-softmax"],  # Oja's rule in the authors' softmax form
 }
-"""Variant name -> config overrides: the learning rules compared with the delta rule (Eq. 2 / 9)."""
+"""GAN ablation: variant name -> config overrides on top of the base config."""
 
-
-def variants_for(base: ExperimentConfig) -> dict[str, list[str]]:
-    """Variant name -> config overrides on top of ``base``: the delta rule at the base's T and at
-    T/4, T/2 and 2T, the rules of :data:`RULE_VARIANTS`, and ``conv``, the baseline decoder of about
-    the same size, where ``base.conv`` paints the base's images."""
-    steps = base.painter.num_steps
-    variants = {"delta": [], **{f"delta-T{t}": [f"painter.num_steps={t}"] for t in (steps // 4, steps // 2, 2 * steps)
-                                 if t >= 1}, **RULE_VARIANTS}
-    if (base.conv.image_size, base.conv.channels) == (base.painter.image_size, base.painter.channels):
-        variants["conv"] = ["generator=conv"]
-    return variants
-
-
-VARIANTS = variants_for(emoji32_cpu())
-"""The emoji GAN ablation's variants (T = 32: 8, 16, 64)."""
-VAE_VARIANTS = variants_for(fashion28_vae())
-"""The Fashion-MNIST painter's variants, VAE or GAN (T = 28: 7, 14, 56; conv)."""
+VAE_VARIANTS: dict[str, list[str]] = {  # the 28x28 painter: T = 7, 14, 28 (the base) and 56 > the side
+    "delta": [],
+    "delta-T7": ["painter.num_steps=7"],
+    "delta-T14": ["painter.num_steps=14"],
+    "delta-T56": ["painter.num_steps=56"],
+    "additive": ["painter.rule=additive"],
+    "additive-rate": ["painter.rule=additive-rate"],
+    "authors-additive": ["painter.variant=authors-additive"],
+    "oja-softmax": ["painter.rule=oja-softmax"],
+    "conv": ["generator=conv"],  # the transposed-convolution baseline decoder, about as many parameters
+}
+"""VAE ablation: variant name -> config overrides on top of the base config."""
 
 METRICS = ("swd", "precision", "recall")
 VAE_METRICS = ("test_nelbo", "test_iw_nll", "recon_mse", "cfd", "classes_covered", "class_min", "class_max")
 RESULTS_FILE = "results.json"
 SCORE_FILE = "ablation.json"
+
+
+def variants_for(base: ExperimentConfig) -> dict[str, list[str]]:
+    """The variants of ``base``: ``VAE_VARIANTS`` for the 28-step Fashion-MNIST painter (either
+    objective: ``fashion28-vae``, ``fashion32-gan``), ``VARIANTS`` otherwise (the emoji painter)."""
+    return VAE_VARIANTS if base.objective == "vae" or base.painter.num_steps == 28 else VARIANTS
 
 
 def gan_metrics(base: ExperimentConfig) -> tuple[str, ...]:
